@@ -1,0 +1,7 @@
+//! rrlab: rehearse Calico BGP procedures on calico-node twins (real BIRD 1.6.8 + Felix state) or on kind
+//! clusters running real Calico v3.30.
+//!
+//! Pure core (model, twin datastore/renderer, parsers, expectations) with thin edges (node runtimes).
+
+pub mod model;
+pub mod twin;
