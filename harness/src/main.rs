@@ -1,11 +1,13 @@
 //! The `rrlab` command line.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use rrlab::twin::apply::apply_text;
+use rrlab::twin::commands::run_script;
 use rrlab::twin::datastore::{Datastore, WriteMode};
 use rrlab::twin::render::{render_node, Flavor};
 
@@ -55,7 +57,19 @@ fn load(inputs: &[PathBuf], env: &[String]) -> Result<Datastore> {
     for p in inputs {
         let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         let name = p.display().to_string();
-        apply_text(&mut ds, &name, &text, WriteMode::Apply)?;
+        if p.extension().is_some_and(|e| e == "sh") {
+            // A script of operator commands, run like a shell with `set -e`.
+            let dir = p.parent().map(PathBuf::from).unwrap_or_default();
+            let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{f}: {e}"));
+            let outcomes = run_script(&mut ds, &name, &text, &HashMap::new(), &read)?;
+            for o in &outcomes {
+                if !o.ok {
+                    bail!("{name}:{}: `{}` failed:\n{}", o.line, o.command, o.stderr);
+                }
+            }
+        } else {
+            apply_text(&mut ds, &name, &text, WriteMode::Apply)?;
+        }
     }
     Ok(ds)
 }

@@ -1,6 +1,7 @@
 //! The data rrlab reads: Calico resources, the selector language, YAML with positions.
 
 pub mod fields;
+pub mod output;
 pub mod resources;
 pub mod selector;
 pub mod yaml;

@@ -1,6 +1,6 @@
 //! A YAML reader that keeps positions: every value knows its line and column, so that a bad field in a
 //! multi-document file is reported as `file:line:col` with the field's path. Built on yaml-rust2's event
-//! parser; the tree is converted to typed resources by hand (see `resources.rs`).
+//! parser (plain scalars resolved as Kubernetes' YAML 1.1 decoder does); the tree is converted to typed resources by hand (see `resources.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -136,8 +136,10 @@ fn pos_of(m: &Marker) -> Pos {
 fn resolve_plain(s: &str) -> Value {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
+        // Kubernetes decodes YAML with go-yaml v2 (YAML 1.1), whose booleans include yes/no/on/off/y/n: a
+        // label written `ttl-security-node: yes` has the value "true" in Calico.
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => return Value::Bool(true),
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => return Value::Bool(false),
         _ => {}
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);

@@ -1,5 +1,8 @@
-//! The twin's control plane: datastore, operator commands, renderer.
+//! The twin's control plane: datastore, operator commands (shell → grammar → executor), renderer.
 
 pub mod apply;
+pub mod cmdline;
+pub mod commands;
 pub mod datastore;
 pub mod render;
+pub mod shell;
