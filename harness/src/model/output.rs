@@ -75,6 +75,10 @@ pub fn to_json(r: &Resource) -> Value {
             "spec": {"node": b.node, "cidr": b.cidr.to_string(), "state": b.state, "deleted": b.deleted.to_string()}
         }),
         Resource::Secret(s) => json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta_json(&s.metadata.name, &s.metadata.labels, &s.metadata.annotations)}),
+        Resource::Service(s) => json!({"apiVersion": "v1", "kind": "Service", "metadata": meta_json(&s.metadata.name, &s.metadata.labels, &s.metadata.annotations),
+            "spec": {"type": s.service_type, "clusterIP": s.cluster_ip, "externalIPs": s.external_ips, "externalTrafficPolicy": s.external_traffic_policy}}),
+        Resource::Endpoints(e) => json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta_json(&e.metadata.name, &e.metadata.labels, &e.metadata.annotations),
+            "subsets": [{"addresses": e.addresses.iter().map(|(ip, n)| json!({"ip": ip, "nodeName": n})).collect::<Vec<_>>()}]}),
     }
 }
 

@@ -244,6 +244,29 @@ pub struct Secret {
     pub data: BTreeMap<String, String>,
 }
 
+/// A Kubernetes Service (`v1`): what confd's route generator reads for service advertisement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    pub metadata: Meta,
+    /// ClusterIP (default), NodePort, LoadBalancer, ExternalName.
+    pub service_type: String,
+    pub cluster_ip: Option<String>,
+    pub external_ips: Vec<String>,
+    /// Cluster (default) or Local.
+    pub external_traffic_policy: String,
+    pub load_balancer_ip: Option<String>,
+    /// status.loadBalancer.ingress[].ip as a load-balancer controller would set it (never from an apply).
+    pub ingress_ips: Vec<String>,
+}
+
+/// Kubernetes Endpoints (`v1`): ready addresses and the nodes they are on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Endpoints {
+    pub metadata: Meta,
+    /// (ip, nodeName)
+    pub addresses: Vec<(String, Option<String>)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind")]
 pub enum Resource {
@@ -255,6 +278,8 @@ pub enum Resource {
     KubeNode(KubeNode),
     BlockAffinity(BlockAffinity),
     Secret(Secret),
+    Service(Service),
+    Endpoints(Endpoints),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -267,6 +292,8 @@ pub enum ResourceKind {
     KubeNode,
     BlockAffinity,
     Secret,
+    Service,
+    Endpoints,
 }
 
 impl ResourceKind {
@@ -279,6 +306,8 @@ impl ResourceKind {
             ResourceKind::FelixConfiguration => "FelixConfiguration",
             ResourceKind::BlockAffinity => "BlockAffinity",
             ResourceKind::Secret => "Secret",
+            ResourceKind::Service => "Service",
+            ResourceKind::Endpoints => "Endpoints",
         }
     }
 }
@@ -294,6 +323,8 @@ impl Resource {
             Resource::KubeNode(_) => ResourceKind::KubeNode,
             Resource::BlockAffinity(_) => ResourceKind::BlockAffinity,
             Resource::Secret(_) => ResourceKind::Secret,
+            Resource::Service(_) => ResourceKind::Service,
+            Resource::Endpoints(_) => ResourceKind::Endpoints,
         }
     }
 
@@ -307,6 +338,8 @@ impl Resource {
             Resource::KubeNode(r) => &r.metadata.name,
             Resource::BlockAffinity(r) => &r.name,
             Resource::Secret(r) => &r.metadata.name,
+            Resource::Service(r) => &r.metadata.name,
+            Resource::Endpoints(r) => &r.metadata.name,
         }
     }
 }
@@ -924,6 +957,67 @@ fn base64_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+fn decode_service(f: &Fields) -> Result<Service, InputError> {
+    let metadata = meta(f, false)?;
+    let mut svc = Service {
+        metadata,
+        service_type: "ClusterIP".into(),
+        cluster_ip: None,
+        external_ips: Vec::new(),
+        external_traffic_policy: "Cluster".into(),
+        load_balancer_ip: None,
+        ingress_ips: Vec::new(),
+    };
+    if let Some(s) = f.sub("spec")? {
+        if let Some(t) = s.string("type")? {
+            if !["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"].contains(&t.as_str()) {
+                return Err(s.err(s.get("type"), "type", format!("unsupported service type {t:?}")));
+            }
+            svc.service_type = t;
+        }
+        svc.cluster_ip = s.string("clusterIP")?.filter(|x| !x.is_empty());
+        svc.external_ips = s.string_list("externalIPs")?.unwrap_or_default();
+        if let Some(p) = s.string("externalTrafficPolicy")? {
+            svc.external_traffic_policy = p;
+        }
+        svc.load_balancer_ip = s.string("loadBalancerIP")?.filter(|x| !x.is_empty());
+        // Ports, selectors and the rest do not affect BGP advertisement.
+        for k in ["ports", "selector", "sessionAffinity", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "loadBalancerSourceRanges", "allocateLoadBalancerNodePorts", "healthCheckNodePort", "externalName", "publishNotReadyAddresses", "loadBalancerClass", "sessionAffinityConfig"] {
+            s.get(k);
+        }
+        s.finish(&[])?;
+    }
+    if let Some(st) = f.sub("status")? {
+        if let Some(lb) = st.sub("loadBalancer")? {
+            for ing in lb.list("ingress")? {
+                // Validated but not kept: `kubectl apply` cannot write a Service's status (the load-balancer
+                // controller does), so applied ingress IPs never reach calico-node.
+                ing.string("ip")?;
+                ing.finish(&["hostname", "ports", "ipMode"])?;
+            }
+            lb.finish(&[])?;
+        }
+        st.finish(&["conditions"])?;
+    }
+    f.finish(&[])?;
+    Ok(svc)
+}
+
+fn decode_endpoints(f: &Fields) -> Result<Endpoints, InputError> {
+    let metadata = meta(f, false)?;
+    let mut addresses = Vec::new();
+    for sub in f.list("subsets")? {
+        for a in sub.list("addresses")? {
+            let ip = a.required_string("ip")?;
+            addresses.push((ip, a.string("nodeName")?));
+            a.finish(&["targetRef", "hostname"])?;
+        }
+        sub.finish(&["ports", "notReadyAddresses"])?;
+    }
+    f.finish(&[])?;
+    Ok(Endpoints { metadata, addresses })
+}
+
 /// Decode one document's root into a resource.
 pub fn decode(origin: &Origin, root: &Node) -> Result<Resource, InputError> {
     let f = Fields::new(origin, root, "")?;
@@ -970,8 +1064,16 @@ pub fn decode(origin: &Origin, root: &Node) -> Result<Resource, InputError> {
             api_ok(&["v1"])?;
             decode_secret(&f).map(Resource::Secret)
         }
+        "Service" => {
+            api_ok(&["v1"])?;
+            decode_service(&f).map(Resource::Service)
+        }
+        "Endpoints" => {
+            api_ok(&["v1"])?;
+            decode_endpoints(&f).map(Resource::Endpoints)
+        }
         other => Err(f.err(f.get("kind"), "kind", format!(
-            "unknown or unsupported kind {other:?} (rrlab models Node, BGPConfiguration, BGPPeer, IPPool, FelixConfiguration, BlockAffinity, v1 Node and v1 Secret)"
+            "unknown or unsupported kind {other:?} (rrlab models Node, BGPConfiguration, BGPPeer, IPPool, FelixConfiguration, BlockAffinity, and v1 Node, Secret, Service, Endpoints)"
         ))),
     }
 }

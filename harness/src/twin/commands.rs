@@ -331,7 +331,7 @@ fn table(rows: &[Vec<String>]) -> String {
 }
 
 fn is_calico_v3(r: &Located) -> bool {
-    !matches!(r.resource, Resource::KubeNode(_) | Resource::Secret(_) | Resource::BlockAffinity(_))
+    !matches!(r.resource, Resource::KubeNode(_) | Resource::Secret(_) | Resource::BlockAffinity(_) | Resource::Service(_) | Resource::Endpoints(_))
 }
 
 fn kubectl_write(ds: &mut Datastore, p: &Prepared, source: &Source, read: FileReader, mode: WriteMode) -> Ran {

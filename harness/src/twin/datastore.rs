@@ -10,8 +10,8 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
 use crate::model::resources::{
-    parse_as_number, parse_cidr_or_ip, BgpConfiguration, BgpPeer, BlockAffinity, CalicoNode, FelixConfiguration, IpPool,
-    KubeNode, Meta, NodeBgpSpec, Resource, ResourceKind, Secret,
+    parse_as_number, parse_cidr_or_ip, BgpConfiguration, BgpPeer, BlockAffinity, CalicoNode, Endpoints, FelixConfiguration,
+    IpPool, KubeNode, Meta, NodeBgpSpec, Resource, ResourceKind, Secret, Service,
 };
 
 /// KDD stores the Calico Node's BGP spec in these Kubernetes Node annotations (libcalico-go k8s/resources/node.go).
@@ -117,6 +117,10 @@ pub struct Datastore {
     pub block_affinities: BTreeMap<String, BlockAffinity>,
     /// Keyed `<namespace>/<name>`.
     pub secrets: BTreeMap<String, Secret>,
+    /// Keyed `<namespace>/<name>`.
+    pub services: BTreeMap<String, Service>,
+    /// Keyed `<namespace>/<name>`.
+    pub endpoints: BTreeMap<String, Endpoints>,
     /// The calico-node DaemonSet's container env (`kubectl set env daemonset/calico-node …`).
     pub calico_node_env: BTreeMap<String, String>,
 }
@@ -177,6 +181,14 @@ impl Datastore {
                 let key = format!("{}/{}", s.metadata.namespace.clone().unwrap_or_else(|| "default".into()), s.metadata.name);
                 self.secrets.insert(key, s);
             }
+            Resource::Service(s) => {
+                let key = format!("{}/{}", s.metadata.namespace.clone().unwrap_or_else(|| "default".into()), s.metadata.name);
+                self.services.insert(key, s);
+            }
+            Resource::Endpoints(e) => {
+                let key = format!("{}/{}", e.metadata.namespace.clone().unwrap_or_else(|| "default".into()), e.metadata.name);
+                self.endpoints.insert(key, e);
+            }
         }
         Ok(())
     }
@@ -190,6 +202,8 @@ impl Datastore {
             ResourceKind::FelixConfiguration => self.felix_configurations.contains_key(name),
             ResourceKind::BlockAffinity => self.block_affinities.contains_key(name),
             ResourceKind::Secret => self.secrets.keys().any(|k| k.rsplit('/').next() == Some(name)),
+            ResourceKind::Service => self.services.keys().any(|k| k.rsplit('/').next() == Some(name)),
+            ResourceKind::Endpoints => self.endpoints.keys().any(|k| k.rsplit('/').next() == Some(name)),
         }
     }
 
@@ -205,6 +219,14 @@ impl Datastore {
             ResourceKind::Secret => {
                 let key = self.secrets.keys().find(|k| k.rsplit('/').next() == Some(name)).cloned();
                 key.map(|k| self.secrets.remove(&k)).is_some()
+            }
+            ResourceKind::Service => {
+                let key = self.services.keys().find(|k| k.rsplit('/').next() == Some(name)).cloned();
+                key.map(|k| self.services.remove(&k)).is_some()
+            }
+            ResourceKind::Endpoints => {
+                let key = self.endpoints.keys().find(|k| k.rsplit('/').next() == Some(name)).cloned();
+                key.map(|k| self.endpoints.remove(&k)).is_some()
             }
         };
         if removed {
@@ -231,6 +253,8 @@ impl Datastore {
             ResourceKind::FelixConfiguration => self.felix_configurations.get(name).cloned().map(Resource::FelixConfiguration),
             ResourceKind::BlockAffinity => self.block_affinities.get(name).cloned().map(Resource::BlockAffinity),
             ResourceKind::Secret => self.secrets.iter().find(|(k, _)| k.rsplit('/').next() == Some(name)).map(|(_, s)| Resource::Secret(s.clone())),
+            ResourceKind::Service => self.services.iter().find(|(k, _)| k.rsplit('/').next() == Some(name)).map(|(_, s)| Resource::Service(s.clone())),
+            ResourceKind::Endpoints => self.endpoints.iter().find(|(k, _)| k.rsplit('/').next() == Some(name)).map(|(_, s)| Resource::Endpoints(s.clone())),
         }
     }
 
@@ -243,6 +267,8 @@ impl Datastore {
             ResourceKind::FelixConfiguration => self.felix_configurations.keys().cloned().collect(),
             ResourceKind::BlockAffinity => self.block_affinities.keys().cloned().collect(),
             ResourceKind::Secret => self.secrets.values().map(|s| s.metadata.name.clone()).collect(),
+            ResourceKind::Service => self.services.values().map(|s| s.metadata.name.clone()).collect(),
+            ResourceKind::Endpoints => self.endpoints.values().map(|s| s.metadata.name.clone()).collect(),
         }
     }
 

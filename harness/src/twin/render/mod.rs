@@ -10,6 +10,7 @@
 //! | block aggregation and blackholes               | `aggr_cfg.rs`  |
 //! | kernel programming per pool (krt_tunnel)       | `kernel.rs`    |
 //! | Felix IPIP ipset/iptables/tunl0                | `felix.rs`     |
+//! | service IP advertisement (static routes)       | `services.rs`  |
 
 pub mod aggr_cfg;
 pub mod bird_cfg;
@@ -18,6 +19,7 @@ pub mod ipam_cfg;
 pub mod kernel;
 pub mod peers;
 pub mod rr;
+pub mod services;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
