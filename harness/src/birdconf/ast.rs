@@ -271,6 +271,17 @@ pub struct CaseArm {
 
 // ---- printing (canonical, layout-independent) ----
 
+/// A symbol as BIRD source: bare if it is a plain identifier, else in single quotes.
+pub fn symbol_text(name: &str) -> String {
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain || name.starts_with(['-', '+']) {
+        name.to_string()
+    } else {
+        format!("'{name}'")
+    }
+}
+
 fn join<T: fmt::Display>(items: &[T], sep: &str) -> String {
     items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(sep)
 }
@@ -286,8 +297,8 @@ impl fmt::Display for Expr {
             Expr::Tuple(v) => write!(f, "({})", join(v, ", ")),
             Expr::Set(items) => write!(f, "[ {} ]", join(items, ", ")),
             Expr::PathMask(items) => write!(f, "[= {} =]", join(items, " ")),
-            Expr::Sym(s) => write!(f, "{s}"),
-            Expr::Call(n, args) => write!(f, "{n}({})", join(args, ", ")),
+            Expr::Sym(s) => write!(f, "{}", symbol_text(s)),
+            Expr::Call(n, args) => write!(f, "{}({})", symbol_text(n), join(args, ", ")),
             Expr::Method(o, n, None) => write!(f, "{o}.{n}"),
             Expr::Method(o, n, Some(args)) => write!(f, "{o}.{n}({})", join(args, ", ")),
             Expr::Not(e) => match **e {
@@ -372,7 +383,7 @@ impl fmt::Display for Stmt {
             Stmt::Reject(Some(e)) => write!(f, "reject {e};"),
             Stmt::Return(None) => write!(f, "return;"),
             Stmt::Return(Some(e)) => write!(f, "return {e};"),
-            Stmt::Assign { target, value } => write!(f, "{target} = {value};"),
+            Stmt::Assign { target, value } => write!(f, "{} = {value};", symbol_text(target)),
             Stmt::Expr(e) => write!(f, "{e};"),
             Stmt::Print { newline, args } => {
                 write!(f, "{} {};", if *newline { "print" } else { "printn" }, join(args, ", "))
@@ -414,6 +425,21 @@ pub struct Function {
     pub location: Location,
 }
 
+fn decls(v: &[VarDecl], sep: &str) -> String {
+    v.iter().map(|d| format!("{} {}", d.ty, d.name)).collect::<Vec<_>>().join(sep)
+}
+
+/// Canonical BIRD source on one line.
+impl fmt::Display for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "function {}({})", symbol_text(&self.name), decls(&self.params, "; "))?;
+        for l in &self.locals {
+            write!(f, " {} {};", l.ty, l.name)?;
+        }
+        write!(f, " {}", block(&self.body))
+    }
+}
+
 /// `filter name [locals] { body }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Filter {
@@ -421,6 +447,17 @@ pub struct Filter {
     pub locals: Vec<VarDecl>,
     pub body: Vec<Stmt>,
     pub location: Location,
+}
+
+/// Canonical BIRD source on one line.
+impl fmt::Display for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "filter {}", symbol_text(&self.name))?;
+        for l in &self.locals {
+            write!(f, " {} {};", l.ty, l.name)?;
+        }
+        write!(f, " {}", block(&self.body))
+    }
 }
 
 /// What a protocol's `import` / `export` clause says.

@@ -78,14 +78,7 @@ impl Lexer<'_> {
     }
 
     fn starts_with(&self, s: &str) -> bool {
-        let mut i = self.pos;
-        for c in s.chars() {
-            if self.chars.get(i) != Some(&c) {
-                return false;
-            }
-            i += 1;
-        }
-        true
+        s.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
     }
 
     /// Run of characters that may form an IPv6 address, starting at the current position.
@@ -119,9 +112,8 @@ impl Lexer<'_> {
 
     fn run(mut self) -> Result<Vec<Token>, BirdConfError> {
         let mut out = Vec::new();
-        loop {
+        while let Some(c) = self.peek(0) {
             // Skip whitespace and comments.
-            let Some(c) = self.peek(0) else { break };
             if c.is_whitespace() {
                 self.bump();
                 continue;
@@ -219,13 +211,10 @@ impl Lexer<'_> {
             }
             let mut s = String::new();
             while let Some(d) = self.peek(0) {
-                if d.is_ascii_digit() {
-                    s.push(d);
-                    self.bump();
-                } else if d == '.'
+                let dotted = d == '.'
                     && self.peek(1).is_some_and(|x| x.is_ascii_digit())
-                    && s.matches('.').count() < 3
-                {
+                    && s.matches('.').count() < 3;
+                if d.is_ascii_digit() || dotted {
                     s.push(d);
                     self.bump();
                 } else {
@@ -275,6 +264,9 @@ pub(crate) fn lex(file: u32, file_name: &str, src: &str) -> Result<Vec<Token>, B
 /// Include resolution: `None` keeps `include` statements unresolved (recorded only).
 pub(crate) type Resolver<'r> = Option<&'r dyn Fn(&str) -> Option<String>>;
 
+/// Token stream (ending in one `Eof`), file table, include names seen.
+pub(crate) type Lexed = (Vec<Token>, Vec<String>, Vec<String>);
+
 const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// Tokenise `name` and splice in the tokens of every `include "file";` (recursively).
@@ -283,7 +275,7 @@ pub(crate) fn lex_tree(
     name: &str,
     text: &str,
     resolver: Resolver<'_>,
-) -> Result<(Vec<Token>, Vec<String>, Vec<String>), BirdConfError> {
+) -> Result<Lexed, BirdConfError> {
     let mut files = Vec::new();
     let mut includes = Vec::new();
     let mut stack = Vec::new();

@@ -473,11 +473,10 @@ impl<'a> Parser<'a> {
         let Tok::Ip(a) = t.tok else { return self.unexpected("a prefix") };
         self.advance();
         self.expect_p("/")?;
-        let lt = self.peek();
         let len = self.num()?;
         match u8::try_from(len).ok().and_then(|l| Prefix::new(a, l)) {
             Some(p) => Ok(p),
-            None => self.err_at(lt, format!("invalid prefix {a}/{len}")),
+            None => self.err_at(t, format!("invalid prefix {a}/{len}")),
         }
     }
 
@@ -582,6 +581,9 @@ impl<'a> Parser<'a> {
                 }
                 "accept" | "reject" | "return" => {
                     self.advance();
+                    if self.is_p("}") {
+                        return self.unexpected("';'");
+                    }
                     let arg = if self.is_p(";") { None } else { Some(self.expr()?) };
                     self.expect_p(";")?;
                     return Ok(match kw.as_str() {

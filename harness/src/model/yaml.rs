@@ -334,8 +334,8 @@ mod tests {
 
     #[test]
     fn anchors_and_json_round_trip() {
-        let docs = parse_documents("x: &a {k: v}\ny: *a\n").unwrap();
-        assert_eq!(docs[0].root.get("y").unwrap().to_json(), serde_json::json!({"k": "v"}));
+        let docs = parse_documents("first: &a {k: v}\nsecond: *a\n").unwrap();
+        assert_eq!(docs[0].root.get("second").unwrap().to_json(), serde_json::json!({"k": "v"}));
         let j = serde_json::json!({"spec": {"nodeToNodeMeshEnabled": false, "asNumber": "63400"}});
         assert_eq!(Node::from_json(&j).to_json(), j);
     }
