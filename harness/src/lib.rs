@@ -3,5 +3,6 @@
 //!
 //! Pure core (model, twin datastore/renderer, parsers, expectations) with thin edges (node runtimes).
 
+pub mod birdconf;
 pub mod model;
 pub mod twin;
