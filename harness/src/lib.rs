@@ -5,4 +5,5 @@
 
 pub mod birdconf;
 pub mod model;
+pub mod observe;
 pub mod twin;
