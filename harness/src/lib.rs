@@ -3,7 +3,10 @@
 //!
 //! Pure core (model, twin datastore/renderer, parsers, expectations) with thin edges (node runtimes).
 
+pub mod agent;
 pub mod birdconf;
+pub mod lab;
 pub mod model;
 pub mod observe;
+pub mod runtime;
 pub mod twin;

@@ -2,6 +2,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rrlab::{agent, lab};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -26,8 +32,101 @@ enum FlavorArg {
     Calico,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum RuntimeArg {
+    Docker,
+    Netns,
+}
+
+#[derive(Subcommand)]
+enum WanCmd {
+    /// Cut traffic between two subnets (both ways unless --one-way).
+    Partition { from: String, to: String, #[arg(long)] one_way: bool },
+    /// Drop a percentage of forwarded packets at random.
+    Loss { percent: f64 },
+    /// Limit the rate (kbit/s) on the WAN's interfaces.
+    Rate { kbit: u32 },
+    /// Add delay (needs the kernel's netem).
+    Delay { ms: u32 },
+    /// Remove partitions, loss, rate and delay.
+    Heal,
+    /// BGP and IPIP packets/bytes that crossed the WAN.
+    Counters,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Bring a topology up as a twin lab and wait until it has converged.
+    Up {
+        topology: PathBuf,
+        /// docker (default where a Docker daemon answers) or netns.
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeArg>,
+        /// Pods per node.
+        #[arg(long, default_value_t = 2)]
+        pods: u32,
+        /// Seconds to wait for convergence.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+        /// Skip the every-pod-to-every-pod check (big labs).
+        #[arg(long)]
+        no_ping_matrix: bool,
+    },
+    /// Remove a lab (or every lab and leftovers of crashed runs).
+    Down {
+        lab: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// `calicoctl node status` of every node of a lab.
+    Status { lab: String },
+    /// Run a command inside a lab node.
+    Exec {
+        node: String,
+        #[arg(long)]
+        lab: Option<String>,
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Run a kubectl command line against a running lab's cluster.
+    Kubectl {
+        #[arg(long)]
+        lab: Option<String>,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// Run a calicoctl command line against a running lab's cluster.
+    Calicoctl {
+        #[arg(long)]
+        lab: Option<String>,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// WAN emulator actions on a running lab.
+    Wan {
+        #[arg(long)]
+        lab: Option<String>,
+        #[command(subcommand)]
+        action: WanCmd,
+    },
+    /// Run inside a twin node: plays Felix and Calico's BIRD fork (started by `rrlab up`).
+    #[command(hide = true)]
+    Agent {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        state_dir: PathBuf,
+        #[arg(long, default_value = "/etc/calico/confd/config")]
+        config_dir: PathBuf,
+        #[arg(long, default_value = "/var/run/calico/bird.ctl")]
+        socket: PathBuf,
+        #[arg(long, default_value = "bird")]
+        bird: String,
+    },
     /// Render calico-node's BIRD configs and Felix state for one node from resource files.
     Render {
         /// Resource files (YAML, applied in order like `calicoctl apply`), or command scripts (`*.sh`).
@@ -74,9 +173,134 @@ fn load(inputs: &[PathBuf], env: &[String]) -> Result<Datastore> {
     Ok(ds)
 }
 
+/// The only lab that is up, when none is named.
+fn pick_lab(lab: Option<String>) -> Result<String> {
+    if let Some(l) = lab {
+        return Ok(l);
+    }
+    let labs = lab::list_labs();
+    match labs.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no lab is up (rrlab up <topology> first)"),
+        many => bail!("several labs are up ({}): name one with --lab", many.join(", ")),
+    }
+}
+
+fn shell_join(args: &[String]) -> String {
+    args.iter()
+        .map(|a| if a.is_empty() || a.contains([' ', '\'', '"', '$', '{', '}', '(', ')', '!', '|', '&', ';', '<', '>']) { format!("'{}'", a.replace('\'', "'\\''")) } else { a.clone() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn run_tool(tool: &str, lab_name: Option<String>, cluster: Option<String>, args: &[String]) -> Result<()> {
+    let lab_name = pick_lab(lab_name)?;
+    let mut state = lab::LabState::load(&lab_name)?;
+    let topo = state.topology()?;
+    let cluster = match cluster {
+        Some(c) => c,
+        None if topo.clusters.len() == 1 => topo.clusters[0].name.clone(),
+        None => bail!("lab {lab_name} has several clusters ({}): name one with --cluster", topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut line = format!("{tool} {}", shell_join(args));
+    let stdin_is_tty = unsafe { libc::isatty(0) } == 1;
+    if args.windows(2).any(|w| w[0] == "-f" && w[1] == "-") && !stdin_is_tty {
+        let mut body = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut body)?;
+        line = format!("{line} <<'RRLAB_EOF'\n{body}{}RRLAB_EOF", if body.ends_with('\n') { "" } else { "\n" });
+    }
+    let outcomes = lab::run_commands(&mut state, &topo, &cluster, "command line", &format!("{line}\n"))?;
+    let mut failed = false;
+    for o in outcomes {
+        if !o.stdout.is_empty() {
+            println!("{}", o.stdout.trim_end());
+        }
+        if !o.stderr.is_empty() {
+            eprintln!("{}", o.stderr.trim_end());
+        }
+        failed |= !o.ok;
+    }
+    if failed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Agent { node, state_dir, config_dir, socket, bird } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            let _ = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed));
+            agent::run(agent::AgentConfig { node, state_dir, config_dir, socket, bird_bin: bird }, stop).map_err(anyhow::Error::msg)?;
+        }
+        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix } => {
+            let runtime = match runtime {
+                Some(RuntimeArg::Netns) => "netns",
+                Some(RuntimeArg::Docker) => "docker",
+                None if rrlab::runtime::docker::Docker::new().is_ok() => "docker",
+                None => "netns",
+            };
+            let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.enable_steady_tick(Duration::from_millis(120));
+            let opts = lab::converge::UpOptions { runtime: runtime.into(), pods_per_node: pods, timeout: Duration::from_secs(timeout), ping_matrix: !no_ping_matrix };
+            let r = lab::converge::up(&topology, &opts, &|m| bar.set_message(m.to_string()));
+            bar.finish_and_clear();
+            let r = r?;
+            println!(
+                "lab {} up on {}: {} nodes, {} BGP sessions Established, {} pod-to-pod pings OK; built in {:.1}s, converged in {:.1}s",
+                r.lab, r.runtime, r.nodes, r.sessions, r.pings, r.built.as_secs_f64(), r.converged.as_secs_f64()
+            );
+        }
+        Cmd::Down { lab: name, all } => {
+            let removed = if all {
+                lab::converge::down_all()?
+            } else {
+                let Some(name) = name else { bail!("rrlab down <lab> or rrlab down --all") };
+                lab::converge::down(&name)?
+            };
+            for r in &removed {
+                println!("removed {r}");
+            }
+            if removed.is_empty() {
+                println!("nothing to remove");
+            }
+        }
+        Cmd::Status { lab: name } => {
+            let state = lab::LabState::load(&name)?;
+            let topo = state.topology()?;
+            print!("{}", lab::converge::node_status_all(&state, &topo, None)?);
+        }
+        Cmd::Exec { node, lab: name, cmd } => {
+            let name = pick_lab(name)?;
+            let state = lab::LabState::load(&name)?;
+            let rt = lab::runtime_for(&state.runtime)?;
+            let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let out = rt.exec(&lab::node_ref(&name, &node), &argv)?;
+            std::io::Write::write_all(&mut std::io::stdout(), &out.stdout)?;
+            std::io::Write::write_all(&mut std::io::stderr(), &out.stderr)?;
+            std::process::exit(out.status.code().unwrap_or(1));
+        }
+        Cmd::Kubectl { lab: name, cluster, args } => run_tool("kubectl", name, cluster, &args)?,
+        Cmd::Calicoctl { lab: name, cluster, args } => run_tool("calicoctl", name, cluster, &args)?,
+        Cmd::Wan { lab: name, action } => {
+            let name = pick_lab(name)?;
+            let state = lab::LabState::load(&name)?;
+            let topo = state.topology()?;
+            let rt = lab::runtime_for(&state.runtime)?;
+            let rt = rt.as_ref();
+            match action {
+                WanCmd::Partition { from, to, one_way } => lab::wan::partition(rt, &name, &topo, &from, &to, !one_way)?,
+                WanCmd::Loss { percent } => lab::wan::loss(rt, &name, &topo, percent)?,
+                WanCmd::Rate { kbit } => lab::wan::rate(rt, &name, &topo, kbit)?,
+                WanCmd::Delay { ms } => lab::wan::delay(rt, &name, &topo, ms)?,
+                WanCmd::Heal => lab::wan::heal(rt, &name, &topo)?,
+                WanCmd::Counters => println!("{}", serde_json::to_string_pretty(&lab::wan::counters(rt, &name, &topo)?)?),
+            }
+        }
         Cmd::Render { inputs, node, out, env, flavor } => {
             let ds = load(&inputs, &env)?;
             let (top, other, other_dir) = match flavor {

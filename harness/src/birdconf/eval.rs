@@ -35,7 +35,13 @@ pub struct Route {
 impl Route {
     /// A route for `net` with source `RTS_STATIC`, no next hop, no interface.
     pub fn new(net: Prefix) -> Route {
-        Route { net, bgp_next_hop: None, ifname: None, source: "RTS_STATIC".into(), attrs: BTreeMap::new() }
+        Route {
+            net,
+            bgp_next_hop: None,
+            ifname: None,
+            source: "RTS_STATIC".into(),
+            attrs: BTreeMap::new(),
+        }
     }
 }
 
@@ -66,7 +72,13 @@ pub enum Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn tuple(t: &[i64]) -> String {
-            format!("({})", t.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "))
+            format!(
+                "({})",
+                t.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         match self {
             Value::Undef => write!(f, "(undefined)"),
@@ -80,10 +92,21 @@ impl fmt::Display for Value {
             Value::Set(s) => write!(f, "{}", Expr::Set(s.clone())),
             Value::PathMask(m) => write!(f, "{}", Expr::PathMask(m.clone())),
             Value::Path(p) => {
-                write!(f, "({})", p.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
+                write!(
+                    f,
+                    "({})",
+                    p.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
             }
             Value::List(l) => {
-                write!(f, "[{}]", l.iter().map(|t| tuple(t)).collect::<Vec<_>>().join(", "))
+                write!(
+                    f,
+                    "[{}]",
+                    l.iter().map(|t| tuple(t)).collect::<Vec<_>>().join(", ")
+                )
             }
             Value::Empty => write!(f, "-empty-"),
         }
@@ -147,7 +170,11 @@ type R<T> = Result<T, String>;
 
 impl Code {
     pub fn from_config(cfg: &BirdConfig) -> Code {
-        Code { functions: cfg.functions.clone(), filters: cfg.filters.clone(), defines: cfg.defines.clone() }
+        Code {
+            functions: cfg.functions.clone(),
+            filters: cfg.filters.clone(),
+            defines: cfg.defines.clone(),
+        }
     }
 
     /// Run function `name` with `args` on `route`.
@@ -196,7 +223,9 @@ struct Ev<'c> {
 }
 
 fn is_enum_constant(s: &str) -> bool {
-    s.contains('_') && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    s.contains('_')
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Shell-style pattern match as BIRD's `patmatch` (`*` any run, `?` one character).
@@ -244,7 +273,10 @@ impl<'c> Ev<'c> {
         if let Some(nh) = route.bgp_next_hop {
             attrs.insert("bgp_next_hop".into(), Value::Ip(nh));
         }
-        attrs.insert("ifname".into(), Value::Str(route.ifname.clone().unwrap_or_default()));
+        attrs.insert(
+            "ifname".into(),
+            Value::Str(route.ifname.clone().unwrap_or_default()),
+        );
         Ev {
             code,
             attrs,
@@ -269,7 +301,12 @@ impl<'c> Ev<'c> {
         let changed = self
             .changed
             .iter()
-            .map(|k| (k.clone(), self.attrs.get(k).cloned().unwrap_or(Value::Undef)))
+            .map(|k| {
+                (
+                    k.clone(),
+                    self.attrs.get(k).cloned().unwrap_or(Value::Undef),
+                )
+            })
             .collect();
         EvalResult {
             verdict,
@@ -310,7 +347,11 @@ impl<'c> Ev<'c> {
     fn stmt(&mut self, s: &Stmt) -> R<Flow> {
         self.tick()?;
         match s {
-            Stmt::If { cond, then, otherwise } => {
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let c = match self.expr(cond)? {
                     Value::Bool(b) => b,
                     v => return Err(format!("if condition '{cond}' is not a bool: {v}")),
@@ -384,7 +425,11 @@ impl<'c> Ev<'c> {
                 }
                 Ok(Flow::Next)
             }
-            Stmt::Case { expr, arms, default } => {
+            Stmt::Case {
+                expr,
+                arms,
+                default,
+            } => {
                 let v = self.expr(expr)?;
                 for arm in arms {
                     if self.in_set(&v, &arm.labels)? {
@@ -420,7 +465,11 @@ impl<'c> Ev<'c> {
             return Err(format!("undefined function {name}"));
         };
         if f.params.len() != args.len() {
-            return Err(format!("function {name} takes {} argument(s), given {}", f.params.len(), args.len()));
+            return Err(format!(
+                "function {name} takes {} argument(s), given {}",
+                f.params.len(),
+                args.len()
+            ));
         }
         if self.fn_stack.len() >= MAX_DEPTH {
             return Err("function call depth limit exceeded".into());
@@ -503,7 +552,9 @@ impl<'c> Ev<'c> {
             Expr::PathMask(items) => Value::PathMask(items.clone()),
             Expr::Sym(s) => self.sym(s)?,
             Expr::Call(name, args) if name == "defined" && self.is_builtin(name) => {
-                let [a] = args.as_slice() else { return Err("defined() takes one argument".into()) };
+                let [a] = args.as_slice() else {
+                    return Err("defined() takes one argument".into());
+                };
                 Value::Bool(!matches!(self.expr(a)?, Value::Undef))
             }
             Expr::Call(name, args) => {
@@ -530,7 +581,7 @@ impl<'c> Ev<'c> {
                 Value::Bool(b) => Value::Bool(!b),
                 v => return Err(format!("'!' on non-bool {v}")),
             },
-            Expr::Neg(a) => Value::Int(-self.int(a)?),
+            Expr::Neg(a) => Value::Int(self.int(a)?.wrapping_neg()),
             Expr::Bin(op, a, b) => self.binary(*op, a, b)?,
         })
     }
@@ -546,8 +597,12 @@ impl<'c> Ev<'c> {
         Ok(match (o, m, args.as_slice()) {
             (Value::Prefix(p), "len", []) => Value::Int(p.len as i64),
             (Value::Prefix(p), "ip", []) => Value::Ip(p.addr),
-            (Value::Path(p), "first", []) => p.first().map(|x| Value::Int(*x)).unwrap_or(Value::Undef),
-            (Value::Path(p), "last", []) => p.last().map(|x| Value::Int(*x)).unwrap_or(Value::Undef),
+            (Value::Path(p), "first", []) => {
+                p.first().map(|x| Value::Int(*x)).unwrap_or(Value::Undef)
+            }
+            (Value::Path(p), "last", []) => {
+                p.last().map(|x| Value::Int(*x)).unwrap_or(Value::Undef)
+            }
             (Value::Path(p), "len", []) => Value::Int(p.len() as i64),
             (Value::Path(mut p), "prepend", [Value::Int(a)]) => {
                 p.insert(0, *a);
@@ -577,7 +632,10 @@ impl<'c> Ev<'c> {
             (o, m, a) => {
                 return Err(format!(
                     "unsupported method {m}({}) on {o}",
-                    a.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                    a.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             }
         })
@@ -641,8 +699,8 @@ impl<'c> Ev<'c> {
                     BinOp::Sub => x.wrapping_sub(y),
                     BinOp::Mul => x.wrapping_mul(y),
                     _ if y == 0 => return Err("division by zero".into()),
-                    BinOp::Div => x / y,
-                    _ => x % y,
+                    BinOp::Div => x.wrapping_div(y),
+                    _ => x.wrapping_rem(y),
                 })
             }
             // Handled above.
@@ -705,7 +763,8 @@ impl<'c> Ev<'c> {
                     p.is_v4() == prefix.is_v4()
                         && p.len >= *lo
                         && p.len <= *hi
-                        && Prefix::truncated(p.addr, prefix.len).map(|t| t.addr) == Some(prefix.addr)
+                        && Prefix::truncated(p.addr, prefix.len).map(|t| t.addr)
+                            == Some(prefix.addr)
                 }
                 SetItem::Range(a, b) => {
                     let (a, b) = (self.expr(a)?, self.expr(b)?);
@@ -758,7 +817,11 @@ impl<'c> Ev<'c> {
 pub(crate) fn walk_stmts(stmts: &[Stmt], f: &mut dyn FnMut(&Expr)) {
     for s in stmts {
         match s {
-            Stmt::If { cond, then, otherwise } => {
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 walk_expr(cond, f);
                 walk_stmts(then, f);
                 if let Some(o) = otherwise {
@@ -773,7 +836,11 @@ pub(crate) fn walk_stmts(stmts: &[Stmt], f: &mut dyn FnMut(&Expr)) {
             Stmt::Assign { value, .. } => walk_expr(value, f),
             Stmt::Expr(e) => walk_expr(e, f),
             Stmt::Print { args, .. } => args.iter().for_each(|a| walk_expr(a, f)),
-            Stmt::Case { expr, arms, default } => {
+            Stmt::Case {
+                expr,
+                arms,
+                default,
+            } => {
                 walk_expr(expr, f);
                 for a in arms {
                     walk_stmts(&a.body, f);
@@ -806,7 +873,11 @@ pub(crate) fn walk_expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
 }
 
 /// Names of user functions called (transitively) from `stmts`, including `root` itself.
-pub(crate) fn reachable_functions(code: &Code, stmts: &[Stmt], root: Option<&str>) -> BTreeSet<String> {
+pub(crate) fn reachable_functions(
+    code: &Code,
+    stmts: &[Stmt],
+    root: Option<&str>,
+) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut todo: Vec<Vec<Stmt>> = vec![stmts.to_vec()];
     if let Some(r) = root {

@@ -31,9 +31,42 @@ pub(crate) struct Token {
 
 /// Multi-character punctuation first (longest match wins).
 const PUNCTS: &[&str] = &[
-    "--empty--", "-empty-", "+empty+", "[=", "=]", "!~", "!=", "==", "<=", ">=", "&&", "||", "..",
-    "{", "}", "(", ")", "[", "]", ";", ",", ".", ":", "~", "=", "+", "-", "*", "/", "%", "<",
-    ">", "!", "?", "&", "|",
+    "--empty--",
+    "-empty-",
+    "+empty+",
+    "[=",
+    "=]",
+    "!~",
+    "!=",
+    "==",
+    "<=",
+    ">=",
+    "&&",
+    "||",
+    "..",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ";",
+    ",",
+    ".",
+    ":",
+    "~",
+    "=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "<",
+    ">",
+    "!",
+    "?",
+    "&",
+    "|",
 ];
 
 pub(crate) fn location(files: &[String], t: &Token) -> Location {
@@ -72,13 +105,19 @@ impl Lexer<'_> {
 
     fn err(&self, line: u32, col: u32, msg: impl Into<String>) -> BirdConfError {
         BirdConfError::Parse {
-            location: Location { file: self.file_name.to_string(), line, col },
+            location: Location {
+                file: self.file_name.to_string(),
+                line,
+                col,
+            },
             message: msg.into(),
         }
     }
 
     fn starts_with(&self, s: &str) -> bool {
-        s.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
+        s.chars()
+            .enumerate()
+            .all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
     }
 
     /// Run of characters that may form an IPv6 address, starting at the current position.
@@ -107,7 +146,10 @@ impl Lexer<'_> {
         if !(trimmed.contains("::") || colons >= 3) {
             return None;
         }
-        trimmed.parse::<Ipv6Addr>().ok().map(|a| (trimmed.chars().count(), a))
+        trimmed
+            .parse::<Ipv6Addr>()
+            .ok()
+            .map(|a| (trimmed.chars().count(), a))
     }
 
     fn run(mut self) -> Result<Vec<Token>, BirdConfError> {
@@ -148,9 +190,19 @@ impl Lexer<'_> {
             }
             let (line, col) = (self.line, self.col);
             let tok = self.token(c, line, col)?;
-            out.push(Token { tok, file: self.file, line, col });
+            out.push(Token {
+                tok,
+                file: self.file,
+                line,
+                col,
+            });
         }
-        out.push(Token { tok: Tok::Eof, file: self.file, line: self.line, col: self.col });
+        out.push(Token {
+            tok: Tok::Eof,
+            file: self.file,
+            line: self.line,
+            col: self.col,
+        });
         Ok(out)
     }
 
@@ -258,7 +310,15 @@ impl Lexer<'_> {
 
 /// Tokenise one file.
 pub(crate) fn lex(file: u32, file_name: &str, src: &str) -> Result<Vec<Token>, BirdConfError> {
-    Lexer { chars: src.chars().collect(), pos: 0, line: 1, col: 1, file, file_name }.run()
+    Lexer {
+        chars: src.chars().collect(),
+        pos: 0,
+        line: 1,
+        col: 1,
+        file,
+        file_name,
+    }
+    .run()
 }
 
 /// Include resolution: `None` keeps `include` statements unresolved (recorded only).
@@ -281,7 +341,12 @@ pub(crate) fn lex_tree(
     let mut stack = Vec::new();
     let mut toks = lex_rec(name, text, resolver, &mut files, &mut includes, &mut stack)?;
     if toks.is_empty() || toks.last().map(|t| &t.tok) != Some(&Tok::Eof) {
-        toks.push(Token { tok: Tok::Eof, file: 0, line: 1, col: 1 });
+        toks.push(Token {
+            tok: Tok::Eof,
+            file: 0,
+            line: 1,
+            col: 1,
+        });
     }
     Ok((toks, files, includes))
 }
@@ -303,10 +368,15 @@ fn lex_rec(
     while i < raw.len() {
         let t = &raw[i];
         if matches!(&t.tok, Tok::Ident(s) if s == "include") {
-            if let (Some(Tok::Str(inc)), Some(Tok::P(";"))) =
-                (raw.get(i + 1).map(|t| &t.tok), raw.get(i + 2).map(|t| &t.tok))
-            {
-                let loc = Location { file: name.to_string(), line: t.line, col: t.col };
+            if let (Some(Tok::Str(inc)), Some(Tok::P(";"))) = (
+                raw.get(i + 1).map(|t| &t.tok),
+                raw.get(i + 2).map(|t| &t.tok),
+            ) {
+                let loc = Location {
+                    file: name.to_string(),
+                    line: t.line,
+                    col: t.col,
+                };
                 includes.push(inc.clone());
                 if let Some(resolve) = resolver {
                     if stack.len() > MAX_INCLUDE_DEPTH || stack.iter().any(|s| s == inc) {

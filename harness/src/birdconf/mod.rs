@@ -25,6 +25,7 @@ use std::path::Path;
 pub use ast::*;
 pub use behaviour::*;
 pub use compare::*;
+pub use eval::Verdict;
 
 /// Errors from reading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -94,14 +95,22 @@ fn lookup<'a>(files: &'a BTreeMap<String, String>, name: &str) -> Option<(&'a St
     files
         .iter()
         .find(|(k, _)| base_name(k) == base)
-        .or_else(|| files.iter().find(|(k, _)| base_name(k).ends_with(&format!(".{base}"))))
+        .or_else(|| {
+            files
+                .iter()
+                .find(|(k, _)| base_name(k).ends_with(&format!(".{base}")))
+        })
 }
 
 /// Read a rendered set: the main file is `bird.cfg` (else `bird6.cfg`), and its includes
 /// (`bird_aggr.cfg`, `bird_ipam.cfg`) come from the same map. Keys may be bare file names,
 /// paths, or carry a prefix such as `expected.bird.cfg`.
 pub fn load_set(files: &BTreeMap<String, String>) -> Result<BirdConfig, BirdConfError> {
-    let main = if lookup(files, "bird.cfg").is_some() { "bird.cfg" } else { "bird6.cfg" };
+    let main = if lookup(files, "bird.cfg").is_some() {
+        "bird.cfg"
+    } else {
+        "bird6.cfg"
+    };
     load_set_main(files, main)
 }
 
@@ -133,7 +142,10 @@ pub fn load_dir_main(path: impl AsRef<Path>, main: &str) -> Result<BirdConfig, B
 }
 
 fn read_dir_cfgs(dir: &Path) -> Result<BTreeMap<String, String>, BirdConfError> {
-    let io = |p: &Path, e| BirdConfError::Io { path: p.display().to_string(), source: e };
+    let io = |p: &Path, e| BirdConfError::Io {
+        path: p.display().to_string(),
+        source: e,
+    };
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;

@@ -12,20 +12,79 @@ type PResult<T> = Result<T, BirdConfError>;
 
 /// Multi-word option names (longest match wins) used to split an option into key and value.
 const OPTION_KEYS: &[&str] = &[
-    "local as", "neighbor", "multihop", "direct", "source address", "next hop self",
-    "next hop keep", "next hop address", "missing lladdr", "gateway", "igp table", "check link",
-    "bfd", "ttl security", "password", "setkey", "passive", "interpret communities", "secondary",
-    "add paths", "allow local as", "allow bgp_local_pref", "enable route refresh",
-    "graceful restart time", "graceful restart", "long lived graceful restart",
-    "long lived stale time", "connect delay time", "connect retry time", "keepalive time",
-    "hold time", "startup hold time", "error wait time", "error forget time",
-    "disable after error", "path metric", "med metric", "deterministic med", "igp metric",
-    "prefer older", "default bgp_med", "default bgp_local_pref", "rr client", "rr cluster id",
-    "rs client", "enable as4", "enable extended messages", "capabilities", "advertise ipv4",
-    "advertise hostname", "route limit", "import limit", "receive limit", "export limit",
-    "import keep filtered", "description", "debug", "mrtdump", "preference", "disabled", "table",
-    "router id", "vrf", "learn", "persist", "scan time", "device routes", "kernel table",
-    "merge paths", "metric", "interface", "primary", "local",
+    "local as",
+    "neighbor",
+    "multihop",
+    "direct",
+    "source address",
+    "next hop self",
+    "next hop keep",
+    "next hop address",
+    "missing lladdr",
+    "gateway",
+    "igp table",
+    "check link",
+    "bfd",
+    "ttl security",
+    "password",
+    "setkey",
+    "passive",
+    "interpret communities",
+    "secondary",
+    "add paths",
+    "allow local as",
+    "allow bgp_local_pref",
+    "enable route refresh",
+    "graceful restart time",
+    "graceful restart",
+    "long lived graceful restart",
+    "long lived stale time",
+    "connect delay time",
+    "connect retry time",
+    "keepalive time",
+    "hold time",
+    "startup hold time",
+    "error wait time",
+    "error forget time",
+    "disable after error",
+    "path metric",
+    "med metric",
+    "deterministic med",
+    "igp metric",
+    "prefer older",
+    "default bgp_med",
+    "default bgp_local_pref",
+    "rr client",
+    "rr cluster id",
+    "rs client",
+    "enable as4",
+    "enable extended messages",
+    "capabilities",
+    "advertise ipv4",
+    "advertise hostname",
+    "route limit",
+    "import limit",
+    "receive limit",
+    "export limit",
+    "import keep filtered",
+    "description",
+    "debug",
+    "mrtdump",
+    "preference",
+    "disabled",
+    "table",
+    "router id",
+    "vrf",
+    "learn",
+    "persist",
+    "scan time",
+    "device routes",
+    "kernel table",
+    "merge paths",
+    "metric",
+    "interface",
+    "primary",
+    "local",
 ];
 
 /// Words that are option values rather than part of an option's name.
@@ -69,18 +128,38 @@ pub(crate) fn toks_text(toks: &[Tok]) -> String {
     out
 }
 
+/// Maximum nesting of expressions / statements (keeps recursion bounded on hostile input).
+const MAX_NESTING: usize = 128;
+
 pub(crate) struct Parser<'a> {
     toks: &'a [Token],
     pos: usize,
     files: &'a [String],
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(toks: &'a [Token], files: &'a [String]) -> Self {
-        Parser { toks, pos: 0, files }
+        Parser {
+            toks,
+            pos: 0,
+            files,
+            depth: 0,
+        }
     }
 
     // ---- token helpers ----
+
+    /// Run `f` one nesting level deeper, failing beyond [`MAX_NESTING`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.depth >= MAX_NESTING {
+            return self.err_at(self.peek(), "nesting too deep");
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
 
     fn peek(&self) -> &'a Token {
         let i = self.pos.min(self.toks.len() - 1);
@@ -105,7 +184,10 @@ impl<'a> Parser<'a> {
     }
 
     fn err_at<T>(&self, t: &Token, msg: impl Into<String>) -> PResult<T> {
-        Err(BirdConfError::Parse { location: self.loc(t), message: msg.into() })
+        Err(BirdConfError::Parse {
+            location: self.loc(t),
+            message: msg.into(),
+        })
     }
 
     fn unexpected<T>(&self, what: &str) -> PResult<T> {
@@ -239,7 +321,10 @@ impl<'a> Parser<'a> {
     // ---- top level ----
 
     pub(crate) fn config(&mut self) -> PResult<BirdConfig> {
-        let mut cfg = BirdConfig { files: self.files.to_vec(), ..Default::default() };
+        let mut cfg = BirdConfig {
+            files: self.files.to_vec(),
+            ..Default::default()
+        };
         let mut auto_names: BTreeMap<String, u32> = BTreeMap::new();
         while !self.at_eof() {
             let t = self.peek();
@@ -291,8 +376,13 @@ impl<'a> Parser<'a> {
                         *n += 1;
                         p.effective_name = format!("{}{}", p.kind, n);
                     }
-                    if cfg.protocols.iter().any(|q| q.effective_name == p.effective_name) {
-                        return self.err_at(t, format!("protocol {} defined twice", p.effective_name));
+                    if cfg
+                        .protocols
+                        .iter()
+                        .any(|q| q.effective_name == p.effective_name)
+                    {
+                        return self
+                            .err_at(t, format!("protocol {} defined twice", p.effective_name));
                     }
                     cfg.protocols.push(p);
                 }
@@ -303,7 +393,8 @@ impl<'a> Parser<'a> {
                         return self.err_at(t, "template without a name");
                     }
                     if cfg.templates.iter().any(|q| q.name == p.name) {
-                        return self.err_at(t, format!("template {} defined twice", p.effective_name));
+                        return self
+                            .err_at(t, format!("template {} defined twice", p.effective_name));
                     }
                     cfg.templates.push(p);
                 }
@@ -333,7 +424,10 @@ impl<'a> Parser<'a> {
                 }
                 _ => {
                     let toks = self.raw_statement()?;
-                    cfg.other.push(RawStatement { text: toks_text(&toks), location: self.loc(t) });
+                    cfg.other.push(RawStatement {
+                        text: toks_text(&toks),
+                        location: self.loc(t),
+                    });
                 }
             }
         }
@@ -342,7 +436,11 @@ impl<'a> Parser<'a> {
     }
 
     fn listen(&mut self) -> PResult<Listen> {
-        let mut l = Listen { address: None, port: None, mode: None };
+        let mut l = Listen {
+            address: None,
+            port: None,
+            mode: None,
+        };
         loop {
             if self.eat_p(";") {
                 return Ok(l);
@@ -401,9 +499,7 @@ impl<'a> Parser<'a> {
                 continue;
             }
             let t = self.peek();
-            let is_filter_clause = |s: &Self| {
-                matches!(&s.peek_at(1).tok, Tok::Ident(w) if matches!(w.as_str(), "all" | "none" | "filter" | "where"))
-            };
+            let is_filter_clause = |s: &Self| matches!(&s.peek_at(1).tok, Tok::Ident(w) if matches!(w.as_str(), "all" | "none" | "filter" | "where"));
             if (self.is_kw("import") || self.is_kw("export")) && is_filter_clause(self) {
                 let which = self.ident()?;
                 let fr = self.filter_ref()?;
@@ -470,7 +566,9 @@ impl<'a> Parser<'a> {
     /// `ip/len`, validated like BIRD ("Invalid prefix" if host bits are set).
     fn prefix_literal(&mut self) -> PResult<Prefix> {
         let t = self.peek();
-        let Tok::Ip(a) = t.tok else { return self.unexpected("a prefix") };
+        let Tok::Ip(a) = t.tok else {
+            return self.unexpected("a prefix");
+        };
         self.advance();
         self.expect_p("/")?;
         let len = self.num()?;
@@ -498,14 +596,25 @@ impl<'a> Parser<'a> {
         }
         let locals = self.local_decls()?;
         let body = self.block_body()?;
-        Ok(Function { name, params, locals, body, location: self.loc(start) })
+        Ok(Function {
+            name,
+            params,
+            locals,
+            body,
+            location: self.loc(start),
+        })
     }
 
     fn filter_def(&mut self, start: &Token) -> PResult<Filter> {
         let name = self.ident()?;
         let locals = self.local_decls()?;
         let body = self.block_body()?;
-        Ok(Filter { name, locals, body, location: self.loc(start) })
+        Ok(Filter {
+            name,
+            locals,
+            body,
+            location: self.loc(start),
+        })
     }
 
     /// `type words... name` ending before one of `ends`.
@@ -521,7 +630,10 @@ impl<'a> Parser<'a> {
             return self.unexpected("a typed declaration ('<type> <name>')");
         }
         let name = words.pop().unwrap_or_default();
-        Ok(VarDecl { ty: words.join(" "), name })
+        Ok(VarDecl {
+            ty: words.join(" "),
+            name,
+        })
     }
 
     fn local_decls(&mut self) -> PResult<Vec<VarDecl>> {
@@ -565,6 +677,10 @@ impl<'a> Parser<'a> {
     }
 
     fn stmt(&mut self) -> PResult<Stmt> {
+        self.nested(Self::stmt_inner)
+    }
+
+    fn stmt_inner(&mut self) -> PResult<Stmt> {
         let t = self.peek();
         if self.is_p("{") {
             return Ok(Stmt::Block(self.block_body()?));
@@ -576,15 +692,27 @@ impl<'a> Parser<'a> {
                     let cond = self.expr()?;
                     self.expect_kw("then")?;
                     let then = self.block_or_stmt()?;
-                    let otherwise = if self.eat_kw("else") { Some(self.block_or_stmt()?) } else { None };
-                    return Ok(Stmt::If { cond, then, otherwise });
+                    let otherwise = if self.eat_kw("else") {
+                        Some(self.block_or_stmt()?)
+                    } else {
+                        None
+                    };
+                    return Ok(Stmt::If {
+                        cond,
+                        then,
+                        otherwise,
+                    });
                 }
                 "accept" | "reject" | "return" => {
                     self.advance();
                     if self.is_p("}") {
                         return self.unexpected("';'");
                     }
-                    let arg = if self.is_p(";") { None } else { Some(self.expr()?) };
+                    let arg = if self.is_p(";") {
+                        None
+                    } else {
+                        Some(self.expr()?)
+                    };
                     self.expect_p(";")?;
                     return Ok(match kw.as_str() {
                         "accept" => Stmt::Accept(arg),
@@ -602,7 +730,10 @@ impl<'a> Parser<'a> {
                         }
                     }
                     self.expect_p(";")?;
-                    return Ok(Stmt::Print { newline: kw == "print", args });
+                    return Ok(Stmt::Print {
+                        newline: kw == "print",
+                        args,
+                    });
                 }
                 "quitbird" => {
                     self.advance();
@@ -662,7 +793,10 @@ impl<'a> Parser<'a> {
             // Try a label list `a, b..c:`; otherwise it is a statement of the current arm.
             let save = self.pos;
             if let Ok(labels) = self.case_labels() {
-                arms.push(CaseArm { labels, body: Vec::new() });
+                arms.push(CaseArm {
+                    labels,
+                    body: Vec::new(),
+                });
                 continue;
             }
             self.pos = save;
@@ -675,7 +809,11 @@ impl<'a> Parser<'a> {
                 return self.unexpected("a case label");
             }
         }
-        Ok(Stmt::Case { expr, arms, default })
+        Ok(Stmt::Case {
+            expr,
+            arms,
+            default,
+        })
     }
 
     fn case_labels(&mut self) -> PResult<Vec<SetItem>> {
@@ -692,6 +830,10 @@ impl<'a> Parser<'a> {
     // `* / %` < `!` < `.`
 
     pub(crate) fn expr(&mut self) -> PResult<Expr> {
+        self.nested(Self::expr_inner)
+    }
+
+    fn expr_inner(&mut self) -> PResult<Expr> {
         let mut lhs = self.cmp_expr()?;
         loop {
             let op = if self.eat_p("&&") {
@@ -760,11 +902,11 @@ impl<'a> Parser<'a> {
 
     fn unary_expr(&mut self) -> PResult<Expr> {
         if self.eat_p("!") {
-            return Ok(Expr::Not(Box::new(self.unary_expr()?)));
+            return Ok(Expr::Not(Box::new(self.nested(Self::unary_expr)?)));
         }
         if self.is_p("-") && matches!(self.peek_at(1).tok, Tok::Num(_)) {
             self.advance();
-            return Ok(Expr::Neg(Box::new(self.unary_expr()?)));
+            return Ok(Expr::Neg(Box::new(self.nested(Self::unary_expr)?)));
         }
         self.postfix_expr()
     }
@@ -860,7 +1002,7 @@ impl<'a> Parser<'a> {
                     } else if self.eat_p("?") {
                         items.push(PathItem::AnyOne);
                     } else {
-                        items.push(PathItem::Asn(self.primary()?));
+                        items.push(PathItem::Asn(self.nested(Self::primary)?));
                     }
                 }
             }
@@ -872,7 +1014,9 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(Expr::Bool(s == "true"))
             }
-            Tok::Ident(s) if STMT_KEYWORDS.contains(&s.as_str()) => self.unexpected("an expression"),
+            Tok::Ident(s) if STMT_KEYWORDS.contains(&s.as_str()) => {
+                self.unexpected("an expression")
+            }
             Tok::Ident(s) | Tok::QIdent(s) => {
                 let s = s.clone();
                 self.advance();
@@ -905,10 +1049,18 @@ impl<'a> Parser<'a> {
                 let prefix = self.prefix_literal()?;
                 let max = prefix.max_len();
                 if self.eat_p("+") {
-                    return Ok(SetItem::Prefix { prefix, lo: prefix.len, hi: max });
+                    return Ok(SetItem::Prefix {
+                        prefix,
+                        lo: prefix.len,
+                        hi: max,
+                    });
                 }
                 if self.eat_p("-") {
-                    return Ok(SetItem::Prefix { prefix, lo: 0, hi: prefix.len });
+                    return Ok(SetItem::Prefix {
+                        prefix,
+                        lo: 0,
+                        hi: prefix.len,
+                    });
                 }
                 if self.is_p("{") {
                     let open = self.advance();
@@ -917,11 +1069,20 @@ impl<'a> Parser<'a> {
                     let hi = self.num()?;
                     self.expect_p("}")?;
                     if lo > hi || hi > max as u64 {
-                        return self.err_at(open, format!("invalid prefix length range {{{lo},{hi}}}"));
+                        return self
+                            .err_at(open, format!("invalid prefix length range {{{lo},{hi}}}"));
                     }
-                    return Ok(SetItem::Prefix { prefix, lo: lo as u8, hi: hi as u8 });
+                    return Ok(SetItem::Prefix {
+                        prefix,
+                        lo: lo as u8,
+                        hi: hi as u8,
+                    });
                 }
-                return Ok(SetItem::Prefix { prefix, lo: prefix.len, hi: prefix.len });
+                return Ok(SetItem::Prefix {
+                    prefix,
+                    lo: prefix.len,
+                    hi: prefix.len,
+                });
             }
         }
         if self.is_p("(") {
@@ -973,7 +1134,12 @@ fn make_option(toks: Vec<Tok>, location: Location) -> ProtoOption {
     }
     let key = lead[..key_len].join(" ");
     let rest = toks[key_len..].to_vec();
-    ProtoOption { key, value: toks_text(&rest), location, toks: rest }
+    ProtoOption {
+        key,
+        value: toks_text(&rest),
+        location,
+        toks: rest,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1015,7 +1181,10 @@ fn resolve(cfg: &mut BirdConfig) -> PResult<()> {
                 Some(t) if t.kind != p.kind => {
                     return Err(BirdConfError::Parse {
                         location: p.location.clone(),
-                        message: format!("template {from} is a {} template, not {}", t.kind, p.kind),
+                        message: format!(
+                            "template {from} is a {} template, not {}",
+                            t.kind, p.kind
+                        ),
                     })
                 }
                 _ => {}
@@ -1024,7 +1193,11 @@ fn resolve(cfg: &mut BirdConfig) -> PResult<()> {
     }
     let mut sessions = Vec::new();
     for p in &cfg.protocols {
-        sessions.push(if p.kind == "bgp" { Some(bgp_session(cfg, p)?) } else { None });
+        sessions.push(if p.kind == "bgp" {
+            Some(bgp_session(cfg, p)?)
+        } else {
+            None
+        });
     }
     for (p, s) in cfg.protocols.iter_mut().zip(sessions) {
         p.bgp = s;
@@ -1083,13 +1256,16 @@ fn bgp_session(cfg: &BirdConfig, p: &Protocol) -> PResult<BgpSession> {
                     while let Some(t) = it.next() {
                         match (t, it.next()) {
                             (Tok::Ident(w), Some(Tok::Num(n))) if w == "port" => {
-                                s.port = Some(u16::try_from(*n).or_else(|_| opt_err(o, "port out of range"))?);
+                                s.port = Some(
+                                    u16::try_from(*n)
+                                        .or_else(|_| opt_err(o, "port out of range"))?,
+                                );
                             }
                             (Tok::Ident(w), Some(Tok::Num(n))) if w == "as" => {
                                 s.remote_as = opt_u32(o, *n)?;
                                 have_as = true;
                             }
-                            (Tok::P("%"), Some(Tok::Ident(_) | Tok::Str(_))) => {}
+                            (Tok::P("%"), Some(Tok::Ident(_) | Tok::QIdent(_) | Tok::Str(_))) => {}
                             _ => return opt_err(o, "expected 'port N' or 'as N'"),
                         }
                     }
@@ -1112,7 +1288,9 @@ fn bgp_session(cfg: &BirdConfig, p: &Protocol) -> PResult<BgpSession> {
                         s.direct = false;
                     }
                     [Tok::Num(n)] => {
-                        s.multihop = Some(Some(u8::try_from(*n).or_else(|_| opt_err(o, "TTL out of range"))?));
+                        s.multihop = Some(Some(
+                            u8::try_from(*n).or_else(|_| opt_err(o, "TTL out of range"))?,
+                        ));
                         s.direct = false;
                     }
                     _ => return opt_err(o, "expected an optional TTL"),

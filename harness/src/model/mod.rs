@@ -4,6 +4,7 @@ pub mod fields;
 pub mod output;
 pub mod resources;
 pub mod selector;
+pub mod topology;
 pub mod yaml;
 
 use std::fmt;

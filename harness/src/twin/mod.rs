@@ -4,5 +4,6 @@ pub mod apply;
 pub mod cmdline;
 pub mod commands;
 pub mod datastore;
+pub mod ipam;
 pub mod render;
 pub mod shell;

@@ -4,14 +4,14 @@
 
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::RenderContext;
 use crate::model::resources::{EncapMode, FelixConfigurationSpec};
 
 pub const ALL_HOSTS_IPSET: &str = "cali40all-hosts-net";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IptablesRule {
     pub chain: String,
     /// iptables arguments after `-A <chain>`.
@@ -19,7 +19,7 @@ pub struct IptablesRule {
     pub comment: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FelixState {
     pub ipip_enabled: bool,
     /// Members of `cali40all-hosts-net` (empty and absent when IPIP is off).

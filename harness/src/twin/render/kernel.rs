@@ -5,11 +5,11 @@
 //! agent applies the same decision itself (see the design notes on tunl0).
 
 use ipnet::{IpNet, Ipv4Net};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::resources::{EncapMode, IpPool};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum KernelDecision {
     /// `krt_tunnel = "tunl0"`: `<block> via <BGP next hop> dev tunl0 onlink`.
@@ -22,7 +22,7 @@ pub enum KernelDecision {
     Reject,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolDecision {
     pub pool: IpNet,
     #[serde(flatten)]
@@ -30,7 +30,7 @@ pub struct PoolDecision {
 }
 
 /// The whole kernel filter: prefixes rejected outright (static routes), then per pool, then accept.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct KernelProgramming {
     pub reject_cidrs: Vec<IpNet>,
     pub pools: Vec<PoolDecision>,

@@ -1,0 +1,405 @@
+//! Bringing labs up and down, and observing them: BGP sessions over BIRD's socket, the kernel FIB, pod
+//! reachability. `up` removes everything it made when it fails or is interrupted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::agent::birdsock;
+use crate::agent::protocol::Status;
+use crate::observe::{parse_ip_route_json, parse_ping, parse_protocols, render_node_status, KernelRoute, Protocol};
+use crate::twin::ipam;
+
+/// Set by the CLI's Ctrl-C handler; long waits stop and clean up.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> Result<(), LabError> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        Err(LabError::Other("interrupted".into()))
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub runtime: String,
+    pub pods_per_node: u32,
+    pub timeout: Duration,
+    /// Check every pod against every pod before declaring convergence.
+    pub ping_matrix: bool,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        UpOptions { runtime: "netns".into(), pods_per_node: 2, timeout: Duration::from_secs(120), ping_matrix: true }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    pub lab: String,
+    pub runtime: String,
+    pub nodes: usize,
+    pub sessions: usize,
+    pub built: Duration,
+    pub converged: Duration,
+    pub pings: usize,
+}
+
+/// Removes a half-built lab unless disarmed.
+struct Cleanup {
+    lab: String,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = down(&self.lab);
+        }
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(s.as_bytes());
+    h.iter().take(3).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Raise the shared neighbour table limits for big labs (all namespaces share it).
+fn raise_neigh_limits(nodes: usize) {
+    if nodes < 100 {
+        return;
+    }
+    for (k, v) in [("gc_thresh1", 8192), ("gc_thresh2", 32768), ("gc_thresh3", 65536)] {
+        let p = format!("/proc/sys/net/ipv4/neigh/default/{k}");
+        let cur: u64 = std::fs::read_to_string(&p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        if cur < v {
+            let _ = std::fs::write(&p, v.to_string());
+        }
+    }
+}
+
+pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<UpReport, LabError> {
+    let t0 = Instant::now();
+    let topo = topology::load(topology_path).map_err(|e| LabError::Topology(e.to_string()))?;
+    let lab = topo.name.clone();
+    if lab_dir(&lab).join("lab.json").exists() {
+        return Err(LabError::AlreadyUp(lab));
+    }
+    let rt = runtime_for(&opts.runtime)?;
+    std::fs::create_dir_all(lab_dir(&lab)).map_err(|e| LabError::Io(format!("{}: {e}", lab_dir(&lab).display())))?;
+    let mut state = LabState {
+        name: lab.clone(),
+        topology: std::fs::canonicalize(topology_path).unwrap_or_else(|_| topology_path.to_path_buf()),
+        runtime: opts.runtime.clone(),
+        pods_per_node: opts.pods_per_node,
+        version: 0,
+        scripts: BTreeMap::new(),
+        bird_stopped: Vec::new(),
+    };
+    state.save()?;
+    let mut guard = Cleanup { lab: lab.clone(), armed: true };
+
+    let nodes = runtime_nodes(&topo);
+    raise_neigh_limits(nodes.len());
+    progress(&format!("creating {} nodes ({} runtime)", nodes.len(), rt.kind()));
+    let fabric = runtime::fabric_ns(&lab);
+    runtime::cmd(&["ip", "netns", "add", &fabric])?;
+    for n in topo.nodes.values().filter(|n| n.kind == NodeKind::Bridge) {
+        runtime::in_ns(&fabric, &["ip", "link", "add", &n.name, "type", "bridge"])?;
+        runtime::in_ns(&fabric, &["ip", "link", "set", &n.name, "up"])?;
+    }
+    for name in &nodes {
+        interrupted()?;
+        let dir = node_dir(&lab, name);
+        for sub in ["etc/calico/confd/config", "run/calico"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| LabError::Io(e.to_string()))?;
+        }
+        rt.create_node(&node_ref(&lab, name), &dir)?;
+    }
+    progress("wiring links");
+    let tag = short_hash(&lab);
+    for (i, l) in topo.links.iter().enumerate() {
+        interrupted()?;
+        let end = |node: &str| -> Result<(String, Option<String>), LabError> {
+            match topo.nodes.get(node).map(|n| n.kind) {
+                Some(NodeKind::Bridge) => Ok((fabric.clone(), Some(node.to_string()))),
+                _ => Ok((rt.netns_handle(&node_ref(&lab, node))?, None)),
+            }
+        };
+        let (ha, ba) = end(&l.a.node)?;
+        let (hb, bb) = end(&l.b.node)?;
+        runtime::veth(&format!("{tag}{i}"), &ha, &l.a.iface, &hb, &l.b.iface)?;
+        let ends: [(Option<String>, &str); 2] = [(ba, l.a.iface.as_str()), (bb, l.b.iface.as_str())];
+        for (br, iface) in ends {
+            if let Some(br) = br {
+                runtime::in_ns(&fabric, &["ip", "link", "set", iface, "master", br.as_str()])?;
+            }
+        }
+    }
+    progress("configuring nodes (topology exec)");
+    for name in &nodes {
+        let n = &topo.nodes[name];
+        for c in &n.exec {
+            runtime::exec_ok(rt.as_ref(), &node_ref(&lab, name), &["sh", "-c", c])?;
+        }
+    }
+    wan::install_counters(rt.as_ref(), &lab, &topo)?;
+    progress("rendering calico-node state");
+    push(&mut state, &topo)?;
+    let exe = runtime::rrlab_binary()?;
+    for c in &topo.clusters {
+        for n in &c.nodes {
+            rt.spawn_agent(&node_ref(&lab, &n.name), &node_dir(&lab, &n.name), &exe)?;
+        }
+    }
+    let built = t0.elapsed();
+    progress("waiting for BGP and routes to converge");
+    let t1 = Instant::now();
+    let sessions = wait_converged(&state, &topo, rt.as_ref(), opts.timeout, progress)?;
+    let pings = if opts.ping_matrix {
+        progress("checking every pod reaches every pod");
+        let fails = ping_matrix(&state, &topo, rt.as_ref())?;
+        if !fails.1.is_empty() {
+            return Err(LabError::Other(format!("pods cannot reach each other:\n  {}", fails.1.join("\n  "))));
+        }
+        fails.0
+    } else {
+        0
+    };
+    let converged = t1.elapsed();
+    guard.armed = false;
+    Ok(UpReport { lab, runtime: opts.runtime.clone(), nodes: nodes.len(), sessions, built, converged, pings })
+}
+
+pub fn read_status(lab: &str, node: &str) -> Option<Status> {
+    std::fs::read_to_string(node_dir(lab, node).join("status.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
+}
+
+pub fn protocols(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<Protocol>, String> {
+    let sock = rt.node_path(&node_ref(&state.name, node), &node_dir(&state.name, node), "/var/run/calico/bird.ctl");
+    let text = birdsock::query(&sock, "show protocols").map_err(|e| e.to_string())?;
+    parse_protocols(&text).map_err(|e| e.to_string())
+}
+
+pub fn fib(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<KernelRoute>, String> {
+    let out = runtime::exec_ok(rt, &node_ref(&state.name, node), &["ip", "-j", "route", "show"]).map_err(|e| e.to_string())?;
+    parse_ip_route_json(&out).map_err(|e| e.to_string())
+}
+
+/// What is not converged yet, per node (empty = converged).
+pub fn pending(state: &LabState, topo: &Topology, rt: &dyn Runtime, dss: &BTreeMap<String, Datastore>) -> (Vec<String>, usize) {
+    let mut out = Vec::new();
+    let mut sessions = 0;
+    for c in &topo.clusters {
+        let Some(ds) = dss.get(&c.name) else { continue };
+        for n in &c.nodes {
+            match read_status(&state.name, &n.name) {
+                Some(s) if s.applied_version >= state.version => {}
+                _ => {
+                    out.push(format!("{}: agent has not applied version {}", n.name, state.version));
+                    continue;
+                }
+            }
+            match protocols(state, rt, &n.name) {
+                Ok(ps) => {
+                    let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
+                    sessions += bgp.iter().filter(|p| p.info.contains("Established")).count();
+                    let down: Vec<String> = bgp.iter().filter(|p| !p.info.contains("Established")).map(|p| format!("{} {}", p.name, p.info)).collect();
+                    if !down.is_empty() {
+                        out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
+                    }
+                }
+                Err(e) => out.push(format!("{}: BIRD: {e}", n.name)),
+            }
+            let Ok(routes) = fib(state, rt, &n.name) else {
+                out.push(format!("{}: cannot read FIB", n.name));
+                continue;
+            };
+            for other in c.nodes.iter().filter(|o| o.name != n.name) {
+                let Some(ip) = topo.node_ip(&other.name) else { continue };
+                for b in ipam::node_blocks(ds, &other.name) {
+                    let ok = routes.iter().any(|r| {
+                        r.dst.to_string() == b.to_string() && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string()) && r.dev.as_deref() == Some("tunl0") && r.is_onlink()
+                    });
+                    if !ok {
+                        out.push(format!("{}: no route {b} via {} dev tunl0 onlink", n.name, ip.addr()));
+                    }
+                }
+            }
+        }
+    }
+    (out, sessions)
+}
+
+pub fn wait_converged(state: &LabState, topo: &Topology, rt: &dyn Runtime, timeout: Duration, progress: &dyn Fn(&str)) -> Result<usize, LabError> {
+    let base = state.topology.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut dss = BTreeMap::new();
+    for c in &topo.clusters {
+        dss.insert(c.name.clone(), cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base)?);
+    }
+    let start = Instant::now();
+    loop {
+        interrupted()?;
+        let (p, sessions) = pending(state, topo, rt, &dss);
+        if p.is_empty() {
+            return Ok(sessions);
+        }
+        if start.elapsed() > timeout {
+            return Err(LabError::Other(format!("not converged after {:?}:\n  {}", timeout, p.join("\n  "))));
+        }
+        progress(&format!("{} items pending, e.g. {}", p.len(), p[0]));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Every pod pings every other pod once. Returns (pings, failures).
+pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Result<(usize, Vec<String>), LabError> {
+    let base = state.topology.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut pods = Vec::new();
+    for c in &topo.clusters {
+        let ds = cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base)?;
+        for n in &c.nodes {
+            for p in pods_for(&state.name, &n.name, &ds, state.pods_per_node) {
+                pods.push((n.name.clone(), p));
+            }
+        }
+    }
+    let mut fails = Vec::new();
+    let mut count = 0;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pods
+            .iter()
+            .map(|(node, src)| {
+                let pods = &pods;
+                s.spawn(move || {
+                    let mut f = Vec::new();
+                    for (_, dst) in pods.iter().filter(|(_, d)| d.name != src.name) {
+                        let ok = ping_once(rt, &state.name, node, &src.netns, &dst.ip.to_string(), 3);
+                        if !ok {
+                            f.push(format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip));
+                        }
+                    }
+                    (pods.len() - 1, f)
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Ok((n, f)) = h.join() {
+                count += n;
+                fails.extend(f);
+            }
+        }
+    });
+    Ok((count, fails))
+}
+
+/// One ICMP echo from a pod, retried up to `tries` times.
+pub fn ping_once(rt: &dyn Runtime, lab: &str, node: &str, pod_ns: &str, dst: &str, tries: u32) -> bool {
+    for _ in 0..tries {
+        if let Ok(out) = rt.exec(&node_ref(lab, node), &["ip", "netns", "exec", pod_ns, "ping", "-c", "1", "-W", "1", dst]) {
+            if let Ok(r) = parse_ping(&String::from_utf8_lossy(&out.stdout)) {
+                if r.received > 0 {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// `calicoctl node status` on every node (of one cluster, or all).
+pub fn node_status_all(state: &LabState, topo: &Topology, cluster: Option<&str>) -> Result<String, LabError> {
+    let rt = runtime_for(&state.runtime)?;
+    let mut out = String::new();
+    for c in topo.clusters.iter().filter(|c| cluster.is_none_or(|x| x == c.name)) {
+        for n in &c.nodes {
+            out.push_str(&format!("== {} ({})\n", n.name, c.name));
+            match protocols(state, rt.as_ref(), &n.name) {
+                Ok(ps) => out.push_str(&render_node_status(&ps, true)),
+                Err(e) => out.push_str(&format!("Calico process is running.\n\nBIRD is not ready: {e}\n")),
+            }
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// Remove a lab: nodes, pods, processes, the fabric, state files. Safe to call on a half-built lab.
+pub fn down(lab: &str) -> Result<Vec<String>, LabError> {
+    let mut removed = Vec::new();
+    let state = LabState::load(lab).ok();
+    // Docker nodes (by label), whatever the state says.
+    if let Ok(d) = runtime::docker::Docker::new() {
+        removed.extend(d.remove_lab(lab));
+    }
+    let prefix = format!("rrlab-{lab}-");
+    // Agents first: on SIGTERM each stops its BIRD and its tunl0, then exits.
+    let mut pids = Vec::new();
+    if let Ok(dirs) = std::fs::read_dir(lab_dir(lab)) {
+        for d in dirs.flatten() {
+            if let Some(pid) = std::fs::read_to_string(d.path().join("agent.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+                // SAFETY: signalling a pid.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+                pids.push(pid);
+            }
+        }
+    }
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) && pids.iter().any(|p| Path::new(&format!("/proc/{p}/cmdline")).exists() && std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.contains("agent"))) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for ns in runtime::netns::list_netns().into_iter().filter(|n| n.starts_with(&prefix)) {
+        runtime::netns::kill_ns_processes(&ns);
+        if runtime::cmd(&["ip", "netns", "del", &ns]).is_ok() {
+            removed.push(format!("netns {ns}"));
+        }
+    }
+    if let Some(s) = state {
+        removed.push(format!("lab {} ({} runtime)", s.name, s.runtime));
+    }
+    if lab_dir(lab).exists() {
+        std::fs::remove_dir_all(lab_dir(lab)).map_err(|e| LabError::Io(format!("{}: {e}", lab_dir(lab).display())))?;
+        removed.push(format!("state {}", lab_dir(lab).display()));
+    }
+    Ok(removed)
+}
+
+/// Remove every lab and any leftover of crashed runs (netns, containers, veths named by rrlab).
+pub fn down_all() -> Result<Vec<String>, LabError> {
+    let mut removed = Vec::new();
+    for lab in list_labs() {
+        removed.extend(down(&lab)?);
+    }
+    if let Ok(d) = runtime::docker::Docker::new() {
+        removed.extend(d.remove_all());
+    }
+    for ns in runtime::netns::list_netns().into_iter().filter(|n| n.starts_with("rrlab-")) {
+        runtime::netns::kill_ns_processes(&ns);
+        if runtime::cmd(&["ip", "netns", "del", &ns]).is_ok() {
+            removed.push(format!("netns {ns}"));
+        }
+    }
+    if let Ok(out) = runtime::cmd(&["ip", "-o", "link", "show", "type", "veth"]) {
+        for l in out.lines() {
+            let name = l.split(':').nth(1).map(|s| s.trim().split('@').next().unwrap_or("").to_string()).unwrap_or_default();
+            if name.starts_with("rr") && (name.ends_with('a') || name.ends_with('b')) && runtime::cmd(&["ip", "link", "del", &name]).is_ok() {
+                removed.push(format!("veth {name}"));
+            }
+        }
+    }
+    if let Ok(d) = std::fs::read_dir(STATE_ROOT) {
+        for e in d.flatten() {
+            if std::fs::remove_dir_all(e.path()).is_ok() {
+                removed.push(format!("state {}", e.path().display()));
+            }
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,117 @@
+//! Node runtimes: what a twin node is. One small trait, one module per kind (like containerlab's
+//! `nodes/<kind>`): `netns` (a network namespace on this host) and `docker` (a privileged container). Links,
+//! bridges and the lab fabric are built the same way for both, from the node's network namespace handle.
+
+pub mod docker;
+pub mod netns;
+pub mod tunl;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{0}")]
+    Command(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("runtime {0} is not available here: {1}")]
+    Unavailable(String, String),
+}
+
+/// A node of a lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRef {
+    pub lab: String,
+    pub node: String,
+}
+
+pub trait Runtime: Send + Sync {
+    fn kind(&self) -> &'static str;
+    /// Create the node (namespace or container), loopback up, nothing else.
+    /// `state_dir` is the node's state directory (BIRD files, socket, desired/status).
+    fn create_node(&self, n: &NodeRef, state_dir: &Path) -> Result<(), RuntimeError>;
+    /// What `ip link set X netns <handle>` accepts for this node (a netns name or a PID).
+    fn netns_handle(&self, n: &NodeRef) -> Result<String, RuntimeError>;
+    /// Run a command inside the node.
+    fn exec(&self, n: &NodeRef, argv: &[&str]) -> Result<std::process::Output, RuntimeError>;
+    /// Start `rrlab agent` in the node; returns its PID (host view).
+    fn spawn_agent(&self, n: &NodeRef, state_dir: &Path, rrlab_bin: &Path) -> Result<u32, RuntimeError>;
+    /// Where a Calico path of the node (e.g. `/var/run/calico/bird.ctl`) is reachable from this host.
+    fn node_path(&self, n: &NodeRef, state_dir: &Path, calico_path: &str) -> PathBuf;
+    /// Remove the node and everything running in it.
+    fn destroy_node(&self, n: &NodeRef) -> Result<(), RuntimeError>;
+}
+
+/// The rrlab binary that nodes run as their agent: `$RRLAB_BIN`, else this executable.
+pub fn rrlab_binary() -> Result<PathBuf, RuntimeError> {
+    match std::env::var_os("RRLAB_BIN") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => std::env::current_exe().map_err(|e| RuntimeError::Io(e.to_string())),
+    }
+}
+
+/// Run a host command; Err with its stderr.
+pub fn cmd(argv: &[&str]) -> Result<String, RuntimeError> {
+    let out = Command::new(argv[0]).args(&argv[1..]).output().map_err(|e| RuntimeError::Io(format!("{}: {e}", argv[0])))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(RuntimeError::Command(format!("`{}` failed: {}", argv.join(" "), String::from_utf8_lossy(&out.stderr).trim())))
+    }
+}
+
+/// Output of a command run in a node, as text; Err when it failed.
+pub fn exec_ok(rt: &dyn Runtime, n: &NodeRef, argv: &[&str]) -> Result<String, RuntimeError> {
+    let out = rt.exec(n, argv)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(RuntimeError::Command(format!(
+            "{}: `{}` failed: {}{}",
+            n.node,
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        )))
+    }
+}
+
+/// The lab's fabric namespace, which holds the site bridges.
+pub fn fabric_ns(lab: &str) -> String {
+    format!("rrlab-{lab}-fabric")
+}
+
+/// A veth between two namespaces (by handle), named `a_if` / `b_if` inside them. Temporary names are unique
+/// per lab and link index so that concurrent labs do not collide in the root namespace.
+pub fn veth(tag: &str, a_handle: &str, a_if: &str, b_handle: &str, b_if: &str) -> Result<(), RuntimeError> {
+    let ta = format!("rr{tag}a");
+    let tb = format!("rr{tag}b");
+    cmd(&["ip", "link", "add", &ta, "type", "veth", "peer", "name", &tb])?;
+    let r = (|| {
+        cmd(&["ip", "link", "set", &ta, "netns", a_handle])?;
+        cmd(&["ip", "link", "set", &tb, "netns", b_handle])?;
+        in_ns(a_handle, &["ip", "link", "set", &ta, "name", a_if])?;
+        in_ns(b_handle, &["ip", "link", "set", &tb, "name", b_if])?;
+        in_ns(a_handle, &["ip", "link", "set", a_if, "up"])?;
+        in_ns(b_handle, &["ip", "link", "set", b_if, "up"])?;
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = cmd(&["ip", "link", "del", &ta]);
+    }
+    r
+}
+
+/// Run `ip …` in a namespace given by name or PID.
+pub fn in_ns(handle: &str, argv: &[&str]) -> Result<String, RuntimeError> {
+    if handle.bytes().all(|b| b.is_ascii_digit()) {
+        let mut full = vec!["nsenter", "-t", handle, "-n"];
+        full.extend_from_slice(argv);
+        cmd(&full)
+    } else {
+        let mut full = vec!["ip", "netns", "exec", handle];
+        full.extend_from_slice(argv);
+        cmd(&full)
+    }
+}

@@ -1,0 +1,100 @@
+//! Runtime `netns`: a node is a network namespace named `rrlab-<lab>-<node>` on this host; its processes (BIRD,
+//! the agent) are host processes entered into that namespace; its files live in the lab's state directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{cmd, NodeRef, Runtime, RuntimeError};
+
+pub struct Netns;
+
+pub fn ns_name(lab: &str, node: &str) -> String {
+    format!("rrlab-{lab}-{node}")
+}
+
+impl Runtime for Netns {
+    fn kind(&self) -> &'static str {
+        "netns"
+    }
+
+    fn create_node(&self, n: &NodeRef, _state_dir: &Path) -> Result<(), RuntimeError> {
+        let ns = ns_name(&n.lab, &n.node);
+        cmd(&["ip", "netns", "add", &ns])?;
+        cmd(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    fn netns_handle(&self, n: &NodeRef) -> Result<String, RuntimeError> {
+        Ok(ns_name(&n.lab, &n.node))
+    }
+
+    fn exec(&self, n: &NodeRef, argv: &[&str]) -> Result<std::process::Output, RuntimeError> {
+        let ns = ns_name(&n.lab, &n.node);
+        let mut full = vec!["ip", "netns", "exec", ns.as_str()];
+        full.extend_from_slice(argv);
+        Command::new(full[0]).args(&full[1..]).output().map_err(|e| RuntimeError::Io(format!("{}: {e}", argv.join(" "))))
+    }
+
+    fn spawn_agent(&self, n: &NodeRef, state_dir: &Path, rrlab_bin: &Path) -> Result<u32, RuntimeError> {
+        let ns = ns_name(&n.lab, &n.node);
+        let log = std::fs::File::create(state_dir.join("agent.log")).map_err(|e| RuntimeError::Io(e.to_string()))?;
+        // nsenter switches only the network namespace: `ip netns exec` would also give the agent a private mount
+        // namespace, and the pod namespaces it creates (`ip netns add`) would then be invisible outside it.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{ns}"))
+            .arg("--")
+            .arg(rrlab_bin)
+            .args(["agent", "--node", &n.node, "--state-dir"])
+            .arg(state_dir)
+            .arg("--config-dir")
+            .arg(state_dir.join("etc/calico/confd/config"))
+            .arg("--socket")
+            .arg(state_dir.join("run/calico/bird.ctl"))
+            .env("RRLAB_LAB", &n.lab)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| RuntimeError::Io(e.to_string()))?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| RuntimeError::Io(format!("spawning agent: {e}")))?;
+        let pid = child.id();
+        std::fs::write(state_dir.join("agent.pid"), pid.to_string()).map_err(|e| RuntimeError::Io(e.to_string()))?;
+        // The child is reaped by init when rrlab exits; keep no handle.
+        std::mem::forget(child);
+        Ok(pid)
+    }
+
+    fn node_path(&self, _n: &NodeRef, state_dir: &Path, calico_path: &str) -> PathBuf {
+        // Calico's paths map into the node's state directory.
+        match calico_path {
+            "/var/run/calico/bird.ctl" => state_dir.join("run/calico/bird.ctl"),
+            p => state_dir.join(p.trim_start_matches('/')),
+        }
+    }
+
+    fn destroy_node(&self, n: &NodeRef) -> Result<(), RuntimeError> {
+        let ns = ns_name(&n.lab, &n.node);
+        kill_ns_processes(&ns);
+        let _ = cmd(&["ip", "netns", "del", &ns]);
+        Ok(())
+    }
+}
+
+pub fn list_netns() -> Vec<String> {
+    std::fs::read_dir("/var/run/netns")
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Kill every process whose network namespace is `ns` (`ip netns pids`).
+pub fn kill_ns_processes(ns: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            if let Ok(p) = pid.parse::<i32>() {
+                // SAFETY: sending a signal to a pid has no memory-safety implications.
+                unsafe {
+                    libc::kill(p, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The lab runtime on `netns`, for real: BIRD 1.6.8 per node, the agent, userspace tunl0, pods, the WAN.
+//! Needs root (CI runs as root); fails loudly without it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+use rrlab::lab::{self, converge, LabState};
+use rrlab::observe::parse_ip_route_json;
+use rrlab::runtime::netns::list_netns;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/labs").join(name)
+}
+
+fn rrlab() -> Command {
+    let mut c = Command::cargo_bin("rrlab").unwrap();
+    c.env("RRLAB_BIN", env!("CARGO_BIN_EXE_rrlab"));
+    c
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the lab tests need root (network namespaces, veths, iptables); CI runs them as root");
+}
+
+/// Everything a lab leaves on the host: namespaces, processes in them, veths named by rrlab, state.
+fn leftovers(lab: &str) -> Vec<String> {
+    let mut v: Vec<String> = list_netns().into_iter().filter(|n| n.starts_with(&format!("rrlab-{lab}-"))).map(|n| format!("netns {n}")).collect();
+    if Path::new("/run/rrlab").join(lab).exists() {
+        v.push(format!("state dir /run/rrlab/{lab}"));
+    }
+    let ps = Command::new("pgrep").args(["-af", &format!("/run/rrlab/{lab}/")]).output().unwrap();
+    for l in String::from_utf8_lossy(&ps.stdout).lines() {
+        v.push(format!("process {l}"));
+    }
+    v
+}
+
+struct Down(&'static str);
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = rrlab().args(["down", self.0]).output();
+    }
+}
+
+#[test]
+fn mini_lab_converges_on_netns_and_down_leaves_nothing() {
+    require_root();
+    let _d = Down("mini");
+    let _ = rrlab().args(["down", "mini"]).output();
+    let out = rrlab().args(["up", "--runtime", "netns", "--timeout", "120"]).arg(fixture("mini.clab.yml")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "rrlab up failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // 3 nodes in a full mesh: 2 sessions each, all Established; 6 pods, 30 pings.
+    assert!(stdout.contains("lab mini up on netns: 4 nodes, 6 BGP sessions Established, 30 pod-to-pod pings OK"), "{stdout}");
+
+    let state = LabState::load("mini").unwrap();
+    let topo = state.topology().unwrap();
+    let rt = lab::runtime_for("netns").unwrap();
+    // Every node's FIB: the other nodes' blocks via their node IP on tunl0, onlink, proto bird.
+    let fib = converge::fib(&state, rt.as_ref(), "mini-worker2").unwrap();
+    let tunnel: Vec<String> = fib.iter().filter(|r| r.dev.as_deref() == Some("tunl0") && r.is_onlink()).map(|r| r.to_string()).collect();
+    assert_eq!(tunnel.len(), 2, "{tunnel:?}");
+    assert!(tunnel.iter().all(|r| r.contains("proto bird") && (r.contains("via 10.30.1.2") || r.contains("via 10.30.1.3"))), "{tunnel:?}");
+    // calicoctl node status, as the operator sees it.
+    let st = rrlab().args(["status", "mini"]).output().unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("| 10.30.2.2    | node-to-node mesh | up    |"), "{text}");
+    assert_eq!(text.matches("Established").count(), 6, "{text}");
+    // Packets between sites are IP protocol 4 on the wire (the WAN counts them).
+    let c = lab::wan::counters(rt.as_ref(), "mini", &topo).unwrap();
+    assert!(c.ipip_packets > 0, "no IPIP crossed the WAN: {c:?}");
+    assert!(c.bgp_packets > 0, "no BGP crossed the WAN: {c:?}");
+    // Felix's drop rule is there and counts nothing from Calico hosts.
+    let ipt = rrlab().args(["exec", "mini-worker", "--lab", "mini", "--", "iptables-save", "-c"]).output().unwrap();
+    let ipt = String::from_utf8_lossy(&ipt.stdout);
+    assert!(ipt.contains("Drop IPIP packets from non-Calico hosts"), "{ipt}");
+    let routes = rrlab().args(["exec", "mini-control-plane", "--", "ip", "-j", "route"]).output().unwrap();
+    assert!(parse_ip_route_json(&String::from_utf8_lossy(&routes.stdout)).unwrap().iter().any(|r| r.to_string().starts_with("blackhole ")));
+
+    let out = rrlab().args(["down", "mini"]).output().unwrap();
+    assert!(out.status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(leftovers("mini"), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_up_removes_what_it_made() {
+    require_root();
+    let _d = Down("broken");
+    let out = rrlab().args(["up", "--runtime", "netns", "--timeout", "30"]).arg(fixture("broken.clab.yml")).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mtu 70000"), "the error names the failing command: {err}");
+    assert_eq!(leftovers("broken"), Vec::<String>::new());
+}
