@@ -113,6 +113,8 @@ enum Cmd {
         #[command(subcommand)]
         action: WanCmd,
     },
+    /// Build the docker runtime's node image locally (mmdebstrap | docker import), if it is not there yet.
+    Image,
     /// Run inside a twin node: plays Felix and Calico's BIRD fork (started by `rrlab up`).
     #[command(hide = true)]
     Agent {
@@ -254,6 +256,17 @@ fn main() -> Result<()> {
                 "lab {} up on {}: {} nodes, {} BGP sessions Established, {} pod-to-pod pings OK; built in {:.1}s, converged in {:.1}s",
                 r.lab, r.runtime, r.nodes, r.sessions, r.pings, r.built.as_secs_f64(), r.converged.as_secs_f64()
             );
+        }
+        Cmd::Image => {
+            let d = rrlab::runtime::docker::Docker::new()?;
+            let had = d.image_present();
+            let t = std::time::Instant::now();
+            d.build_image()?;
+            if had {
+                println!("{} (present)", d.image);
+            } else {
+                println!("{} built in {:.1}s", d.image, t.elapsed().as_secs_f64());
+            }
         }
         Cmd::Down { lab: name, all } => {
             let removed = if all {

@@ -1,4 +1,4 @@
-//! Runtime `docker`: a node is a privileged container of the locally built node image (Debian bookworm with
+//! Runtime `docker`: a node is a container (network-admin capabilities, no --privileged) of the locally built node image (Debian bookworm with
 //! BIRD 1.6.8, iproute2, iptables, ipset), with no Docker network at all (`--network none`): rrlab plumbs its
 //! links into the container's namespace itself, so the lab has no route off the host. Containers are named like
 //! kind's node containers and labelled `rrlab.lab=<lab>`; BIRD's files and socket sit at Calico's paths inside,
@@ -105,7 +105,23 @@ impl Runtime for Docker {
         docker(&[
             "run",
             "-d",
-            "--privileged",
+            // What a calico-node needs, without --privileged (which also wants CAP_SYS_MODULE, refused on
+            // hosts that are themselves containers): network admin, raw sockets (IPIP), mounts (pod netns),
+            // the TUN device (tunl0 without the ipip module) and a writable /proc/sys (Felix's sysctls).
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-add",
+            "NET_RAW",
+            "--cap-add",
+            "SYS_ADMIN",
+            "--device",
+            "/dev/net/tun",
+            "--security-opt",
+            "systempaths=unconfined",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
             "--network",
             "none",
             "--name",
