@@ -113,6 +113,21 @@ enum Cmd {
         #[command(subcommand)]
         action: WanCmd,
     },
+    /// Measure time to up-and-converged: hybrid-rr on each runtime and an N-node full mesh on netns.
+    Bench {
+        /// Nodes of the generated full-mesh cluster (0 skips it).
+        #[arg(long, default_value_t = 100)]
+        nodes: usize,
+        /// Only these runtimes for hybrid-rr (default: docker if available, and netns).
+        #[arg(long, value_enum)]
+        runtime: Vec<RuntimeArg>,
+        /// Skip hybrid-rr.
+        #[arg(long)]
+        no_hybrid: bool,
+        /// Write the results as JSON here too.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Build the docker runtime's node image locally (mmdebstrap | docker import), if it is not there yet.
     Image,
     /// Run inside a twin node: plays Felix and Calico's BIRD fork (started by `rrlab up`).
@@ -256,6 +271,38 @@ fn main() -> Result<()> {
                 "lab {} up on {}: {} nodes, {} BGP sessions Established, {} pod-to-pod pings OK; built in {:.1}s, converged in {:.1}s",
                 r.lab, r.runtime, r.nodes, r.sessions, r.pings, r.built.as_secs_f64(), r.converged.as_secs_f64()
             );
+        }
+        Cmd::Bench { nodes, runtime, no_hybrid, json } => {
+            let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
+            let mut runtimes: Vec<&str> = runtime.iter().map(|r| if *r == RuntimeArg::Docker { "docker" } else { "netns" }).collect();
+            if runtimes.is_empty() {
+                if rrlab::runtime::docker::Docker::new().is_ok() {
+                    runtimes.push("docker");
+                }
+                runtimes.push("netns");
+            }
+            let here = std::env::current_dir()?;
+            let bar = ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            let mut rows = Vec::new();
+            if !no_hybrid {
+                for rt in &runtimes {
+                    bar.set_message(format!("hybrid-rr on {rt}"));
+                    rows.push(lab::bench::bench_one(&here.join("topologies/hybrid-rr.clab.yml"), rt, true, Duration::from_secs(300), &|m| bar.set_message(format!("hybrid-rr on {rt}: {m}")))?);
+                }
+            }
+            if nodes > 0 {
+                let dir = std::env::temp_dir().join(format!("rrlab-bench-{}", std::process::id()));
+                let topo = lab::bench::mesh_topology(&dir, nodes)?;
+                let r = lab::bench::bench_one(&topo, "netns", false, Duration::from_secs(900), &|m| bar.set_message(format!("mesh{nodes} on netns: {m}")));
+                let _ = std::fs::remove_dir_all(&dir);
+                rows.push(r?);
+            }
+            bar.finish_and_clear();
+            print!("{}", lab::bench::table(&rows));
+            if let Some(p) = json {
+                std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
+            }
         }
         Cmd::Image => {
             let d = rrlab::runtime::docker::Docker::new()?;

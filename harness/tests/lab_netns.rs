@@ -96,3 +96,30 @@ fn a_failed_up_removes_what_it_made() {
     assert!(err.contains("mtu 70000"), "the error names the failing command: {err}");
     assert_eq!(leftovers("broken"), Vec::<String>::new());
 }
+
+#[test]
+fn ctrl_c_during_up_leaves_nothing() {
+    require_root();
+    let _d = Down("hybrid-rr-int");
+    // A copy of hybrid-rr under another lab name, so that it does not collide with other tests.
+    let dir = tempfile::tempdir().unwrap();
+    let topo_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies");
+    let clab = std::fs::read_to_string(topo_dir.join("hybrid-rr.clab.yml")).unwrap().replace("name: hybrid-rr", "name: hybrid-rr-int");
+    std::fs::write(dir.path().join("hybrid-rr-int.clab.yml"), clab).unwrap();
+    std::fs::copy(topo_dir.join("hybrid-rr.kind.yaml"), dir.path().join("hybrid-rr.kind.yaml")).unwrap();
+    let mut child = rrlab().args(["up", "--runtime", "netns"]).arg(dir.path().join("hybrid-rr-int.clab.yml")).spawn().unwrap();
+    // Interrupt once the lab is partly built.
+    let t = std::time::Instant::now();
+    while !Path::new("/run/rrlab/hybrid-rr-int/lab.json").exists() && t.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // SAFETY: signalling our child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let st = child.wait().unwrap();
+    assert!(!st.success(), "an interrupted up must fail");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(leftovers("hybrid-rr-int"), Vec::<String>::new());
+}

@@ -176,6 +176,20 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     Ok(UpReport { lab, runtime: opts.runtime.clone(), nodes: nodes.len(), sessions, built, converged, pings })
 }
 
+/// Wait until every node of the cluster applied the lab's version; returns the nodes whose BIRD rejected
+/// the new configuration, with BIRD's message.
+pub fn wait_applied(state: &LabState, c: &topology::Cluster, timeout: Duration) -> Vec<(String, String)> {
+    let start = Instant::now();
+    loop {
+        let statuses: Vec<(String, Option<Status>)> = c.nodes.iter().map(|n| (n.name.clone(), read_status(&state.name, &n.name))).collect();
+        let done = statuses.iter().all(|(_, s)| s.as_ref().is_some_and(|s| s.applied_version >= state.version));
+        if done || start.elapsed() > timeout {
+            return statuses.into_iter().filter_map(|(n, s)| s.and_then(|s| s.bird_config_error).map(|e| (n, e))).collect();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn read_status(lab: &str, node: &str) -> Option<Status> {
     std::fs::read_to_string(node_dir(lab, node).join("status.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
 }

@@ -3,6 +3,7 @@
 //! state directory `/run/rrlab/<lab>/<node>/` holding what its agent reads (`desired.json`) and reports
 //! (`status.json`), BIRD's files and socket. The datastore of a cluster is rebuilt by replaying its commands.
 
+pub mod bench;
 pub mod converge;
 pub mod wan;
 
@@ -244,6 +245,13 @@ pub fn run_commands(state: &mut LabState, topo: &Topology, cluster: &str, label:
     if !kept.is_empty() {
         state.scripts.entry(cluster.to_string()).or_default().push(AppliedScript { label: label.to_string(), text: kept });
         push(state, topo)?;
+        // confd's check_cmd runs on every node: a config BIRD rejects is reported, the old one keeps running.
+        let errors = converge::wait_applied(state, c, std::time::Duration::from_secs(10));
+        if let Some(last) = outcomes.last_mut() {
+            for (node, e) in errors {
+                last.stderr.push_str(&format!("{}{node}: calico-node (confd): Error from checkcmd \"bird -p -c …\": {e}; BIRD keeps its previous configuration", if last.stderr.is_empty() { "" } else { "\n" }));
+            }
+        }
     }
     Ok(outcomes)
 }
