@@ -5,8 +5,12 @@
 
 pub mod agent;
 pub mod birdconf;
+pub mod kind;
 pub mod lab;
 pub mod model;
 pub mod observe;
+pub mod report;
+pub mod runbook;
+pub mod runner;
 pub mod runtime;
 pub mod twin;

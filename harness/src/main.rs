@@ -55,6 +55,24 @@ enum WanCmd {
 }
 
 #[derive(Subcommand)]
+enum ProbeCmd {
+    Send {
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        #[arg(long, default_value_t = 10_000)]
+        period_us: u64,
+        #[arg(long)]
+        start_file: PathBuf,
+    },
+    Recv {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        log: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Bring a topology up as a twin lab and wait until it has converged.
     Up {
@@ -112,6 +130,24 @@ enum Cmd {
         lab: Option<String>,
         #[command(subcommand)]
         action: WanCmd,
+    },
+    /// Rehearse a runbook: bring its lab up, run every step with its expectations, report, tear down.
+    Run {
+        runbook: PathBuf,
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeArg>,
+        /// Keep the lab afterwards (rrlab down <lab> removes it).
+        #[arg(long)]
+        keep: bool,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Probe endpoints (started in pod namespaces by `rrlab run`).
+    #[command(hide = true)]
+    Probe {
+        #[command(subcommand)]
+        cmd: ProbeCmd,
     },
     /// Measure time to up-and-converged: hybrid-rr on each runtime and an N-node full mesh on netns.
     Bench {
@@ -271,6 +307,44 @@ fn main() -> Result<()> {
                 "lab {} up on {}: {} nodes, {} BGP sessions Established, {} pod-to-pod pings OK; built in {:.1}s, converged in {:.1}s",
                 r.lab, r.runtime, r.nodes, r.sessions, r.pings, r.built.as_secs_f64(), r.converged.as_secs_f64()
             );
+        }
+        Cmd::Probe { cmd } => match cmd {
+            ProbeCmd::Send { to, period_us, start_file } => rrlab::runner::probe::send(to, Duration::from_micros(period_us), &start_file)?,
+            ProbeCmd::Recv { port, log } => rrlab::runner::probe::receive(port, &log)?,
+        },
+        Cmd::Run { runbook, runtime, keep, junit } => {
+            let runtime = match runtime {
+                Some(RuntimeArg::Netns) => "netns",
+                Some(RuntimeArg::Docker) => "docker",
+                None if rrlab::runtime::docker::Docker::new().is_ok() => "docker",
+                None => "netns",
+            };
+            let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
+            let bar = ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            let opts = rrlab::runner::RunOptions { runtime: runtime.into(), keep, ..Default::default() };
+            let res = rrlab::runner::run(
+                &runbook,
+                &opts,
+                &|r| {
+                    bar.suspend(|| {
+                        println!("{}", rrlab::report::step_line(r));
+                        if !r.passed {
+                            println!("{}", rrlab::report::failure_text(r));
+                        }
+                    })
+                },
+                &|m| bar.set_message(m.to_string()),
+            );
+            bar.finish_and_clear();
+            let res = res?;
+            println!("{}", rrlab::report::summary_line(&res.steps));
+            if let Some(j) = junit {
+                std::fs::write(&j, rrlab::report::junit_xml(&res.runbook, &res.steps))?;
+            }
+            if !res.passed() {
+                std::process::exit(1);
+            }
         }
         Cmd::Bench { nodes, runtime, no_hybrid, json } => {
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));

@@ -136,19 +136,32 @@ pub fn resolve_nodes(set: &NodeSet, nodes: &[NodeInfo]) -> Result<Vec<NodeInfo>,
                 pick.insert(name);
             }
             NodeSel::Cluster(c) => {
-                let v: Vec<&str> = nodes.iter().filter(|n| &n.cluster == c).map(|n| n.name.as_str()).collect();
+                let v: Vec<&str> = nodes
+                    .iter()
+                    .filter(|n| &n.cluster == c)
+                    .map(|n| n.name.as_str())
+                    .collect();
                 if v.is_empty() {
                     let cs: BTreeSet<&str> = nodes.iter().map(|n| n.cluster.as_str()).collect();
-                    return Err(format!("unknown cluster {c:?} (clusters: {})", cs.into_iter().collect::<Vec<_>>().join(", ")));
+                    return Err(format!(
+                        "unknown cluster {c:?} (clusters: {})",
+                        cs.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
                 }
                 pick.extend(v);
             }
             NodeSel::Site(s) => {
-                let v: Vec<&str> =
-                    nodes.iter().filter(|n| n.site.as_deref() == Some(s.as_str())).map(|n| n.name.as_str()).collect();
+                let v: Vec<&str> = nodes
+                    .iter()
+                    .filter(|n| n.site.as_deref() == Some(s.as_str()))
+                    .map(|n| n.name.as_str())
+                    .collect();
                 if v.is_empty() {
                     let ss: BTreeSet<&str> = nodes.iter().filter_map(|n| n.site.as_deref()).collect();
-                    return Err(format!("unknown site {s:?} (sites: {})", ss.into_iter().collect::<Vec<_>>().join(", ")));
+                    return Err(format!(
+                        "unknown site {s:?} (sites: {})",
+                        ss.into_iter().collect::<Vec<_>>().join(", ")
+                    ));
                 }
                 pick.extend(v);
             }
@@ -174,7 +187,11 @@ pub fn resolve_nodes(set: &NodeSet, nodes: &[NodeInfo]) -> Result<Vec<NodeInfo>,
     if pick.is_empty() {
         return Err(format!("{set} selects no node"));
     }
-    Ok(nodes.iter().filter(|n| pick.contains(n.name.as_str())).cloned().collect())
+    Ok(nodes
+        .iter()
+        .filter(|n| pick.contains(n.name.as_str()))
+        .cloned()
+        .collect())
 }
 
 /// The pods of a pod set, in the lab's order.
@@ -227,7 +244,10 @@ pub fn node_blocks(node: &NodeInfo, block_size: u8) -> Result<Vec<Prefix>, Strin
 pub fn block_of(ip: Ipv4Addr, len: u8) -> Prefix {
     let len = len.min(32);
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
-    Prefix { addr: IpAddr::V4(Ipv4Addr::from(u32::from(ip) & mask)), len }
+    Prefix {
+        addr: IpAddr::V4(Ipv4Addr::from(u32::from(ip) & mask)),
+        len,
+    }
 }
 
 /// Resolve an address written in an expectation. `owner` is the node owning the block being checked.
@@ -239,9 +259,9 @@ pub fn resolve_addr(a: &AddrRef, nodes: &[NodeInfo], owner: Option<&NodeInfo>) -
             .find(|x| &x.name == n)
             .map(|x| IpAddr::V4(x.ip))
             .ok_or_else(|| format!("unknown node {n:?} (nodes: {})", names(nodes))),
-        AddrRef::Owner => owner
-            .map(|o| IpAddr::V4(o.ip))
-            .ok_or_else(|| "`owner` means the node whose block is checked: use it with a block:/blocks: prefix".to_string()),
+        AddrRef::Owner => owner.map(|o| IpAddr::V4(o.ip)).ok_or_else(|| {
+            "`owner` means the node whose block is checked: use it with a block:/blocks: prefix".to_string()
+        }),
     }
 }
 
@@ -255,6 +275,8 @@ pub fn label_addr(addr: &str, nodes: &[NodeInfo]) -> String {
 
 // ------------------------------------------------------------------------------------------ caching
 
+type ConfigFiles = BTreeMap<String, String>;
+
 /// A [`LabView`] that reads each observation at most once (one polling round).
 pub struct CachedLab<'a> {
     inner: &'a dyn LabView,
@@ -264,7 +286,7 @@ pub struct CachedLab<'a> {
     fib: RefCell<HashMap<String, Result<Vec<KernelRoute>, String>>>,
     ipsets: RefCell<HashMap<String, Result<Vec<IpSet>, String>>>,
     iptables: RefCell<HashMap<String, Result<IpTables, String>>>,
-    config: RefCell<HashMap<String, Result<BTreeMap<String, String>, String>>>,
+    config: RefCell<HashMap<String, Result<ConfigFiles, String>>>,
     bird_err: RefCell<HashMap<String, Option<String>>>,
     pings: RefCell<HashMap<(String, String), bool>>,
     wan: RefCell<Option<Result<WanCounters, String>>>,
@@ -349,7 +371,10 @@ impl LabView for CachedLab<'_> {
             }
         }
         let cache = self.pings.borrow();
-        pairs.iter().map(|(a, b)| cache.get(&key(a, b)).copied().unwrap_or(false)).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| cache.get(&key(a, b)).copied().unwrap_or(false))
+            .collect()
     }
     fn wan(&self) -> Result<WanCounters, String> {
         if let Some(v) = self.wan.borrow().as_ref() {

@@ -1,5 +1,5 @@
 //! What a runbook says, typed: the lab it needs, continuous probes, and steps (an operator script or a
-//! harness action, then expectations). Built by [`super::parse`]; evaluated by [`super::check`].
+//! harness action, then expectations). Built by [`super::parse()`]; evaluated by [`super::check()`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -47,7 +47,11 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { timeout: DEFAULT_TIMEOUT, poll: DEFAULT_POLL, block_size: DEFAULT_BLOCK_SIZE }
+        Defaults {
+            timeout: DEFAULT_TIMEOUT,
+            poll: DEFAULT_POLL,
+            block_size: DEFAULT_BLOCK_SIZE,
+        }
     }
 }
 
@@ -111,7 +115,10 @@ impl Step {
 pub enum StepAction {
     /// Operator command lines, verbatim (heredocs included). `script_line` is the runbook line of the
     /// script's first line, so script line `n` is runbook line `script_line + n - 1`.
-    Run { script: String, script_line: usize },
+    Run {
+        script: String,
+        script_line: usize,
+    },
     Wan(WanAction),
     StopNode(String),
     StartNode(String),
@@ -146,12 +153,22 @@ impl StepAction {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WanAction {
     /// Drop traffic between two sites; `from`/`to` are site (bridge) names or CIDRs.
-    Partition { from: String, to: String, one_way: bool },
+    Partition {
+        from: String,
+        to: String,
+        one_way: bool,
+    },
     /// Remove every partition, loss, delay and rate limit.
     Heal,
-    Loss { percent: f64 },
-    Delay { ms: u32 },
-    Rate { kbit: u32 },
+    Loss {
+        percent: f64,
+    },
+    Delay {
+        ms: u32,
+    },
+    Rate {
+        kbit: u32,
+    },
 }
 
 impl fmt::Display for WanAction {
@@ -187,7 +204,11 @@ pub enum NodeSel {
     /// `site:<bridge>`
     Site(String),
     /// `label:<k>=<v>`, `label:<k>!=<v>`, `label:<k>` (has the label)
-    Label { key: String, value: Option<String>, negated: bool },
+    Label {
+        key: String,
+        value: Option<String>,
+        negated: bool,
+    },
 }
 
 impl fmt::Display for NodeSel {
@@ -198,7 +219,11 @@ impl fmt::Display for NodeSel {
             NodeSel::Cluster(c) => write!(f, "cluster:{c}"),
             NodeSel::Site(s) => write!(f, "site:{s}"),
             NodeSel::Label { key, value: None, .. } => write!(f, "label:{key}"),
-            NodeSel::Label { key, value: Some(v), negated } => {
+            NodeSel::Label {
+                key,
+                value: Some(v),
+                negated,
+            } => {
                 write!(f, "label:{key}{}{v}", if *negated { "!=" } else { "=" })
             }
         }
@@ -214,10 +239,14 @@ impl fmt::Display for NodeSet {
 
 impl NodeSet {
     pub fn all() -> NodeSet {
-        NodeSet { items: vec![NodeSel::All] }
+        NodeSet {
+            items: vec![NodeSel::All],
+        }
     }
     pub fn node(name: &str) -> NodeSet {
-        NodeSet { items: vec![NodeSel::Node(name.to_string())] }
+        NodeSet {
+            items: vec![NodeSel::Node(name.to_string())],
+        }
     }
 }
 
@@ -263,7 +292,7 @@ impl fmt::Display for AddrRef {
 pub enum PrefixRef {
     Cidr(Prefix),
     /// `block:<node>` / `blocks:<node set>`: the IPAM block of each node of the set (the /`block_size`
-    /// around its pods' addresses), other than the observing node's own.
+    /// around its pods' addresses); for a set of several nodes, other than the observing node's own.
     Blocks(NodeSet),
 }
 
@@ -271,7 +300,9 @@ impl fmt::Display for PrefixRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PrefixRef::Cidr(p) => write!(f, "{p}"),
-            PrefixRef::Blocks(s) if s.items.len() == 1 && matches!(s.items[0], NodeSel::Node(_)) => write!(f, "block:{s}"),
+            PrefixRef::Blocks(s) if s.items.len() == 1 && matches!(s.items[0], NodeSel::Node(_)) => {
+                write!(f, "block:{s}")
+            }
             PrefixRef::Blocks(s) => write!(f, "blocks:{s}"),
         }
     }
@@ -286,7 +317,10 @@ pub struct Bound {
 
 impl Bound {
     pub fn exactly(n: u64) -> Bound {
-        Bound { min: Some(n), max: Some(n) }
+        Bound {
+            min: Some(n),
+            max: Some(n),
+        }
     }
     pub fn holds(&self, v: u64) -> bool {
         self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
@@ -322,8 +356,9 @@ pub enum Expectation {
     Wan(WanExpect),
 }
 
-pub const EXPECTATION_KINDS: &[&str] =
-    &["sessions", "rib", "fib", "reach", "ipset", "iptables", "config", "fails", "loss", "converge", "wan"];
+pub const EXPECTATION_KINDS: &[&str] = &[
+    "sessions", "rib", "fib", "reach", "ipset", "iptables", "config", "fails", "loss", "converge", "wan",
+];
 
 impl Expectation {
     /// The runbook line the expectation was written on.
@@ -370,7 +405,12 @@ impl Expectation {
         match self {
             Expectation::Sessions(e) => format!("sessions on {}", e.on),
             Expectation::Rib(e) => {
-                format!("rib on {}: {} {}", e.on, e.prefix, if e.absent { "absent" } else { "present" })
+                format!(
+                    "rib on {}: {} {}",
+                    e.on,
+                    e.prefix,
+                    if e.absent { "absent" } else { "present" }
+                )
             }
             Expectation::Fib(e) => format!("fib on {}", e.on),
             Expectation::Reach(e) => format!(
@@ -441,7 +481,16 @@ pub enum PeerState {
 }
 
 pub const PROTOCOL_STATES: &[&str] = &["up", "down", "start", "stop", "feed", "flush"];
-pub const BGP_STATES: &[&str] = &["Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established", "Close", "Passive"];
+pub const BGP_STATES: &[&str] = &[
+    "Idle",
+    "Connect",
+    "Active",
+    "OpenSent",
+    "OpenConfirm",
+    "Established",
+    "Close",
+    "Passive",
+];
 
 impl PeerState {
     /// Case-insensitive; canonical spelling kept.
@@ -449,7 +498,10 @@ impl PeerState {
         if let Some(p) = PROTOCOL_STATES.iter().find(|p| p.eq_ignore_ascii_case(s)) {
             return Some(PeerState::Protocol(p.to_string()));
         }
-        BGP_STATES.iter().find(|p| p.eq_ignore_ascii_case(s)).map(|p| PeerState::Bgp(p.to_string()))
+        BGP_STATES
+            .iter()
+            .find(|p| p.eq_ignore_ascii_case(s))
+            .map(|p| PeerState::Bgp(p.to_string()))
     }
     pub fn as_str(&self) -> &str {
         match self {
@@ -617,6 +669,9 @@ pub struct LossExpect {
     pub probe: Option<String>,
     pub max_lost: Option<LostBudget>,
     pub max_outage: Option<Duration>,
+    /// The loss must be seen: at least this much lost (a runbook that shows a disruption).
+    pub min_lost: Option<LostBudget>,
+    pub min_outage: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -659,7 +714,7 @@ pub fn fmt_duration(d: Duration) -> String {
         format!("{ms}ms")
     } else if ms < 60_000 {
         let s = d.as_secs_f64();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             format!("{}s", ms / 1000)
         } else {
             format!("{s:.2}s")

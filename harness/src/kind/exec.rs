@@ -1,0 +1,258 @@
+//! Commands against a running kind lab: the operator's own command lines, observations inside calico-node
+//! (the same text the twin's observers parse), WAN actions. Pure command construction; run them with a
+//! [`super::runner::Runner`].
+
+use super::plan::{ClusterAccess, PlanStep, WAN_COUNT_CHAIN, WAN_IMPAIR_CHAIN};
+use crate::model::topology::{NodeKind, Topology};
+
+/// calico-node's namespace in the manifest install.
+pub const CALICO_NAMESPACE: &str = "kube-system";
+/// calico-node's pod label.
+pub const CALICO_NODE_SELECTOR: &str = "k8s-app=calico-node";
+/// The container of the calico-node pod that runs BIRD and Felix.
+pub const CALICO_NODE_CONTAINER: &str = "calico-node";
+/// BIRD's IPv4 control socket in calico-node (`node/filesystem/etc/service/available/bird/run`).
+pub const BIRD_SOCKET: &str = "/var/run/calico/bird.ctl";
+/// BIRD's client in calico-node (calico-node's own health check runs `/usr/bin/birdcl -s … show status`).
+pub const BIRDCL: &str = "birdcl";
+/// Felix's ipset of every node address (IPIP sources it accepts).
+pub const HOSTS_IPSET: &str = "cali40all-hosts-net";
+
+/// An operator command line (or a multi-line script with here-documents), run as written by `bash -e`
+/// against the cluster: `KUBECONFIG` is the cluster's (its current context is `kind-<cluster>`),
+/// `DATASTORE_TYPE=kubernetes` for calicoctl, and the pinned calicoctl first on `PATH`.
+pub fn operator_command(a: &ClusterAccess, script: &str) -> PlanStep {
+    let first = script.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    PlanStep::new(format!("{}: {first}", a.cluster), &["bash", "-e", "-c", script])
+        .env("KUBECONFIG", a.kubeconfig.display().to_string())
+        .env("DATASTORE_TYPE", "kubernetes")
+        .env("PATH", a.path.clone())
+}
+
+/// A typed kubectl call: `kubectl --kubeconfig … --context kind-<c> <args…>`.
+pub fn kubectl<S: AsRef<str>>(a: &ClusterAccess, what: impl Into<String>, args: &[S]) -> PlanStep {
+    PlanStep::new(what, &a.kubectl(args))
+}
+
+/// A typed calicoctl call with the cluster's datastore settings.
+pub fn calicoctl<S: AsRef<str>>(a: &ClusterAccess, what: impl Into<String>, args: &[S]) -> PlanStep {
+    a.calicoctl_step(what, args)
+}
+
+/// `kubectl get pods -n kube-system -l k8s-app=calico-node -o json` (parse with
+/// [`super::parse::calico_node_pods`] for the node → pod map).
+pub fn calico_node_pods(a: &ClusterAccess) -> PlanStep {
+    kubectl(
+        a,
+        format!("{}: calico-node pods", a.cluster),
+        &["-n", CALICO_NAMESPACE, "get", "pods", "-l", CALICO_NODE_SELECTOR, "-o", "json"],
+    )
+}
+
+/// What can be observed inside calico-node, and the command that observes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// `birdcl -s /var/run/calico/bird.ctl show protocols` → [`crate::observe::parse_protocols`].
+    Protocols,
+    /// `… show protocols all` → [`crate::observe::parse_protocols_all`].
+    ProtocolsAll,
+    /// `… show route all` → [`crate::observe::parse_routes`].
+    RoutesAll,
+    /// `… show status` → [`crate::observe::parse_status`].
+    BirdStatus,
+    /// `ip -j route show table main` → [`crate::observe::parse_ip_route_json`] (calico-node uses the host's
+    /// network namespace, so this is the node's FIB).
+    KernelRoutes,
+    /// `ipset list cali40all-hosts-net` → [`crate::observe::parse_ipset`].
+    HostsIpset,
+    /// `iptables-save -c` → [`crate::observe::parse_iptables_save`].
+    IptablesSave,
+    /// `cat /etc/calico/confd/config/<file>` (confd's rendered BIRD configuration).
+    ConfdFile(String),
+}
+
+impl Observation {
+    /// The command inside calico-node.
+    pub fn argv(&self) -> Vec<String> {
+        let bird = |args: &[&str]| {
+            let mut v = vec![BIRDCL.to_string(), "-s".to_string(), BIRD_SOCKET.to_string()];
+            v.extend(args.iter().map(|s| s.to_string()));
+            v
+        };
+        match self {
+            Observation::Protocols => bird(&["show", "protocols"]),
+            Observation::ProtocolsAll => bird(&["show", "protocols", "all"]),
+            Observation::RoutesAll => bird(&["show", "route", "all"]),
+            Observation::BirdStatus => bird(&["show", "status"]),
+            Observation::KernelRoutes => ["ip", "-j", "route", "show", "table", "main"].map(String::from).to_vec(),
+            Observation::HostsIpset => vec!["ipset".into(), "list".into(), HOSTS_IPSET.into()],
+            Observation::IptablesSave => vec!["iptables-save".into(), "-c".into()],
+            Observation::ConfdFile(f) => vec!["cat".into(), format!("{}/{f}", super::fidelity::CONFD_DIR)],
+        }
+    }
+
+    fn label(&self) -> String {
+        self.argv().join(" ")
+    }
+}
+
+/// `kubectl exec -n kube-system <pod> -c calico-node -- <observation>`.
+pub fn observe(a: &ClusterAccess, node: &str, pod: &str, o: &Observation) -> PlanStep {
+    let mut args = vec![
+        "-n".to_string(),
+        CALICO_NAMESPACE.to_string(),
+        "exec".to_string(),
+        pod.to_string(),
+        "-c".to_string(),
+        CALICO_NODE_CONTAINER.to_string(),
+        "--".to_string(),
+    ];
+    args.extend(o.argv());
+    kubectl(a, format!("{node}: {}", o.label()), &args)
+}
+
+/// `ping` from a probe pod (busybox): `kubectl exec -n default <pod> -- ping -c N -W 1 <dst>` →
+/// [`crate::observe::parse_ping`].
+pub fn ping(a: &ClusterAccess, pod: &str, dst: &str, count: u32) -> PlanStep {
+    let n = count.to_string();
+    kubectl(a, format!("{pod}: ping {dst}"), &["-n", "default", "exec", pod, "--", "ping", "-c", &n, "-W", "1", dst])
+}
+
+/// A probe pod's IP: `kubectl get pod <pod> -o jsonpath={.status.podIP}`.
+pub fn pod_ip(a: &ClusterAccess, pod: &str) -> PlanStep {
+    kubectl(a, format!("{pod}: IP"), &["-n", "default", "get", "pod", pod, "-o", "jsonpath={.status.podIP}"])
+}
+
+/// `calicoctl node status` where calico-node runs: inside the node's container (plan_up copies the pinned
+/// calicoctl there), which sees calico-node's processes and its BIRD socket on the host path
+/// `/var/run/calico`.
+pub fn calicoctl_node_status(topo: &Topology, node: &str) -> PlanStep {
+    let c = topo.container_name(node);
+    PlanStep::new(
+        format!("{node}: calicoctl node status"),
+        &["docker", "exec", &c, "/usr/local/bin/calicoctl", "node", "status"],
+    )
+}
+
+/// Stop or start a node the way a failure would: its container.
+pub fn node_container(topo: &Topology, node: &str, start: bool) -> PlanStep {
+    let verb = if start { "start" } else { "stop" };
+    PlanStep::new(format!("{verb} node {node}"), &["docker", verb, &topo.container_name(node)])
+}
+
+/// The WAN: the topology's `linux` node (as the twin finds it).
+pub fn wan_node(topo: &Topology) -> Option<String> {
+    topo.nodes.values().find(|n| n.kind == NodeKind::Linux).map(|n| n.name.clone())
+}
+
+/// The WAN node's interfaces (one per site), in link order.
+pub fn wan_interfaces(topo: &Topology) -> Vec<String> {
+    let Some(w) = wan_node(topo) else { return Vec::new() };
+    topo.links_of(&w).into_iter().map(|(i, _)| i.to_string()).collect()
+}
+
+/// Link impairments as `containerlab tools netem set` takes them (all at once: unset ones are reset).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Impairment {
+    /// `--delay`, a duration such as `50ms`.
+    pub delay: Option<String>,
+    /// `--jitter` (needs a delay).
+    pub jitter: Option<String>,
+    /// `--loss`, percent.
+    pub loss: Option<f64>,
+    /// `--rate`, kbit/s.
+    pub rate_kbit: Option<u64>,
+    /// `--corruption`, percent.
+    pub corruption: Option<f64>,
+}
+
+fn percent(p: f64) -> String {
+    // `10` for 10.0, `0.5` for 0.5: what a person would type.
+    format!("{p}")
+}
+
+/// `containerlab tools netem set -n <container> -i <iface> [--delay D] [--jitter J] [--loss P] [--rate K]
+/// [--corruption C]` (flags as in containerlab's `cmd/tools_netem.go`; `-n` takes the container name).
+pub fn netem_set(topo: &Topology, node: &str, iface: &str, imp: &Impairment) -> PlanStep {
+    let c = topo.container_name(node);
+    let mut argv: Vec<String> =
+        ["containerlab", "tools", "netem", "set", "-n", &c, "-i", iface].iter().map(|s| s.to_string()).collect();
+    if let Some(d) = &imp.delay {
+        argv.extend(["--delay".to_string(), d.clone()]);
+    }
+    if let Some(j) = &imp.jitter {
+        argv.extend(["--jitter".to_string(), j.clone()]);
+    }
+    if let Some(l) = imp.loss {
+        argv.extend(["--loss".to_string(), percent(l)]);
+    }
+    if let Some(r) = imp.rate_kbit {
+        argv.extend(["--rate".to_string(), r.to_string()]);
+    }
+    if let Some(x) = imp.corruption {
+        argv.extend(["--corruption".to_string(), percent(x)]);
+    }
+    PlanStep::new(format!("netem on {node}:{iface}"), &argv)
+}
+
+/// `containerlab tools netem reset -n <container> -i <iface>`.
+pub fn netem_reset(topo: &Topology, node: &str, iface: &str) -> PlanStep {
+    let c = topo.container_name(node);
+    PlanStep::new(
+        format!("clear netem on {node}:{iface}"),
+        &["containerlab", "tools", "netem", "reset", "-n", &c, "-i", iface],
+    )
+}
+
+/// Impair every WAN interface (netem is egress-only, so both directions of every site pair are covered).
+pub fn wan_impair(topo: &Topology, imp: &Impairment) -> Vec<PlanStep> {
+    let Some(w) = wan_node(topo) else { return Vec::new() };
+    wan_interfaces(topo).iter().map(|i| netem_set(topo, &w, i, imp)).collect()
+}
+
+fn wan_iptables(topo: &Topology, what: String, args: &[&str]) -> Option<PlanStep> {
+    let w = wan_node(topo)?;
+    let c = topo.container_name(&w);
+    let mut argv = vec!["docker", "exec", &c, "iptables"];
+    argv.extend_from_slice(args);
+    Some(PlanStep::new(what, &argv))
+}
+
+/// Cut `from → to` (subnets or addresses) at the WAN, and `to → from` when `both`: iptables DROP rules in
+/// the WAN's impairment chain, as the twin does.
+pub fn wan_partition(topo: &Topology, from: &str, to: &str, both: bool) -> Vec<PlanStep> {
+    let mut out = Vec::new();
+    let mut pairs = vec![(from, to)];
+    if both {
+        pairs.push((to, from));
+    }
+    for (s, d) in pairs {
+        out.extend(wan_iptables(
+            topo,
+            format!("WAN: partition {s} -> {d}"),
+            &["-A", WAN_IMPAIR_CHAIN, "-s", s, "-d", d, "-m", "comment", "--comment", "partition", "-j", "DROP"],
+        ));
+    }
+    out
+}
+
+/// Remove every partition and every netem impairment.
+pub fn wan_heal(topo: &Topology) -> Vec<PlanStep> {
+    let mut out: Vec<PlanStep> =
+        wan_iptables(topo, "WAN: remove partitions".into(), &["-F", WAN_IMPAIR_CHAIN]).into_iter().collect();
+    if let Some(w) = wan_node(topo) {
+        out.extend(wan_interfaces(topo).iter().map(|i| netem_reset(topo, &w, i)));
+    }
+    out
+}
+
+/// The WAN's BGP/IPIP counters (`iptables-save -c -t filter`, read with the twin's WAN counter logic:
+/// rule counters of the `rrlab-WAN` chain).
+pub fn wan_counters(topo: &Topology) -> Option<PlanStep> {
+    let w = wan_node(topo)?;
+    let c = topo.container_name(&w);
+    Some(PlanStep::new(
+        format!("WAN: counters ({WAN_COUNT_CHAIN})"),
+        &["docker", "exec", &c, "iptables-save", "-c", "-t", "filter"],
+    ))
+}

@@ -1,0 +1,353 @@
+//! Reporting a runbook run: one line per step (cargo-nextest style), the readable failure (every
+//! expectation's diff plus a dump of the lab), and JUnit XML for CI.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::observe::render_node_status;
+use crate::runbook::check::probe_text;
+use crate::runbook::{fmt_duration, route_line, LabView, Mismatch, ProbeStats, Runbook, WaitResult};
+
+#[cfg(test)]
+mod tests;
+
+/// The result of one step.
+#[derive(Debug, Clone, Default)]
+pub struct StepReport {
+    pub runbook: String,
+    pub step: String,
+    pub passed: bool,
+    /// When every expectation held (None: they did not, or the step had none to wait for).
+    pub converge: Option<Duration>,
+    pub probes: BTreeMap<String, ProbeStats>,
+    pub failures: Vec<Mismatch>,
+    /// The lab's state when the step failed ([`dump`]).
+    pub dump: Option<String>,
+    /// Wall time of the whole step (action and waiting).
+    pub duration: Duration,
+}
+
+impl StepReport {
+    /// The report of step `index` (0-based) of `rb` from its wait result, named `step <n> <name>`; the
+    /// executor adds the [`dump`] when it failed. `extra` are failures found outside the expectations
+    /// (e.g. [`crate::runbook::unexpected_command_failures`]), listed first.
+    pub fn new(rb: &Runbook, index: usize, w: &WaitResult, extra: Vec<Mismatch>, duration: Duration) -> StepReport {
+        let step = rb.steps.get(index).map(|s| s.name.as_str()).unwrap_or("?");
+        let mut failures = extra;
+        failures.extend(w.failures.iter().cloned());
+        StepReport {
+            runbook: rb.name.clone(),
+            step: format!("step {} {step}", index + 1),
+            passed: failures.is_empty(),
+            converge: w.converged,
+            probes: w.probes.clone(),
+            failures,
+            dump: None,
+            duration,
+        }
+    }
+}
+
+/// Column the step's measurements start at.
+const NAME_WIDTH: usize = 44;
+
+/// `PASS  P1 apply BGPPeers                       converged 1.42s  loss a-to-b 0/312 (0 ms)  [3.21s]`
+pub fn step_line(r: &StepReport) -> String {
+    let status = if r.passed { "PASS" } else { "FAIL" };
+    let name = format!("{} {}", r.runbook, r.step);
+    let mut s = format!("{status}  {name:<NAME_WIDTH$}  ");
+    let mut parts: Vec<String> = Vec::new();
+    match r.converge {
+        Some(d) => parts.push(format!("converged {}", secs(d))),
+        None if !r.passed => parts.push("not converged".to_string()),
+        None => {}
+    }
+    for (name, p) in &r.probes {
+        parts.push(format!(
+            "loss {name} {}/{} ({} ms)",
+            p.lost(),
+            p.sent,
+            p.longest_outage.as_millis()
+        ));
+    }
+    if !r.passed {
+        let n = r.failures.len();
+        parts.push(format!("{n} expectation{} failed", if n == 1 { "" } else { "s" }));
+    }
+    parts.push(format!("[{}]", secs(r.duration)));
+    s.push_str(&parts.join("  "));
+    s.trim_end().to_string()
+}
+
+/// `1.42s`
+fn secs(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+/// Every failed expectation with its diff, the probes, then the lab dump.
+pub fn failure_text(r: &StepReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} {}: {}",
+        r.runbook,
+        r.step,
+        if r.passed { "passed" } else { "FAILED" }
+    );
+    for m in &r.failures {
+        let _ = writeln!(s, "\n  ✗ {} (line {})", m.expectation, m.line);
+        for l in m.diff.lines() {
+            let _ = writeln!(s, "      {l}");
+        }
+    }
+    if !r.probes.is_empty() {
+        let _ = writeln!(s, "\n  probes during the step:");
+        for (name, p) in &r.probes {
+            let _ = writeln!(s, "    {}", probe_text(name, p));
+        }
+    }
+    if let Some(d) = &r.dump {
+        let _ = writeln!(
+            s,
+            "\n---------------------------------------------------------------- lab state"
+        );
+        s.push_str(d);
+        if !d.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Every node: `calicoctl node status`, BIRD's protocols and routes (with BGP attributes), the kernel's
+/// routes, ipsets, iptables rules with counters, the BIRD config as running and any config error; then the
+/// WAN counters.
+pub fn dump(lab: &dyn LabView) -> String {
+    let mut s = String::new();
+    for n in lab.nodes() {
+        let _ = writeln!(
+            s,
+            "=== {} (cluster {}, site {}, {}) ===",
+            n.name,
+            n.cluster,
+            n.site.as_deref().unwrap_or("-"),
+            n.ip
+        );
+        if !n.labels.is_empty() {
+            let l: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(s, "labels: {}", l.join(", "));
+        }
+        if !n.pods.is_empty() {
+            let p: Vec<String> = n.pods.iter().map(|p| format!("{} {}", p.name, p.ip)).collect();
+            let _ = writeln!(s, "pods: {}", p.join(", "));
+        }
+        let protocols = lab.protocols(&n.name);
+        let _ = writeln!(s, "--- calicoctl node status");
+        match &protocols {
+            Ok(p) => s.push_str(&render_node_status(p, true)),
+            Err(e) => {
+                let _ = writeln!(s, "(unavailable: {e})");
+            }
+        }
+        let _ = writeln!(s, "--- BIRD protocols");
+        match &protocols {
+            Ok(p) => {
+                for x in p {
+                    let _ = writeln!(
+                        s,
+                        "{:<24} {:<8} {:<8} {:<6} {:<10} {}",
+                        x.name, x.proto, x.table, x.state, x.since, x.info
+                    );
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "(unavailable: {e})");
+            }
+        }
+        let _ = writeln!(s, "--- BIRD routes");
+        match lab.rib(&n.name) {
+            Ok(v) => {
+                for r in &v {
+                    let _ = writeln!(s, "{}", route_line(r));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "(unavailable: {e})");
+            }
+        }
+        let _ = writeln!(s, "--- kernel routes");
+        match lab.fib(&n.name) {
+            Ok(v) => {
+                for r in &v {
+                    let _ = writeln!(s, "{r}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "(unavailable: {e})");
+            }
+        }
+        let _ = writeln!(s, "--- ipsets");
+        match lab.ipsets(&n.name) {
+            Ok(v) => {
+                for set in &v {
+                    let _ = writeln!(s, "{} ({}): {}", set.name, set.kind, set.sorted_members().join(", "));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "(unavailable: {e})");
+            }
+        }
+        let _ = writeln!(s, "--- iptables");
+        match lab.iptables(&n.name) {
+            Ok(t) => {
+                for r in t.rules() {
+                    let c = r
+                        .counters
+                        .map(|c| format!("[{}:{}] ", c.packets, c.bytes))
+                        .unwrap_or_default();
+                    let _ = writeln!(s, "{c}-t {} -A {} {}", r.table, r.chain, r.args.join(" "));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "(unavailable: {e})");
+            }
+        }
+        match lab.config(&n.name) {
+            Ok(files) => {
+                for (f, text) in &files {
+                    let _ = writeln!(s, "--- {f}");
+                    s.push_str(text);
+                    if !text.ends_with('\n') {
+                        s.push('\n');
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(s, "--- BIRD config\n(unavailable: {e})");
+            }
+        }
+        if let Some(e) = lab.bird_config_error(&n.name) {
+            let _ = writeln!(s, "--- BIRD rejected its new config\n{}", e.trim_end());
+        }
+        s.push('\n');
+    }
+    match lab.wan() {
+        Ok(w) => {
+            let _ = writeln!(
+                s,
+                "=== WAN: BGP {} packets / {} bytes, IPIP {} packets / {} bytes",
+                w.bgp_packets, w.bgp_bytes, w.ipip_packets, w.ipip_bytes
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(s, "=== WAN: (unavailable: {e})");
+        }
+    }
+    s
+}
+
+/// `Summary [  12.34s] 14 steps: 13 passed, 1 failed`
+pub fn summary_line(steps: &[StepReport]) -> String {
+    let total: Duration = steps.iter().map(|s| s.duration).sum();
+    let failed = steps.iter().filter(|s| !s.passed).count();
+    format!(
+        "Summary [{:>9}] {} step{}: {} passed, {failed} failed",
+        secs(total),
+        steps.len(),
+        if steps.len() == 1 { "" } else { "s" },
+        steps.len() - failed
+    )
+}
+
+/// Text for XML content and attribute values: markup characters escaped, characters XML 1.0 forbids
+/// (control characters other than tab, newline and carriage return) dropped.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn attr(s: &str) -> String {
+    xml_escape(s)
+        .replace('\n', "&#10;")
+        .replace('\r', "&#13;")
+        .replace('\t', "&#9;")
+}
+
+/// JUnit XML: one `<testsuite>` per runbook (in order of first appearance), one `<testcase>` per step, a
+/// `<failure>` with [`failure_text`] for failed steps, the step line as `<system-out>`.
+pub fn junit_xml(suite: &str, steps: &[StepReport]) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    for s in steps {
+        if !order.contains(&s.runbook.as_str()) {
+            order.push(&s.runbook);
+        }
+    }
+    let total: Duration = steps.iter().map(|s| s.duration).sum();
+    let failed = steps.iter().filter(|s| !s.passed).count();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" time=\"{:.3}\">",
+        attr(suite),
+        steps.len(),
+        total.as_secs_f64()
+    );
+    for rb in order {
+        let mine: Vec<&StepReport> = steps.iter().filter(|s| s.runbook == rb).collect();
+        let t: Duration = mine.iter().map(|s| s.duration).sum();
+        let f = mine.iter().filter(|s| !s.passed).count();
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">",
+            attr(rb),
+            mine.len(),
+            t.as_secs_f64()
+        );
+        for s in mine {
+            let _ = write!(
+                x,
+                "    <testcase name=\"{}\" classname=\"{}.{}\" time=\"{:.3}\">",
+                attr(&s.step),
+                attr(suite),
+                attr(rb),
+                s.duration.as_secs_f64()
+            );
+            x.push('\n');
+            if !s.passed {
+                let message = match s.failures.first() {
+                    Some(m) => format!("{} (line {})", m.expectation, m.line),
+                    None => "step failed".to_string(),
+                };
+                let _ = writeln!(
+                    x,
+                    "      <failure message=\"{}\" type=\"expectation\">{}</failure>",
+                    attr(&message),
+                    xml_escape(&failure_text(s))
+                );
+            }
+            let _ = writeln!(x, "      <system-out>{}</system-out>", xml_escape(&step_line(s)));
+            x.push_str("    </testcase>\n");
+        }
+        x.push_str("  </testsuite>\n");
+    }
+    x.push_str("</testsuites>\n");
+    x
+}
+
+/// Format a duration the way runbooks write them (`1.42s`, `250ms`).
+pub fn duration_text(d: Duration) -> String {
+    fmt_duration(d)
+}
