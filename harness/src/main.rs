@@ -33,6 +33,12 @@ enum FlavorArg {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum BackendArg {
+    Twin,
+    Kind,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum RuntimeArg {
     Docker,
     Netns,
@@ -77,6 +83,12 @@ enum Cmd {
     /// Bring a topology up as a twin lab and wait until it has converged.
     Up {
         topology: PathBuf,
+        /// twin (default): calico-node twins; kind: real kind clusters + Calico v3.30 + containerlab.
+        #[arg(long, value_enum, default_value = "twin")]
+        backend: BackendArg,
+        /// Print the exact plan (every command, in order) instead of running it (kind backend).
+        #[arg(long)]
+        dry_run: bool,
         /// docker (default where a Docker daemon answers) or netns.
         #[arg(long, value_enum)]
         runtime: Option<RuntimeArg>,
@@ -93,6 +105,14 @@ enum Cmd {
     /// Remove a lab (or every lab and leftovers of crashed runs).
     Down {
         lab: Option<String>,
+        /// kind: remove the kind clusters, containerlab nodes and bridges of this topology.
+        #[arg(long, value_enum, default_value = "twin")]
+        backend: BackendArg,
+        /// The topology (kind backend).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         all: bool,
     },
@@ -288,7 +308,32 @@ fn main() -> Result<()> {
             let _ = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed));
             agent::run(agent::AgentConfig { node, state_dir, config_dir, socket, bird_bin: bird }, stop).map_err(anyhow::Error::msg)?;
         }
-        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix } => {
+        Cmd::Up { topology, backend: BackendArg::Kind, dry_run, .. } => {
+            let topo = rrlab::model::topology::load(&topology)?;
+            let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
+            let plan = rrlab::kind::plan_up(&topo, &opts);
+            if dry_run {
+                print!("{plan}");
+            } else {
+                let runner = rrlab::kind::ProcessRunner;
+                rrlab::kind::up(&topo, &opts, &runner, &mut |i, st| eprintln!("[{}/{}] {}", i + 1, plan.steps.len(), st.what))?;
+                println!("lab {} up on kind (clusters: {})", topo.name, topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+            }
+        }
+        Cmd::Down { backend: BackendArg::Kind, topology, dry_run, .. } => {
+            let Some(topology) = topology else { bail!("rrlab down --backend kind needs --topology <file>") };
+            let topo = rrlab::model::topology::load(&topology)?;
+            let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
+            if dry_run {
+                print!("{}", rrlab::kind::plan_down(&topo, &opts));
+            } else {
+                let runner = rrlab::kind::ProcessRunner;
+                for e in rrlab::kind::down(&topo, &opts, &runner, &mut |_, st| eprintln!("{}", st.what)) {
+                    eprintln!("tolerated: {e}");
+                }
+            }
+        }
+        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, .. } => {
             let runtime = match runtime {
                 Some(RuntimeArg::Netns) => "netns",
                 Some(RuntimeArg::Docker) => "docker",
@@ -389,7 +434,7 @@ fn main() -> Result<()> {
                 println!("{} built in {:.1}s", d.image, t.elapsed().as_secs_f64());
             }
         }
-        Cmd::Down { lab: name, all } => {
+        Cmd::Down { lab: name, all, .. } => {
             let removed = if all {
                 lab::converge::down_all()?
             } else {

@@ -274,12 +274,13 @@ pub fn wait_converged(state: &LabState, topo: &Topology, rt: &dyn Runtime, timeo
 /// Every pod pings every other pod once. Returns (pings, failures).
 pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Result<(usize, Vec<String>), LabError> {
     let base = state.topology.parent().map(Path::to_path_buf).unwrap_or_default();
+    // Pods of one cluster reach each other out of the box; across clusters they do not (procedure 3).
     let mut pods = Vec::new();
     for c in &topo.clusters {
         let ds = cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base)?;
         for n in &c.nodes {
             for p in pods_for(&state.name, &n.name, &ds, state.pods_per_node) {
-                pods.push((n.name.clone(), p));
+                pods.push((n.name.clone(), c.name.clone(), p));
             }
         }
     }
@@ -288,17 +289,19 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
     std::thread::scope(|s| {
         let handles: Vec<_> = pods
             .iter()
-            .map(|(node, src)| {
+            .map(|(node, cluster, src)| {
                 let pods = &pods;
                 s.spawn(move || {
                     let mut f = Vec::new();
-                    for (_, dst) in pods.iter().filter(|(_, d)| d.name != src.name) {
+                    let mut n = 0;
+                    for (_, _, dst) in pods.iter().filter(|(_, c, d)| d.name != src.name && c == cluster) {
+                        n += 1;
                         let ok = ping_once(rt, &state.name, node, &src.netns, &dst.ip.to_string(), 3);
                         if !ok {
                             f.push(format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip));
                         }
                     }
-                    (pods.len() - 1, f)
+                    (n, f)
                 })
             })
             .collect();

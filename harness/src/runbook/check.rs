@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::observe::{IpTables, KernelRoute, PeerStatus, Prefix, Route, RouteKind};
+use crate::observe::{IpTables, KernelRoute, PeerStatus, PeerType, Prefix, Route, RouteKind};
 
 use super::lab::{
     label_addr, node_blocks, resolve_addr, resolve_nodes, resolve_pods, CachedLab, LabView, NodeInfo, PodInfo,
@@ -171,7 +171,9 @@ fn want_row(w: &WantPeer) -> String {
 
 fn sessions(cx: &Cx, e: &SessionsExpect) -> Diff {
     per_node(cx, &e.on, |node| {
-        let mut want: BTreeMap<String, WantPeer> = BTreeMap::new();
+        // One address may be expected with several session types: with the mesh on and a BGPPeer to the
+        // same node, BIRD has a Mesh_ and a Node_ protocol for one neighbour.
+        let mut want: Vec<(String, WantPeer)> = Vec::new();
         for spec in &e.peers {
             let addrs: Vec<String> = match &spec.peer {
                 PeerRef::Address(a) => vec![a.clone()],
@@ -187,8 +189,8 @@ fn sessions(cx: &Cx, e: &SessionsExpect) -> Diff {
                     state: spec.state.clone(),
                     line: spec.line,
                 };
-                if let Some(prev) = want.get(&a) {
-                    if (prev.peer_type, &prev.state) != (w.peer_type, &w.state) {
+                if let Some((_, prev)) = want.iter().find(|(pa, pw)| *pa == a && pw.peer_type == w.peer_type) {
+                    if prev.state != w.state {
                         return Err(format!(
                             "peer {} is expected twice, differently: {} (line {}) and {} (line {})",
                             label_addr(&a, cx.nodes),
@@ -198,8 +200,9 @@ fn sessions(cx: &Cx, e: &SessionsExpect) -> Diff {
                             w.line
                         ));
                     }
+                    continue;
                 }
-                want.insert(a, w);
+                want.push((a, w));
             }
         }
         let protocols = cx
@@ -213,10 +216,25 @@ fn sessions(cx: &Cx, e: &SessionsExpect) -> Diff {
         let mut missing = Vec::new();
         let mut wrong = Vec::new();
         let mut unexpected = Vec::new();
+        let mut explained: Vec<(String, PeerType)> = Vec::new();
         for (addr, w) in &want {
-            let found: Vec<&PeerStatus> = actual.iter().filter(|p| &p.address == addr).collect();
+            let found: Vec<&PeerStatus> = actual
+                .iter()
+                .filter(|p| &p.address == addr && w.peer_type.is_none_or(|t| t == p.peer_type))
+                .collect();
             if found.is_empty() {
-                missing.push(format!("{}  {}", label_addr(addr, cx.nodes), want_row(w)));
+                // A session to that address of another type that nothing else expects: a wrong type.
+                let others: Vec<&PeerStatus> = actual
+                    .iter()
+                    .filter(|p| &p.address == addr && !want.iter().any(|(a, w2)| a == addr && w2.peer_type.is_none_or(|t| t == p.peer_type)))
+                    .collect();
+                if others.is_empty() {
+                    missing.push(format!("{}  {}", label_addr(addr, cx.nodes), want_row(w)));
+                } else {
+                    let rows: Vec<String> = others.iter().map(|p| peer_row(p)).collect();
+                    wrong.push(format!("{}  expected {}, found {}", label_addr(addr, cx.nodes), want_row(w), rows.join(" and ")));
+                    explained.extend(others.iter().map(|p| (p.address.clone(), p.peer_type)));
+                }
                 continue;
             }
             let ok = found.iter().any(|p| {
@@ -233,7 +251,9 @@ fn sessions(cx: &Cx, e: &SessionsExpect) -> Diff {
             }
         }
         for p in &actual {
-            if !want.contains_key(&p.address) {
+            if !want.iter().any(|(a, w)| *a == p.address && w.peer_type.is_none_or(|t| t == p.peer_type))
+                && !explained.contains(&(p.address.clone(), p.peer_type))
+            {
                 unexpected.push(format!("{}  {}", label_addr(&p.address, cx.nodes), peer_row(p)));
             }
         }

@@ -161,6 +161,16 @@ fn set_links(rt: &dyn Runtime, state: &LabState, topo: &Topology, node: &str, up
     Ok(())
 }
 
+/// Hand the new state to every node and wait until every agent applied it (actions take effect before the
+/// step's expectations are polled).
+fn push_and_wait(state: &mut LabState, topo: &Topology) -> Result<(), LabError> {
+    lab::push(state, topo)?;
+    for c in &topo.clusters {
+        converge::wait_applied(state, c, Duration::from_secs(10));
+    }
+    Ok(())
+}
+
 /// Perform a harness action.
 fn act(state: &mut LabState, topo: &Topology, rt: &dyn Runtime, a: &StepAction) -> Result<(), LabError> {
     match a {
@@ -177,19 +187,19 @@ fn act(state: &mut LabState, topo: &Topology, rt: &dyn Runtime, a: &StepAction) 
             if stop {
                 state.bird_stopped.push(n.clone());
             }
-            lab::push(state, topo).map(|_| ())
+            push_and_wait(state, topo)
         }
         // A stopped node: its links go down and its BIRD stops (a powered-off machine, as its peers see it).
         StepAction::StopNode(n) => {
             set_links(rt, state, topo, n, false)?;
             state.bird_stopped.retain(|x| x != n);
             state.bird_stopped.push(n.clone());
-            lab::push(state, topo).map(|_| ())
+            push_and_wait(state, topo)
         }
         StepAction::StartNode(n) => {
             set_links(rt, state, topo, n, true)?;
             state.bird_stopped.retain(|x| x != n);
-            lab::push(state, topo).map(|_| ())
+            push_and_wait(state, topo)
         }
         // calico-node restarts: the agent (and its BIRD) go away and come back, BIRD with graceful restart.
         StepAction::RestartCalicoNode(n) => {
