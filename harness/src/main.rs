@@ -246,6 +246,16 @@ fn load(inputs: &[PathBuf], env: &[String]) -> Result<Datastore> {
     Ok(ds)
 }
 
+/// The runtime asked for, else docker where a Docker daemon answers, else netns.
+fn pick_runtime(r: Option<RuntimeArg>) -> &'static str {
+    match r {
+        Some(RuntimeArg::Netns) => "netns",
+        Some(RuntimeArg::Docker) => "docker",
+        None if rrlab::runtime::docker::Docker::new().is_ok() => "docker",
+        None => "netns",
+    }
+}
+
 /// The only lab that is up, when none is named.
 fn pick_lab(lab: Option<String>) -> Result<String> {
     if let Some(l) = lab {
@@ -334,12 +344,7 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, .. } => {
-            let runtime = match runtime {
-                Some(RuntimeArg::Netns) => "netns",
-                Some(RuntimeArg::Docker) => "docker",
-                None if rrlab::runtime::docker::Docker::new().is_ok() => "docker",
-                None => "netns",
-            };
+            let runtime = pick_runtime(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
             bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
@@ -358,12 +363,7 @@ fn main() -> Result<()> {
             ProbeCmd::Recv { port, log } => rrlab::runner::probe::receive(port, &log)?,
         },
         Cmd::Run { runbook, runtime, keep, junit } => {
-            let runtime = match runtime {
-                Some(RuntimeArg::Netns) => "netns",
-                Some(RuntimeArg::Docker) => "docker",
-                None if rrlab::runtime::docker::Docker::new().is_ok() => "docker",
-                None => "netns",
-            };
+            let runtime = pick_runtime(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
