@@ -1415,3 +1415,22 @@ fn own_block_only_when_named() {
     ok("rib: {on: b, prefix: 'block:b', kind: blackhole}", &lab, &out);
     ok("rib: {on: b, prefix: 'blocks:all', kind: unicast}", &lab, &out);
 }
+
+/// With the mesh on and a BGPPeer to the same node, BIRD has a Mesh_ and a Node_ protocol for one neighbour
+/// (procedure 2); both can be expected, each with its own state.
+#[test]
+fn sessions_one_address_two_types() {
+    let mut lab = sample_lab();
+    lab.protocols.insert(
+        "c".into(),
+        vec![bgp("Node", "10.99.1.1", "up", "Established"), bgp("Mesh", "10.99.1.1", "start", "Idle")],
+    );
+    let out = StepOutcome::default();
+    ok("sessions: {on: c, peers: [10.99.1.1 node specific Established, 10.99.1.1 node-to-node mesh start]}", &lab, &out);
+    // Seeded fault: the mesh duplicate is expected up.
+    let d = diff("sessions: {on: c, peers: [10.99.1.1 node specific Established, 10.99.1.1 node-to-node mesh Established]}", &lab, &out);
+    assert!(d.contains("wrong:") && d.contains("expected node-to-node mesh  Established, found node-to-node mesh  start  Idle"), "{d}");
+    // An unexpected duplicate is reported.
+    let d = diff("sessions: {on: c, peers: [10.99.1.1 node specific Established]}", &lab, &out);
+    assert!(d.contains("unexpected:") && d.contains("node-to-node mesh  start  Idle"), "{d}");
+}
