@@ -154,6 +154,12 @@ enum Cmd {
     /// Rehearse a runbook: bring its lab up, run every step with its expectations, report, tear down.
     Run {
         runbook: PathBuf,
+        /// twin (default) or kind (real kind clusters + Calico v3.30 + containerlab).
+        #[arg(long, value_enum, default_value = "twin")]
+        backend: BackendArg,
+        /// kind: the lab is already up (rrlab up --backend kind); skip the bring-up.
+        #[arg(long)]
+        reuse: bool,
         #[arg(long, value_enum)]
         runtime: Option<RuntimeArg>,
         /// Keep the lab afterwards (rrlab down <lab> removes it).
@@ -162,6 +168,13 @@ enum Cmd {
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+    },
+    /// Twin render vs live calico-node's BIRD config, per node of a kind lab (exit 1 on differences).
+    Fidelity {
+        topology: PathBuf,
+        /// Only this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
     },
     /// Probe endpoints (started in pod namespaces by `rrlab run`).
     #[command(hide = true)]
@@ -362,7 +375,58 @@ fn main() -> Result<()> {
             ProbeCmd::Send { to, period_us, start_file } => rrlab::runner::probe::send(to, Duration::from_micros(period_us), &start_file)?,
             ProbeCmd::Recv { port, log } => rrlab::runner::probe::receive(port, &log)?,
         },
-        Cmd::Run { runbook, runtime, keep, junit } => {
+        Cmd::Run { runbook, backend: BackendArg::Kind, keep, reuse, junit, .. } => {
+            let opts = rrlab::kind::run::KindRunOptions { plan: None, keep, reuse };
+            let res = rrlab::kind::run::run(
+                &runbook,
+                &opts,
+                &rrlab::kind::ProcessRunner,
+                &|r| {
+                    println!("{}", rrlab::report::step_line(r));
+                    if !r.passed {
+                        println!("{}", rrlab::report::failure_text(r));
+                    }
+                },
+                &|m| eprintln!("{m}"),
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!("{}", rrlab::report::summary_line(&res.steps));
+            if let Some(j) = junit {
+                std::fs::write(&j, rrlab::report::junit_xml(&res.runbook, &res.steps))?;
+            }
+            if !res.passed() {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Fidelity { topology, cluster } => {
+            let topo = rrlab::model::topology::load(&topology)?;
+            let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
+            let base = topology.parent().map(PathBuf::from).unwrap_or_default();
+            if let Some(c) = &cluster {
+                if topo.cluster(c).is_none() {
+                    bail!("no cluster {c:?} in {}", topology.display());
+                }
+            }
+            let mut differ = false;
+            for c in topo.clusters.iter().filter(|c| cluster.as_ref().is_none_or(|n| n == &c.name)) {
+                // The twin's state for the topology as brought up (commands typed since are not replayed).
+                let mut ds = lab::cluster_datastore(&topo, c, &[], &base)?;
+                let nodes: Vec<String> = c.nodes.iter().map(|n| n.name.clone()).collect();
+                let reports = rrlab::kind::check_cluster(&rrlab::kind::ProcessRunner, &opts.access(&c.name), &mut ds, &nodes)?;
+                for (node, r) in &reports {
+                    if r.0.is_empty() {
+                        println!("{node}: same behaviour");
+                    } else {
+                        differ = true;
+                        println!("{node}:\n{r}");
+                    }
+                }
+            }
+            if differ {
+                std::process::exit(1);
+            }
+        }
+        Cmd::Run { runbook, runtime, keep, junit, .. } => {
             let runtime = pick_runtime(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();

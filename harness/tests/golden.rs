@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rrlab::birdconf::{self, behaviour, compare, Behaviour, KernelDecision as ReadDecision, Report};
 use rrlab::twin::apply::apply_text;
@@ -72,22 +71,7 @@ fn render_behaviour(r: &Render) -> Behaviour {
 }
 
 fn bird_accepts(r: &Render) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in r.files() {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    let out = Command::new("bird")
-        .arg("-p")
-        .arg("-c")
-        .arg(dir.path().join("bird.cfg"))
-        .current_dir(dir.path())
-        .output()
-        .expect("BIRD 1.6.8 must be installed (.ci/run installs Debian's bird)");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    r.bird_check("bird")
 }
 
 /// The twin's kernel decisions (data for its agent) against the kernel filter Calico rendered.

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use rrlab::twin::apply::apply_text;
 use rrlab::twin::commands::{run_script, Outcome};
@@ -63,22 +62,7 @@ fn names(r: &Render) -> Vec<String> {
 
 /// `bird -p -c` on the three files of a render; Err(stderr) when BIRD rejects them.
 fn bird_parse(r: &Render) -> Result<(), String> {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in r.files() {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    let out = Command::new("bird")
-        .arg("-p")
-        .arg("-c")
-        .arg(dir.path().join("bird.cfg"))
-        .current_dir(dir.path())
-        .output()
-        .expect("BIRD 1.6.8 must be installed (.ci/run installs Debian's bird)");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
+    r.bird_check("bird")
 }
 
 #[test]

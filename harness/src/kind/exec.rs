@@ -65,6 +65,8 @@ pub enum Observation {
     KernelRoutes,
     /// `ipset list cali40all-hosts-net` → [`crate::observe::parse_ipset`].
     HostsIpset,
+    /// `ipset list` (every set) → [`crate::observe::parse_ipset`].
+    Ipsets,
     /// `iptables-save -c` → [`crate::observe::parse_iptables_save`].
     IptablesSave,
     /// `cat /etc/calico/confd/config/<file>` (confd's rendered BIRD configuration).
@@ -86,6 +88,7 @@ impl Observation {
             Observation::BirdStatus => bird(&["show", "status"]),
             Observation::KernelRoutes => ["ip", "-j", "route", "show", "table", "main"].map(String::from).to_vec(),
             Observation::HostsIpset => vec!["ipset".into(), "list".into(), HOSTS_IPSET.into()],
+            Observation::Ipsets => vec!["ipset".into(), "list".into()],
             Observation::IptablesSave => vec!["iptables-save".into(), "-c".into()],
             Observation::ConfdFile(f) => vec!["cat".into(), format!("{}/{f}", super::fidelity::CONFD_DIR)],
         }

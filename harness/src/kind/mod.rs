@@ -19,8 +19,10 @@ pub mod exec;
 pub mod fidelity;
 pub mod parse;
 pub mod plan;
+pub mod run;
 pub mod runner;
 pub mod versions;
+pub mod view;
 
 #[cfg(test)]
 mod tests;

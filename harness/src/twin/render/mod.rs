@@ -113,6 +113,33 @@ pub struct Render {
 }
 
 impl Render {
+    /// confd's check_cmd (`bird -p -c`) on the three files, in a scratch directory; Err(BIRD's stderr).
+    pub fn bird_check(&self, bird: &str) -> Result<(), String> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!("rrlab-check-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let result = (|| {
+            for (name, text) in self.files() {
+                std::fs::write(dir.join(name), text).map_err(|e| e.to_string())?;
+            }
+            let out = std::process::Command::new(bird)
+                .arg("-p")
+                .arg("-c")
+                .arg(dir.join("bird.cfg"))
+                .current_dir(&dir)
+                .output()
+                .map_err(|e| format!("running {bird} (BIRD 1.6.8 must be installed): {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            }
+        })();
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
     /// The three files by their names in `/etc/calico/confd/config/`.
     pub fn files(&self) -> BTreeMap<&'static str, &str> {
         BTreeMap::from([
