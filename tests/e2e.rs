@@ -6,11 +6,14 @@
 //! exactly those steps must fail, with that text in the failure.
 //!
 //! Environment: `RRLAB_RUNTIME` = `netns` (default here: fastest) or `docker`; `RRLAB_BACKEND` = `twin`
-//! (default) or `kind`. Needs root (CI runs as root) and BIRD 1.6.8; fails loudly without them.
+//! (default) or `kind` (the kind runner, `rrlab::kind::run`, with real processes: kind, containerlab, kubectl;
+//! the nightly workflow). Needs root (CI runs as root) and, for the twin, BIRD 1.6.8; fails loudly without
+//! them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rrlab_e2e::rrlab::kind;
 use rrlab_e2e::rrlab::report::{self, StepReport};
 use rrlab_e2e::rrlab::runner::{self, RunOptions};
 
@@ -52,14 +55,11 @@ fn expected_failures(p: &Path) -> Vec<(usize, String)> {
 
 #[test]
 fn every_runbook_in_labs() {
-    let backend = std::env::var("RRLAB_BACKEND").unwrap_or_else(|_| "twin".into());
-    assert_eq!(
-        backend, "twin",
-        "RRLAB_BACKEND={backend}: only the twin backend runs runbooks so far; the kind backend's plan and observations exist (rrlab up --backend kind --dry-run) but its runbook runner does not"
-    );
+    // RRLAB_BACKEND=kind (the nightly workflow): the kind runner with real processes; else the twin.
+    let kind = kind::kind_selected(std::env::var(kind::BACKEND_ENV).ok().as_deref()).unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "the e2e runbooks need root (network namespaces, iptables); CI runs them as root");
-    let runtime = std::env::var("RRLAB_RUNTIME").unwrap_or_else(|_| "netns".into());
+    let runtime = if kind { "kind".to_string() } else { std::env::var("RRLAB_RUNTIME").unwrap_or_else(|_| "netns".into()) };
     std::env::set_var("RRLAB_BIN", env!("CARGO_BIN_EXE_rrlab-e2e-bin"));
     let report_dir = std::env::var("RRLAB_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target/rrlab-report"));
     std::fs::create_dir_all(&report_dir).unwrap();
@@ -74,8 +74,12 @@ fn every_runbook_in_labs() {
         let rel = p.strip_prefix(root()).unwrap_or(p).display().to_string();
         let expect_fail = expected_failures(p);
         out(&format!("\n=== {rel} ({runtime})"));
-        let opts = RunOptions { runtime: runtime.clone(), ..Default::default() };
-        let res = runner::run(p, &opts, &|r: &StepReport| out(&report::step_line(r)), &|_| {});
+        let res = if kind {
+            kind::run::run(p, &kind::run::KindRunOptions::default(), &kind::ProcessRunner, &|r: &StepReport| out(&report::step_line(r)), &|m| out(&format!("      {m}")))
+        } else {
+            let opts = RunOptions { runtime: runtime.clone(), ..Default::default() };
+            runner::run(p, &opts, &|r: &StepReport| out(&report::step_line(r)), &|_| {}).map_err(|e| e.to_string())
+        };
         let res = match res {
             Ok(r) => r,
             Err(e) => {

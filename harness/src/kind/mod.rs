@@ -14,6 +14,8 @@
 //!   (BIRD, kernel, ipset and iptables text goes through [`crate::observe`], as for the twin);
 //! - [`fidelity`]: twin render vs calico-node's live confd files;
 //! - [`runner`]: the [`Runner`] seam ([`ProcessRunner`], [`RecordingRunner`]) and [`execute`].
+//! - [`view`]: [`view::KindView`], the runbook expectations' [`crate::runbook::lab::LabView`] of a kind lab;
+//! - [`run`]: [`run::run`], runbooks on kind (the twin runner's flow over a [`Runner`]).
 
 pub mod exec;
 pub mod fidelity;
