@@ -117,7 +117,15 @@ enum Cmd {
         all: bool,
     },
     /// `calicoctl node status` of every node of a lab.
-    Status { lab: String },
+    Status {
+        /// The lab (twin), or the topology file with --backend kind.
+        lab: String,
+        #[arg(long, value_enum, default_value = "twin")]
+        backend: BackendArg,
+        /// Print the commands instead of running them (kind backend).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Run a command inside a lab node.
     Exec {
         node: String,
@@ -512,7 +520,22 @@ fn main() -> Result<()> {
                 println!("nothing to remove");
             }
         }
-        Cmd::Status { lab: name } => {
+        Cmd::Status { lab: topology, backend: BackendArg::Kind, dry_run } => {
+            let topo = rrlab::model::topology::load(std::path::Path::new(&topology))?;
+            let plan = rrlab::kind::plan_status(&topo, &rrlab::kind::PlanOptions::for_lab(&topo.name));
+            if dry_run {
+                print!("{plan}");
+            } else {
+                for (i, st) in plan.steps.iter().enumerate() {
+                    println!("== {}", st.what);
+                    match rrlab::kind::runner::run_step(&rrlab::kind::ProcessRunner, i, st) {
+                        Ok(o) => print!("{}", o.stdout),
+                        Err(e) => println!("{e}"),
+                    }
+                }
+            }
+        }
+        Cmd::Status { lab: name, .. } => {
             let state = lab::LabState::load(&name)?;
             let topo = state.topology()?;
             print!("{}", lab::converge::node_status_all(&state, &topo, None)?);
