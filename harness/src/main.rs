@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FlavorArg {
-    /// What the twin's upstream BIRD 1.6.8 runs (krt_tunnel as data + realm mark).
+    /// What the twin's upstream BIRD 1.6.8 runs (krt_tunnel as a filter-local variable; decision in kernel.json).
     Twin,
     /// Exactly what calico-node writes for Calico's BIRD fork (krt_tunnel).
     Calico,

@@ -191,7 +191,9 @@ impl Code {
             return ev.finish(Err(format!("undefined filter {name}")));
         };
         let mut frame = BTreeMap::new();
-        for l in &f.locals {
+        // rrlab's twin renders `string krt_tunnel;` as a filter-local stand-in for the route attribute that only
+        // Calico's BIRD fork has; reading the config, it means the attribute.
+        for l in f.locals.iter().filter(|l| l.name != "krt_tunnel") {
             frame.insert(l.name.clone(), Value::Undef);
         }
         ev.frames.push(frame);

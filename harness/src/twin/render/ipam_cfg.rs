@@ -79,20 +79,21 @@ function calico_export_to_bgp_peers(bool internal_peer) {
     out.push_str("}\n\n");
 }
 
-/// The tunnel statement: Calico's fork sets `krt_tunnel`; upstream BIRD cannot, so the twin marks tunnel
-/// routes with realm 1 in its private table and the agent installs them through tunl0.
-fn tunnel_stmt(flavor: Flavor, device: &str) -> String {
-    match flavor {
-        Flavor::Calico => format!("krt_tunnel = \"{device}\";"),
-        Flavor::Upstream => {
-            let realm = if device.is_empty() { 0 } else { super::TWIN_TUNNEL_REALM };
-            format!("krt_realm = {realm}; # Calico: krt_tunnel = \"{device}\";")
-        }
-    }
+/// The tunnel statement, as Calico's template writes it.
+fn tunnel_stmt(device: &str) -> String {
+    format!("krt_tunnel = \"{device}\";")
 }
 
 fn kernel_filter(out: &mut String, flavor: Flavor, kp: &KernelProgramming) {
-    out.push_str("filter calico_kernel_programming {\n");
+    match flavor {
+        Flavor::Calico => out.push_str("filter calico_kernel_programming {\n"),
+        // Upstream BIRD has no `krt_tunnel` route attribute (Calico's fork adds it): a filter-local variable of
+        // that name keeps Calico's statements verbatim and valid. The decision itself reaches the twin's agent
+        // as data (kernel.json), which installs the fork's `… dev tunl0 onlink` routes.
+        Flavor::Upstream => out.push_str(
+            "filter calico_kernel_programming\nstring krt_tunnel; # rrlab twin: upstream BIRD lacks the fork's krt_tunnel attribute\n{\n",
+        ),
+    }
     if !kp.reject_cidrs.is_empty() {
         out.push_str("\n  # Don't program static routes into kernel.\n");
         for c in &kp.reject_cidrs {
@@ -107,16 +108,16 @@ fn kernel_filter(out: &mut String, flavor: Flavor, kp: &KernelProgramming) {
             }
             KernelDecision::CrossSubnet { local_subnet, device } => {
                 let _ = writeln!(out, "    if defined(bgp_next_hop) && ( bgp_next_hop ~ {local_subnet} ) then");
-                let _ = writeln!(out, "      {}", tunnel_stmt(flavor, ""));
+                let _ = writeln!(out, "      {}", tunnel_stmt(""));
                 out.push_str("    else\n");
-                let _ = writeln!(out, "      {}", tunnel_stmt(flavor, device));
+                let _ = writeln!(out, "      {}", tunnel_stmt(device));
                 out.push_str("    accept;\n");
             }
             KernelDecision::Tunnel { device } => {
-                let _ = writeln!(out, "    {}\n    accept;", tunnel_stmt(flavor, device));
+                let _ = writeln!(out, "    {}\n    accept;", tunnel_stmt(device));
             }
             KernelDecision::NoTunnel => {
-                let _ = writeln!(out, "    {}\n    accept;", tunnel_stmt(flavor, ""));
+                let _ = writeln!(out, "    {}\n    accept;", tunnel_stmt(""));
             }
         }
         out.push_str("  }\n");

@@ -34,15 +34,14 @@ pub use kernel::{KernelDecision, KernelProgramming};
 
 /// The private kernel table the twin's BIRD exports into (the agent mirrors it into main).
 pub const TWIN_KERNEL_TABLE: u32 = 201;
-/// The realm that marks "through tunl0" in that table.
-pub const TWIN_TUNNEL_REALM: u32 = 1;
 
 /// Which BIRD the text is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Flavor {
     /// Exactly what calico-node writes for Calico's BIRD fork (`krt_tunnel`).
     Calico,
-    /// What the twin runs on upstream BIRD 1.6.8: `krt_tunnel` becomes a realm mark in a private kernel table.
+    /// What the twin runs on upstream BIRD 1.6.8: `krt_tunnel` is a filter-local variable (the agent applies the
+    /// kernel decision) and BIRD programs a private kernel table.
     Upstream,
 }
 
