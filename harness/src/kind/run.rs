@@ -60,21 +60,6 @@ pub struct KindRunOptions {
     pub reuse: bool,
 }
 
-/// A site name (the bridge) or a CIDR, as a CIDR (as the twin runner resolves them).
-pub fn site_cidr(topo: &Topology, s: &str) -> Result<String, String> {
-    if s.contains('/') {
-        return Ok(s.to_string());
-    }
-    let sites = topo.sites();
-    let nodes = sites.get(s).ok_or_else(|| {
-        format!("no site {s:?} in the topology (sites: {})", sites.keys().cloned().collect::<Vec<_>>().join(", "))
-    })?;
-    nodes
-        .iter()
-        .find_map(|n| topo.node_ip(n).map(|ip| ip.trunc().to_string()))
-        .ok_or_else(|| format!("site {s} has no addressed node"))
-}
-
 /// `kubectl exec -n kube-system <pod> -c calico-node -- sv stop|start /etc/service/enabled/bird`.
 pub fn bird_service(a: &ClusterAccess, node: &str, pod: &str, start: bool) -> PlanStep {
     let verb = if start { "start" } else { "stop" };
@@ -210,7 +195,7 @@ fn act(view: &KindView, a: &StepAction) -> Result<(), String> {
     match a {
         StepAction::Wan(w) => match w {
             WanAction::Partition { from, to, one_way } => {
-                let steps = exec::wan_partition(topo, &site_cidr(topo, from)?, &site_cidr(topo, to)?, !one_way);
+                let steps = exec::wan_partition(topo, &topo.site_cidr(from)?, &topo.site_cidr(to)?, !one_way);
                 if steps.is_empty() {
                     return Err("the topology has no WAN (linux) node".into());
                 }
@@ -485,7 +470,7 @@ mod tests {
                 "containerlab tools netem set -n clab-two-clusters-wan -i eth2 --loss 5".to_string(),
             ]
         );
-        assert_eq!(site_cidr(&t, "site-2").unwrap(), "10.2.1.0/24");
-        assert!(site_cidr(&t, "nowhere").is_err());
+        assert_eq!(t.site_cidr("site-2").unwrap(), "10.2.1.0/24");
+        assert!(t.site_cidr("nowhere").is_err());
     }
 }

@@ -1077,6 +1077,22 @@ impl Topology {
     /// Which site bridge (or directly linked node) a node is on: for a cluster node, what its
     /// `node_interface` is linked to; for another node, what its only link goes to (None with several links,
     /// as for the WAN node, which is on every site).
+    /// A site name (its bridge) or a CIDR, as a CIDR: the subnet of the site's addressed nodes. Runbooks name
+    /// WAN partitions this way on both backends.
+    pub fn site_cidr(&self, s: &str) -> Result<String, String> {
+        if s.contains('/') {
+            return Ok(s.to_string());
+        }
+        let sites = self.sites();
+        let nodes = sites
+            .get(s)
+            .ok_or_else(|| format!("no site {s:?} in the topology (sites: {})", sites.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+        nodes
+            .iter()
+            .find_map(|n| self.node_ip(n).map(|ip| ip.trunc().to_string()))
+            .ok_or_else(|| format!("site {s} has no addressed node"))
+    }
+
     pub fn site_of(&self, node: &str) -> Option<String> {
         if let Some(c) = self.clusters.iter().find(|c| c.node(node).is_some()) {
             return self.peer_of(node, &c.node_interface).map(|e| e.node.clone());

@@ -141,19 +141,6 @@ fn probe_stats(probes: &[RunningProbe], from_ms: u64, to_ms: u64, grace: Duratio
         .collect()
 }
 
-/// A site name (the bridge) or a CIDR, as a CIDR.
-fn site_cidr(topo: &Topology, s: &str) -> Result<String, LabError> {
-    if s.contains('/') {
-        return Ok(s.to_string());
-    }
-    let sites = topo.sites();
-    let nodes = sites.get(s).ok_or_else(|| LabError::Other(format!("no site {s:?} in the topology (sites: {})", sites.keys().cloned().collect::<Vec<_>>().join(", "))))?;
-    nodes
-        .iter()
-        .find_map(|n| topo.node_ip(n).map(|ip| ip.trunc().to_string()))
-        .ok_or_else(|| LabError::Other(format!("site {s} has no addressed node")))
-}
-
 fn set_links(rt: &dyn Runtime, state: &LabState, topo: &Topology, node: &str, up: bool) -> Result<(), LabError> {
     for (iface, _) in topo.links_of(node) {
         exec_ok(rt, &node_ref(&state.name, node), &["ip", "link", "set", iface, if up { "up" } else { "down" }])?;
@@ -175,7 +162,7 @@ fn push_and_wait(state: &mut LabState, topo: &Topology) -> Result<(), LabError> 
 fn act(state: &mut LabState, topo: &Topology, rt: &dyn Runtime, a: &StepAction) -> Result<(), LabError> {
     match a {
         StepAction::Wan(w) => match w {
-            WanAction::Partition { from, to, one_way } => wan::partition(rt, &state.name, topo, &site_cidr(topo, from)?, &site_cidr(topo, to)?, !one_way),
+            WanAction::Partition { from, to, one_way } => wan::partition(rt, &state.name, topo, &topo.site_cidr(from).map_err(LabError::Other)?, &topo.site_cidr(to).map_err(LabError::Other)?, !one_way),
             WanAction::Heal => wan::heal(rt, &state.name, topo),
             WanAction::Loss { percent } => wan::loss(rt, &state.name, topo, *percent),
             WanAction::Delay { ms } => wan::delay(rt, &state.name, topo, *ms),
