@@ -290,10 +290,7 @@ pub fn run(
         let mut action_error = None;
         match &step.what {
             StepAction::Run { script, .. } => {
-                let cluster = match &step.cluster {
-                    Some(c) => c.clone(),
-                    None => topo.clusters.first().map(|c| c.name.clone()).unwrap_or_default(),
-                };
+                let cluster = step.cluster_in(&topo);
                 match run_script(runner, &popts.access(&cluster), script) {
                     Ok(o) => commands.push(o),
                     Err(e) => action_error = Some(e),

@@ -106,6 +106,14 @@ impl Step {
         self.expect.iter().any(|e| matches!(e, Expectation::Fails(_)))
     }
 
+    /// The cluster the step's script is typed into: its own, else the topology's first (only) cluster.
+    pub fn cluster_in(&self, topo: &crate::model::topology::Topology) -> String {
+        match &self.cluster {
+            Some(c) => c.clone(),
+            None => topo.clusters.first().map(|c| c.name.clone()).unwrap_or_default(),
+        }
+    }
+
     pub fn timeout_or(&self, d: &Defaults) -> Duration {
         self.timeout.unwrap_or(d.timeout)
     }

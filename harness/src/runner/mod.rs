@@ -250,10 +250,7 @@ pub fn run(runbook_path: &Path, opts: &RunOptions, on_step: &dyn Fn(&StepReport)
         let mut action_error = None;
         match &step.what {
             StepAction::Run { script, .. } => {
-                let cluster = match &step.cluster {
-                    Some(c) => c.clone(),
-                    None => topo.clusters.first().map(|c| c.name.clone()).unwrap_or_default(),
-                };
+                let cluster = step.cluster_in(&topo);
                 match lab::run_commands(&mut state, &topo, &cluster, &format!("{} step {}", rb.name, i + 1), script) {
                     Ok(o) => commands = o,
                     Err(e) => action_error = Some(e.to_string()),

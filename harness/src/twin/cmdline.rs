@@ -1683,23 +1683,23 @@ fn calico_patch(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
     })
 }
 
-fn calico_node(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
-    // `calicoctl node <command> [<args>...]`, options first (only -h).
+/// `calicoctl <sub> [-h] <command> …`: checks the options before the command (only -h exists) and returns
+/// the index of the command word.
+fn leading_help_options(ctx: &Ctx, args: &[String], sub: &str) -> Result<usize, CommandError> {
     let mut k = 0;
     while let Some(a) = args.get(k) {
         if !a.starts_with('-') || a == "-" {
             break;
         }
-        parse_flags(
-            std::slice::from_ref(a),
-            C_HELP_ONLY,
-            Style::Docopt,
-            "calicoctl",
-            "node",
-            ctx.line,
-        )?;
+        parse_flags(std::slice::from_ref(a), C_HELP_ONLY, Style::Docopt, "calicoctl", sub, ctx.line)?;
         k += 1;
     }
+    Ok(k)
+}
+
+fn calico_node(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
+    // `calicoctl node <command> [<args>...]`, options first (only -h).
+    let k = leading_help_options(ctx, args, "node")?;
     match args.get(k).map(String::as_str) {
         Some("status") => {
             let f = parse_flags(&args[k + 1..], C_NODE_STATUS, Style::Docopt, "calicoctl", "node status", ctx.line)?;
@@ -1716,21 +1716,7 @@ fn calico_node(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
 }
 
 fn calico_ipam(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
-    let mut k = 0;
-    while let Some(a) = args.get(k) {
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        parse_flags(
-            std::slice::from_ref(a),
-            C_HELP_ONLY,
-            Style::Docopt,
-            "calicoctl",
-            "ipam",
-            ctx.line,
-        )?;
-        k += 1;
-    }
+    let k = leading_help_options(ctx, args, "ipam")?;
     match args.get(k).map(String::as_str) {
         Some("show") => {
             let f = parse_flags(&args[k + 1..], C_IPAM_SHOW, Style::Docopt, "calicoctl", "ipam show", ctx.line)?;
