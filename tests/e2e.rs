@@ -58,10 +58,16 @@ fn every_runbook_in_labs() {
     // RRLAB_BACKEND=kind (the nightly workflow): the kind runner with real processes; else the twin.
     let kind = kind::kind_selected(std::env::var(kind::BACKEND_ENV).ok().as_deref()).unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "the e2e runbooks need root (network namespaces, iptables); CI runs them as root");
-    let runtime = if kind { "kind".to_string() } else { std::env::var("RRLAB_RUNTIME").unwrap_or_else(|_| "netns".into()) };
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the e2e runbooks need root (network namespaces, iptables); CI runs them as root"
+    );
+    let runtime =
+        if kind { "kind".to_string() } else { std::env::var("RRLAB_RUNTIME").unwrap_or_else(|_| "netns".into()) };
     std::env::set_var("RRLAB_BIN", env!("CARGO_BIN_EXE_rrlab-e2e-bin"));
-    let report_dir = std::env::var("RRLAB_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target/rrlab-report"));
+    let report_dir =
+        std::env::var("RRLAB_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target/rrlab-report"));
     std::fs::create_dir_all(&report_dir).unwrap();
 
     let mut problems = Vec::new();
@@ -75,7 +81,13 @@ fn every_runbook_in_labs() {
         let expect_fail = expected_failures(p);
         out(&format!("\n=== {rel} ({runtime})"));
         let res = if kind {
-            kind::run::run(p, &kind::run::KindRunOptions::default(), &kind::ProcessRunner, &|r: &StepReport| out(&report::step_line(r)), &|m| out(&format!("      {m}")))
+            kind::run::run(
+                p,
+                &kind::run::KindRunOptions::default(),
+                &kind::ProcessRunner,
+                &|r: &StepReport| out(&report::step_line(r)),
+                &|m| out(&format!("      {m}")),
+            )
         } else {
             let opts = RunOptions { runtime: runtime.clone(), ..Default::default() };
             runner::run(p, &opts, &|r: &StepReport| out(&report::step_line(r)), &|_| {}).map_err(|e| e.to_string())
@@ -90,7 +102,12 @@ fn every_runbook_in_labs() {
         };
         out(&format!("{}  (lab up in {:.1}s)", report::summary_line(&res.steps), res.up.as_secs_f64()));
         let xml = report::junit_xml(&res.runbook, &res.steps);
-        junit.push_str(xml.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n").replace("<testsuites>\n", "").replace("</testsuites>\n", "").as_str());
+        junit.push_str(
+            xml.trim_start_matches("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+                .replace("<testsuites>\n", "")
+                .replace("</testsuites>\n", "")
+                .as_str(),
+        );
         for (i, s) in res.steps.iter().enumerate() {
             let n = i + 1;
             let text = report::failure_text(s);
@@ -100,7 +117,10 @@ fn every_runbook_in_labs() {
             match expect_fail.iter().find(|(k, _)| *k == n) {
                 Some((_, want)) => {
                     if s.passed {
-                        problems.push(format!("{rel} step {n} ({}) passed, but its seeded fault must make it fail", s.step));
+                        problems.push(format!(
+                            "{rel} step {n} ({}) passed, but its seeded fault must make it fail",
+                            s.step
+                        ));
                     } else if !text.contains(want.as_str()) {
                         problems.push(format!("{rel} step {n} failed, but without {want:?} in its message:\n{text}"));
                     } else {
@@ -115,7 +135,11 @@ fn every_runbook_in_labs() {
     junit.push_str("</testsuites>\n");
     std::fs::write(report_dir.join("junit.xml"), &junit).unwrap();
     std::fs::write(report_dir.join("report.txt"), &full).unwrap();
-    out(&format!("\ne2e: {} runbooks in {:.1}s; JUnit and report in {}", books.len(), t0.elapsed().as_secs_f64(), report_dir.display()));
+    out(&format!(
+        "\ne2e: {} runbooks in {:.1}s; JUnit and report in {}",
+        books.len(),
+        t0.elapsed().as_secs_f64(),
+        report_dir.display()
+    ));
     assert!(problems.is_empty(), "{} problem(s):\n\n{}", problems.len(), problems.join("\n\n"));
 }
-

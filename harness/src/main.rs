@@ -47,7 +47,12 @@ enum RuntimeArg {
 #[derive(Subcommand)]
 enum WanCmd {
     /// Cut traffic between two subnets (both ways unless --one-way).
-    Partition { from: String, to: String, #[arg(long)] one_way: bool },
+    Partition {
+        from: String,
+        to: String,
+        #[arg(long)]
+        one_way: bool,
+    },
     /// Drop a percentage of forwarded packets at random.
     Loss { percent: f64 },
     /// Limit the rate (kbit/s) on the WAN's interfaces.
@@ -292,7 +297,13 @@ fn pick_lab(lab: Option<String>) -> Result<String> {
 
 fn shell_join(args: &[String]) -> String {
     args.iter()
-        .map(|a| if a.is_empty() || a.contains([' ', '\'', '"', '$', '{', '}', '(', ')', '!', '|', '&', ';', '<', '>']) { format!("'{}'", a.replace('\'', "'\\''")) } else { a.clone() })
+        .map(|a| {
+            if a.is_empty() || a.contains([' ', '\'', '"', '$', '{', '}', '(', ')', '!', '|', '&', ';', '<', '>']) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -304,7 +315,10 @@ fn run_tool(tool: &str, lab_name: Option<String>, cluster: Option<String>, args:
     let cluster = match cluster {
         Some(c) => c,
         None if topo.clusters.len() == 1 => topo.clusters[0].name.clone(),
-        None => bail!("lab {lab_name} has several clusters ({}): name one with --cluster", topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")),
+        None => bail!(
+            "lab {lab_name} has several clusters ({}): name one with --cluster",
+            topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     };
     let mut line = format!("{tool} {}", shell_join(args));
     let stdin_is_tty = unsafe { libc::isatty(0) } == 1;
@@ -337,7 +351,8 @@ fn main() -> Result<()> {
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();
             let _ = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed));
-            agent::run(agent::AgentConfig { node, state_dir, config_dir, socket, bird_bin: bird }, stop).map_err(anyhow::Error::msg)?;
+            agent::run(agent::AgentConfig { node, state_dir, config_dir, socket, bird_bin: bird }, stop)
+                .map_err(anyhow::Error::msg)?;
         }
         Cmd::Up { topology, backend: BackendArg::Kind, dry_run, .. } => {
             let topo = rrlab::model::topology::load(&topology)?;
@@ -347,8 +362,14 @@ fn main() -> Result<()> {
                 print!("{plan}");
             } else {
                 let runner = rrlab::kind::ProcessRunner;
-                rrlab::kind::up(&topo, &opts, &runner, &mut |i, st| eprintln!("[{}/{}] {}", i + 1, plan.steps.len(), st.what))?;
-                println!("lab {} up on kind (clusters: {})", topo.name, topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "));
+                rrlab::kind::up(&topo, &opts, &runner, &mut |i, st| {
+                    eprintln!("[{}/{}] {}", i + 1, plan.steps.len(), st.what)
+                })?;
+                println!(
+                    "lab {} up on kind (clusters: {})",
+                    topo.name,
+                    topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                );
             }
         }
         Cmd::Down { backend: BackendArg::Kind, topology, dry_run, .. } => {
@@ -368,9 +389,17 @@ fn main() -> Result<()> {
             let runtime = pick_runtime(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
-            bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.enable_steady_tick(Duration::from_millis(120));
-            let opts = lab::converge::UpOptions { runtime: runtime.into(), pods_per_node: pods, timeout: Duration::from_secs(timeout), ping_matrix: !no_ping_matrix };
+            let opts = lab::converge::UpOptions {
+                runtime: runtime.into(),
+                pods_per_node: pods,
+                timeout: Duration::from_secs(timeout),
+                ping_matrix: !no_ping_matrix,
+            };
             let r = lab::converge::up(&topology, &opts, &|m| bar.set_message(m.to_string()));
             bar.finish_and_clear();
             let r = r?;
@@ -380,7 +409,9 @@ fn main() -> Result<()> {
             );
         }
         Cmd::Probe { cmd } => match cmd {
-            ProbeCmd::Send { to, period_us, start_file } => rrlab::runner::probe::send(to, Duration::from_micros(period_us), &start_file)?,
+            ProbeCmd::Send { to, period_us, start_file } => {
+                rrlab::runner::probe::send(to, Duration::from_micros(period_us), &start_file)?
+            }
             ProbeCmd::Recv { port, log } => rrlab::runner::probe::receive(port, &log)?,
         },
         Cmd::Run { runbook, backend: BackendArg::Kind, keep, reuse, junit, .. } => {
@@ -420,7 +451,8 @@ fn main() -> Result<()> {
                 // The twin's state for the topology as brought up (commands typed since are not replayed).
                 let mut ds = lab::cluster_datastore(&topo, c, &[], &base)?;
                 let nodes: Vec<String> = c.nodes.iter().map(|n| n.name.clone()).collect();
-                let reports = rrlab::kind::check_cluster(&rrlab::kind::ProcessRunner, &opts.access(&c.name), &mut ds, &nodes)?;
+                let reports =
+                    rrlab::kind::check_cluster(&rrlab::kind::ProcessRunner, &opts.access(&c.name), &mut ds, &nodes)?;
                 for (node, r) in &reports {
                     if r.0.is_empty() {
                         println!("{node}: same behaviour");
@@ -465,7 +497,8 @@ fn main() -> Result<()> {
         }
         Cmd::Bench { nodes, runtime, no_hybrid, json } => {
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
-            let mut runtimes: Vec<&str> = runtime.iter().map(|r| if *r == RuntimeArg::Docker { "docker" } else { "netns" }).collect();
+            let mut runtimes: Vec<&str> =
+                runtime.iter().map(|r| if *r == RuntimeArg::Docker { "docker" } else { "netns" }).collect();
             if runtimes.is_empty() {
                 if rrlab::runtime::docker::Docker::new().is_ok() {
                     runtimes.push("docker");
@@ -479,13 +512,21 @@ fn main() -> Result<()> {
             if !no_hybrid {
                 for rt in &runtimes {
                     bar.set_message(format!("hybrid-rr on {rt}"));
-                    rows.push(lab::bench::bench_one(&here.join("topologies/hybrid-rr.clab.yml"), rt, true, Duration::from_secs(300), &|m| bar.set_message(format!("hybrid-rr on {rt}: {m}")))?);
+                    rows.push(lab::bench::bench_one(
+                        &here.join("topologies/hybrid-rr.clab.yml"),
+                        rt,
+                        true,
+                        Duration::from_secs(300),
+                        &|m| bar.set_message(format!("hybrid-rr on {rt}: {m}")),
+                    )?);
                 }
             }
             if nodes > 0 {
                 let dir = std::env::temp_dir().join(format!("rrlab-bench-{}", std::process::id()));
                 let topo = lab::bench::mesh_topology(&dir, nodes)?;
-                let r = lab::bench::bench_one(&topo, "netns", false, Duration::from_secs(900), &|m| bar.set_message(format!("mesh{nodes} on netns: {m}")));
+                let r = lab::bench::bench_one(&topo, "netns", false, Duration::from_secs(900), &|m| {
+                    bar.set_message(format!("mesh{nodes} on netns: {m}"))
+                });
                 let _ = std::fs::remove_dir_all(&dir);
                 rows.push(r?);
             }
@@ -564,7 +605,9 @@ fn main() -> Result<()> {
                 WanCmd::Rate { kbit } => lab::wan::rate(rt, &name, &topo, kbit)?,
                 WanCmd::Delay { ms } => lab::wan::delay(rt, &name, &topo, ms)?,
                 WanCmd::Heal => lab::wan::heal(rt, &name, &topo)?,
-                WanCmd::Counters => println!("{}", serde_json::to_string_pretty(&lab::wan::counters(rt, &name, &topo)?)?),
+                WanCmd::Counters => {
+                    println!("{}", serde_json::to_string_pretty(&lab::wan::counters(rt, &name, &topo)?)?)
+                }
             }
         }
         Cmd::Render { inputs, node, out, env, flavor } => {

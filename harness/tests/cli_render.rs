@@ -26,22 +26,43 @@ fn renders_files_that_bird_accepts() {
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    for f in ["bird.cfg", "bird_ipam.cfg", "bird_aggr.cfg", "felix.json", "kernel.json", "calico/bird.cfg", "calico/bird_ipam.cfg"] {
+    for f in [
+        "bird.cfg",
+        "bird_ipam.cfg",
+        "bird_aggr.cfg",
+        "felix.json",
+        "kernel.json",
+        "calico/bird.cfg",
+        "calico/bird_ipam.cfg",
+    ] {
         assert!(out.path().join(f).exists(), "{f} missing");
     }
     let calico = std::fs::read_to_string(out.path().join("calico/bird_ipam.cfg")).unwrap();
     assert!(calico.contains("krt_tunnel = \"tunl0\";"));
-    let kernel: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("kernel.json")).unwrap()).unwrap();
+    let kernel: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("kernel.json")).unwrap()).unwrap();
     assert_eq!(kernel["pools"][0]["pool"], "172.16.0.0/16");
     assert_eq!(kernel["pools"][0]["decision"], "tunnel");
-    let bird = Command::new("bird").arg("-p").arg("-c").arg(out.path().join("bird.cfg")).current_dir(out.path()).output().expect("bird installed");
+    let bird = Command::new("bird")
+        .arg("-p")
+        .arg("-c")
+        .arg(out.path().join("bird.cfg"))
+        .current_dir(out.path())
+        .output()
+        .expect("bird installed");
     assert!(bird.status.success(), "{}", String::from_utf8_lossy(&bird.stderr));
 }
 
 #[test]
 fn unknown_node_is_an_error_naming_the_known_ones() {
     let out = tempfile::tempdir().unwrap();
-    let st = rrlab().args(["render", "--input"]).arg(fixture("hybrid-cluster.yaml")).args(["--node", "nosuch", "--out"]).arg(out.path()).output().unwrap();
+    let st = rrlab()
+        .args(["render", "--input"])
+        .arg(fixture("hybrid-cluster.yaml"))
+        .args(["--node", "nosuch", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
     assert!(!st.status.success());
     let err = String::from_utf8_lossy(&st.stderr);
     assert!(err.contains("unknown node \"nosuch\" (known nodes: hybrid-control-plane, hybrid-worker,"), "{err}");

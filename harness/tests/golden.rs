@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rrlab::birdconf::{self, behaviour, compare, compare_with, Behaviour, CompareOptions, KernelDecision as ReadDecision, Report};
+use rrlab::birdconf::{
+    self, behaviour, compare, compare_with, Behaviour, CompareOptions, KernelDecision as ReadDecision, Report,
+};
 use rrlab::twin::apply::apply_text;
 use rrlab::twin::datastore::{Datastore, WriteMode};
 use rrlab::twin::render::{render_node, Flavor, KernelDecision, Render};
@@ -37,7 +39,9 @@ fn case_input(case: &str) -> (String, String) {
     if p.exists() {
         return (p.display().to_string(), read(&p));
     }
-    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{}.input.yaml", case.replace('/', "-")));
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{}.input.yaml", case.replace('/', "-")));
     (ours.display().to_string(), read(&ours))
 }
 
@@ -85,13 +89,17 @@ fn kernel_mismatches(expected: &Behaviour, twin: &Render) -> Vec<String> {
             (Some(ReadDecision::Tunnel(t)), KernelDecision::Tunnel { device }) => t == device,
             (Some(ReadDecision::NoTunnel), KernelDecision::NoTunnel) => true,
             (Some(ReadDecision::Reject), KernelDecision::Reject) => true,
-            (Some(ReadDecision::CrossSubnet { local_net, tunnel }), KernelDecision::CrossSubnet { local_subnet, device }) => {
-                local_net.to_string() == local_subnet.to_string() && tunnel == device
-            }
+            (
+                Some(ReadDecision::CrossSubnet { local_net, tunnel }),
+                KernelDecision::CrossSubnet { local_subnet, device },
+            ) => local_net.to_string() == local_subnet.to_string() && tunnel == device,
             _ => false,
         };
         if !same {
-            out.push(format!("kernel decision for {}: Calico renders {want:?}, the twin's agent gets {:?}", p.pool, p.decision));
+            out.push(format!(
+                "kernel decision for {}: Calico renders {want:?}, the twin's agent gets {:?}",
+                p.pool, p.decision
+            ));
         }
     }
     let twin_pools: Vec<String> = twin.kernel.pools.iter().map(|p| p.pool.to_string()).collect();
@@ -109,15 +117,27 @@ fn check_case(case: &str) {
     let calico = render_node(&ds, "kube-master", Flavor::Calico).unwrap();
     let expected = expected_behaviour(case);
     let diffs = compare(&expected, &render_behaviour(&calico));
-    assert!(diffs.is_empty(), "golden case {case}: the twin's render behaves differently from calico-node's:\n{}", Report(diffs));
+    assert!(
+        diffs.is_empty(),
+        "golden case {case}: the twin's render behaves differently from calico-node's:\n{}",
+        Report(diffs)
+    );
 
     let twin = render_node(&ds, "kube-master", Flavor::Upstream).unwrap();
-    bird_accepts(&twin).unwrap_or_else(|e| panic!("golden case {case}: upstream BIRD 1.6.8 rejects the twin's render: {e}"));
+    bird_accepts(&twin)
+        .unwrap_or_else(|e| panic!("golden case {case}: upstream BIRD 1.6.8 rejects the twin's render: {e}"));
     // The twin's own files (what `rrlab render` writes at the top level) behave like calico-node's too; only
     // the kernel protocol's private table differs.
-    let opts = CompareOptions { ignore_options: ["kernel table".to_string(), "table".to_string()].into(), ..Default::default() };
+    let opts = CompareOptions {
+        ignore_options: ["kernel table".to_string(), "table".to_string()].into(),
+        ..Default::default()
+    };
     let diffs = compare_with(&expected, &render_behaviour(&twin), &opts);
-    assert!(diffs.is_empty(), "golden case {case}: the twin's upstream-BIRD render behaves differently:\n{}", Report(diffs));
+    assert!(
+        diffs.is_empty(),
+        "golden case {case}: the twin's upstream-BIRD render behaves differently:\n{}",
+        Report(diffs)
+    );
     let k = kernel_mismatches(&expected, &twin);
     assert!(k.is_empty(), "golden case {case}:\n{}", k.join("\n"));
 }
@@ -159,7 +179,11 @@ fn every_case_in_shared_is_covered() {
                 found.push(format!("{}/{}", group.file_name().to_string_lossy(), case.file_name().to_string_lossy()));
             }
             if case.path().join("step2/expected.bird.cfg").exists() {
-                found.push(format!("{}/{}/step2", group.file_name().to_string_lossy(), case.file_name().to_string_lossy()));
+                found.push(format!(
+                    "{}/{}/step2",
+                    group.file_name().to_string_lossy(),
+                    case.file_name().to_string_lossy()
+                ));
             }
         }
     }

@@ -22,12 +22,20 @@ fn rrlab() -> Command {
 
 fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "the lab tests need root (network namespaces, veths, iptables); CI runs them as root");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the lab tests need root (network namespaces, veths, iptables); CI runs them as root"
+    );
 }
 
 /// Everything a lab leaves on the host: namespaces, processes in them, veths named by rrlab, state.
 fn leftovers(lab: &str) -> Vec<String> {
-    let mut v: Vec<String> = list_netns().into_iter().filter(|n| n.starts_with(&format!("rrlab-{lab}-"))).map(|n| format!("netns {n}")).collect();
+    let mut v: Vec<String> = list_netns()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("rrlab-{lab}-")))
+        .map(|n| format!("netns {n}"))
+        .collect();
     if Path::new("/run/rrlab").join(lab).exists() {
         v.push(format!("state dir /run/rrlab/{lab}"));
     }
@@ -50,20 +58,28 @@ fn mini_lab_converges_on_netns_and_down_leaves_nothing() {
     require_root();
     let _d = Down("mini");
     let _ = rrlab().args(["down", "mini"]).output();
-    let out = rrlab().args(["up", "--runtime", "netns", "--timeout", "120"]).arg(fixture("mini.clab.yml")).output().unwrap();
+    let out =
+        rrlab().args(["up", "--runtime", "netns", "--timeout", "120"]).arg(fixture("mini.clab.yml")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "rrlab up failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     // 3 nodes in a full mesh: 2 sessions each, all Established; 6 pods, 30 pings.
-    assert!(stdout.contains("lab mini up on netns: 4 nodes, 6 BGP sessions Established, 30 pod-to-pod pings OK"), "{stdout}");
+    assert!(
+        stdout.contains("lab mini up on netns: 4 nodes, 6 BGP sessions Established, 30 pod-to-pod pings OK"),
+        "{stdout}"
+    );
 
     let state = LabState::load("mini").unwrap();
     let topo = state.topology().unwrap();
     let rt = lab::runtime_for("netns").unwrap();
     // Every node's FIB: the other nodes' blocks via their node IP on tunl0, onlink, proto bird.
     let fib = converge::fib(&state, rt.as_ref(), "mini-worker2").unwrap();
-    let tunnel: Vec<String> = fib.iter().filter(|r| r.dev.as_deref() == Some("tunl0") && r.is_onlink()).map(|r| r.to_string()).collect();
+    let tunnel: Vec<String> =
+        fib.iter().filter(|r| r.dev.as_deref() == Some("tunl0") && r.is_onlink()).map(|r| r.to_string()).collect();
     assert_eq!(tunnel.len(), 2, "{tunnel:?}");
-    assert!(tunnel.iter().all(|r| r.contains("proto bird") && (r.contains("via 10.30.1.2") || r.contains("via 10.30.1.3"))), "{tunnel:?}");
+    assert!(
+        tunnel.iter().all(|r| r.contains("proto bird") && (r.contains("via 10.30.1.2") || r.contains("via 10.30.1.3"))),
+        "{tunnel:?}"
+    );
     // calicoctl node status, as the operator sees it.
     let st = rrlab().args(["status", "mini"]).output().unwrap();
     let text = String::from_utf8_lossy(&st.stdout);
@@ -78,7 +94,10 @@ fn mini_lab_converges_on_netns_and_down_leaves_nothing() {
     let ipt = String::from_utf8_lossy(&ipt.stdout);
     assert!(ipt.contains("Drop IPIP packets from non-Calico hosts"), "{ipt}");
     let routes = rrlab().args(["exec", "mini-control-plane", "--", "ip", "-j", "route"]).output().unwrap();
-    assert!(parse_ip_route_json(&String::from_utf8_lossy(&routes.stdout)).unwrap().iter().any(|r| r.to_string().starts_with("blackhole ")));
+    assert!(parse_ip_route_json(&String::from_utf8_lossy(&routes.stdout))
+        .unwrap()
+        .iter()
+        .any(|r| r.to_string().starts_with("blackhole ")));
 
     let out = rrlab().args(["down", "mini"]).output().unwrap();
     assert!(out.status.success());
@@ -90,7 +109,8 @@ fn mini_lab_converges_on_netns_and_down_leaves_nothing() {
 fn a_failed_up_removes_what_it_made() {
     require_root();
     let _d = Down("broken");
-    let out = rrlab().args(["up", "--runtime", "netns", "--timeout", "30"]).arg(fixture("broken.clab.yml")).output().unwrap();
+    let out =
+        rrlab().args(["up", "--runtime", "netns", "--timeout", "30"]).arg(fixture("broken.clab.yml")).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mtu 70000"), "the error names the failing command: {err}");
@@ -104,10 +124,13 @@ fn ctrl_c_during_up_leaves_nothing() {
     // A copy of hybrid-rr under another lab name, so that it does not collide with other tests.
     let dir = tempfile::tempdir().unwrap();
     let topo_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies");
-    let clab = std::fs::read_to_string(topo_dir.join("hybrid-rr.clab.yml")).unwrap().replace("name: hybrid-rr", "name: hybrid-rr-int");
+    let clab = std::fs::read_to_string(topo_dir.join("hybrid-rr.clab.yml"))
+        .unwrap()
+        .replace("name: hybrid-rr", "name: hybrid-rr-int");
     std::fs::write(dir.path().join("hybrid-rr-int.clab.yml"), clab).unwrap();
     std::fs::copy(topo_dir.join("hybrid-rr.kind.yaml"), dir.path().join("hybrid-rr.kind.yaml")).unwrap();
-    let mut child = rrlab().args(["up", "--runtime", "netns"]).arg(dir.path().join("hybrid-rr-int.clab.yml")).spawn().unwrap();
+    let mut child =
+        rrlab().args(["up", "--runtime", "netns"]).arg(dir.path().join("hybrid-rr-int.clab.yml")).spawn().unwrap();
     // Interrupt once the lab is partly built.
     let t = std::time::Instant::now();
     while !Path::new("/run/rrlab/hybrid-rr-int/lab.json").exists() && t.elapsed().as_secs() < 20 {

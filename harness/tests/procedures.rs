@@ -85,9 +85,12 @@ fn procedure_1_gives_partitioned_route_reflectors() {
 
     // The RR of partition A: clients are A's workers, the other RRs are non-clients (same cluster ID).
     let rr = render_node(&ds, "hybrid-control-plane", Flavor::Upstream).unwrap();
-    assert!(rr.bird_cfg.contains("# This node (hybrid-control-plane) is configured as a route reflector with cluster ID 244.0.0.1;"));
+    assert!(rr
+        .bird_cfg
+        .contains("# This node (hybrid-control-plane) is configured as a route reflector with cluster ID 244.0.0.1;"));
     let protos = protocols(&rr);
-    let mut got: Vec<(String, bool)> = protos.iter().map(|(n, b)| (n.clone(), b.iter().any(|l| l == "rr client;"))).collect();
+    let mut got: Vec<(String, bool)> =
+        protos.iter().map(|(n, b)| (n.clone(), b.iter().any(|l| l == "rr client;"))).collect();
     got.sort();
     assert_eq!(
         got,
@@ -130,14 +133,25 @@ fn procedure_2_rolls_back_to_the_mesh() {
 #[test]
 fn patching_a_missing_default_bgpconfiguration_fails_like_calicoctl() {
     let mut ds = hybrid();
-    let out = run(&mut ds, "calicoctl patch bgpconfiguration default -p '{\"spec\": {\"nodeToNodeMeshEnabled\": false}}'\n");
+    let out =
+        run(&mut ds, "calicoctl patch bgpconfiguration default -p '{\"spec\": {\"nodeToNodeMeshEnabled\": false}}'\n");
     assert!(!out[0].ok);
-    assert!(out[0].stderr.starts_with("Failed to patch 'BGPConfiguration' resource: resource does not exist: BGPConfiguration(default)"), "{}", out[0].stderr);
+    assert!(
+        out[0].stderr.starts_with(
+            "Failed to patch 'BGPConfiguration' resource: resource does not exist: BGPConfiguration(default)"
+        ),
+        "{}",
+        out[0].stderr
+    );
     assert!(ds.bgp_configurations.is_empty(), "a failed patch changes nothing");
     // kubectl cannot create it either: projectcalico.org/v3 needs Calico's API server.
     let out = run(&mut ds, "kubectl apply -f - <<EOF\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeToNodeMeshEnabled: false\nEOF\n");
     assert!(!out[0].ok);
-    assert!(out[0].stderr.contains("no matches for kind \"BGPConfiguration\" in version \"projectcalico.org/v3\""), "{}", out[0].stderr);
+    assert!(
+        out[0].stderr.contains("no matches for kind \"BGPConfiguration\" in version \"projectcalico.org/v3\""),
+        "{}",
+        out[0].stderr
+    );
 }
 
 #[test]
@@ -222,7 +236,11 @@ kubectl set env daemonset/calico-node -n kube-system FELIX_EXTERNALNODESCIDRLIST
     let before = ds.clone();
     let out = run(&mut ds, "calicoctl apply -f - << EOF\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: overlap\nspec:\n  cidr: 172.16.128.0/17\nEOF\n");
     assert!(!out[0].ok);
-    assert!(out[0].stderr.contains("IPPool(overlap) CIDR overlaps with IPPool(default-ipv4-ippool) CIDR 172.16.0.0/16"), "{}", out[0].stderr);
+    assert!(
+        out[0].stderr.contains("IPPool(overlap) CIDR overlaps with IPPool(default-ipv4-ippool) CIDR 172.16.0.0/16"),
+        "{}",
+        out[0].stderr
+    );
     assert_eq!(ds, before);
 }
 
@@ -231,12 +249,21 @@ fn bad_commands_leave_the_datastore_unchanged() {
     let mut ds = hybrid();
     let before = ds.clone();
     // Unknown command: the whole script is refused before anything runs.
-    let err = run_script(&mut ds, "s.sh", "kubectl label node hybrid-worker a=b\nkubectl drain hybrid-worker\n", &HashMap::new(), &no_files).unwrap_err();
+    let err = run_script(
+        &mut ds,
+        "s.sh",
+        "kubectl label node hybrid-worker a=b\nkubectl drain hybrid-worker\n",
+        &HashMap::new(),
+        &no_files,
+    )
+    .unwrap_err();
     assert!(err.to_string().starts_with("s.sh:2: "), "{err}");
     assert!(err.to_string().contains("kubectl drain"), "{err}");
     assert_eq!(ds, before);
     // Unknown flag.
-    let err = run_script(&mut ds, "s.sh", "calicoctl patch bgpconfiguration default --foo x\n", &HashMap::new(), &no_files).unwrap_err();
+    let err =
+        run_script(&mut ds, "s.sh", "calicoctl patch bgpconfiguration default --foo x\n", &HashMap::new(), &no_files)
+            .unwrap_err();
     assert!(err.to_string().contains("--foo"), "{err}");
     // Unknown node.
     let out = run(&mut ds, "kubectl label node nosuch rr-partition=A\n");

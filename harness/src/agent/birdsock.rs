@@ -30,7 +30,8 @@ fn is_final(line: &str) -> bool {
 
 impl BirdSock {
     pub fn connect(path: &Path) -> Result<BirdSock, BirdSockError> {
-        let s = UnixStream::connect(path).map_err(|source| BirdSockError::Connect { path: path.display().to_string(), source })?;
+        let s = UnixStream::connect(path)
+            .map_err(|source| BirdSockError::Connect { path: path.display().to_string(), source })?;
         s.set_read_timeout(Some(Duration::from_secs(5)))?;
         let writer = s.try_clone()?;
         let mut b = BirdSock { reader: BufReader::new(s), writer };

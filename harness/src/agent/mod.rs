@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::observe::{parse_routes, RouteKind};
-use crate::runtime::tunl::{TunnelRoutes, Tunl, TunlConfig};
+use crate::runtime::tunl::{Tunl, TunlConfig, TunnelRoutes};
 use crate::twin::render::felix::{FelixState, ALL_HOSTS_IPSET};
 use crate::twin::render::KernelProgramming;
 use protocol::{write_atomic, Desired, PodSpec, Status};
@@ -67,7 +67,10 @@ pub fn sh(argv: &[&str], stdin: Option<&str>) -> Result<String, String> {
 /// Calico's BIRD fork programs selected routes into the kernel: blackholes for this node's blocks, IPIP pool
 /// routes through tunl0 with the BGP next hop as an on-link gateway, others via the resolved gateway.
 /// Returns `ip route` lines (without the verb) keyed by prefix, and the tunnel table (prefix → next hop).
-pub fn kernel_routes(show_route_all: &str, kernel: &KernelProgramming) -> (BTreeMap<String, String>, Vec<(Ipv4Net, Ipv4Addr)>) {
+pub fn kernel_routes(
+    show_route_all: &str,
+    kernel: &KernelProgramming,
+) -> (BTreeMap<String, String>, Vec<(Ipv4Net, Ipv4Addr)>) {
     let mut out = BTreeMap::new();
     let mut tunnel = Vec::new();
     let Ok(routes) = parse_routes(show_route_all) else { return (out, tunnel) };
@@ -126,10 +129,17 @@ pub fn route_batch(installed: &BTreeMap<String, String>, desired: &BTreeMap<Stri
 pub fn iptables_restore(felix: &FelixState) -> String {
     let mut s = String::from("*filter\n:cali-INPUT - [0:0]\n:cali-OUTPUT - [0:0]\n-F cali-INPUT\n-F cali-OUTPUT\n");
     for r in &felix.rules {
-        let args: Vec<String> = r.args.iter().map(|a| if a.contains(' ') { format!("\"{a}\"") } else { a.clone() }).collect();
+        let args: Vec<String> =
+            r.args.iter().map(|a| if a.contains(' ') { format!("\"{a}\"") } else { a.clone() }).collect();
         // Felix puts the comment first (iptables-save prints it after the protocol match).
         let (proto, rest) = args.split_at(2.min(args.len()));
-        s.push_str(&format!("-A {} {} -m comment --comment \"{}\" {}\n", r.chain, proto.join(" "), r.comment, rest.join(" ")));
+        s.push_str(&format!(
+            "-A {} {} -m comment --comment \"{}\" {}\n",
+            r.chain,
+            proto.join(" "),
+            r.comment,
+            rest.join(" ")
+        ));
     }
     s.push_str("COMMIT\n");
     s
@@ -138,7 +148,9 @@ pub fn iptables_restore(felix: &FelixState) -> String {
 /// Felix's ipset as `ipset restore` input (build a temporary set, swap it in).
 pub fn ipset_restore(members: &[String]) -> String {
     let tmp = "cali40all-hosts-tmp";
-    let mut s = format!("create {ALL_HOSTS_IPSET} hash:net family inet -exist\ncreate {tmp} hash:net family inet -exist\nflush {tmp}\n");
+    let mut s = format!(
+        "create {ALL_HOSTS_IPSET} hash:net family inet -exist\ncreate {tmp} hash:net family inet -exist\nflush {tmp}\n"
+    );
     for m in members {
         s.push_str(&format!("add {tmp} {m}\n"));
     }
@@ -253,7 +265,8 @@ impl Agent {
     /// confd: stage, check with `bird -p -c`, replace, reload. A rejected config keeps the old one.
     fn apply_bird_files(&mut self, d: &Desired) {
         let dir = &self.cfg.config_dir;
-        let same = d.bird_files.iter().all(|(n, t)| std::fs::read_to_string(dir.join(n)).ok().as_deref() == Some(t.as_str()));
+        let same =
+            d.bird_files.iter().all(|(n, t)| std::fs::read_to_string(dir.join(n)).ok().as_deref() == Some(t.as_str()));
         if same {
             return;
         }
@@ -263,7 +276,12 @@ impl Agent {
             let _ = std::fs::write(staging.join(n), t);
         }
         let first = !dir.join("bird.cfg").exists();
-        let check = Command::new(&self.cfg.bird_bin).arg("-p").arg("-c").arg(staging.join("bird.cfg")).current_dir(&staging).output();
+        let check = Command::new(&self.cfg.bird_bin)
+            .arg("-p")
+            .arg("-c")
+            .arg(staging.join("bird.cfg"))
+            .current_dir(&staging)
+            .output();
         let err = match check {
             Ok(o) if o.status.success() => None,
             Ok(o) => Some(String::from_utf8_lossy(&o.stderr).trim().to_string()),
@@ -489,16 +507,28 @@ mod tests {
         let show = include_str!("testdata-show-route-all.txt");
         let kp = KernelProgramming {
             reject_cidrs: vec![],
-            pools: vec![PoolDecision { pool: "172.20.0.0/16".parse().unwrap(), decision: KernelDecision::Tunnel { device: "tunl0".into() } }],
+            pools: vec![PoolDecision {
+                pool: "172.20.0.0/16".parse().unwrap(),
+                decision: KernelDecision::Tunnel { device: "tunl0".into() },
+            }],
         };
         let (routes, tunnel) = kernel_routes(show, &kp);
-        assert_eq!(routes.get("172.20.0.0/26").map(String::as_str), Some("172.20.0.0/26 via 10.30.1.2 dev tunl0 proto bird onlink"));
-        assert_eq!(routes.get("172.20.0.64/26").map(String::as_str), Some("172.20.0.64/26 via 10.30.1.3 dev tunl0 proto bird onlink"));
+        assert_eq!(
+            routes.get("172.20.0.0/26").map(String::as_str),
+            Some("172.20.0.0/26 via 10.30.1.2 dev tunl0 proto bird onlink")
+        );
+        assert_eq!(
+            routes.get("172.20.0.64/26").map(String::as_str),
+            Some("172.20.0.64/26 via 10.30.1.3 dev tunl0 proto bird onlink")
+        );
         assert_eq!(routes.get("172.20.0.128/26").map(String::as_str), Some("blackhole 172.20.0.128/26 proto bird"));
         assert_eq!(routes.len(), 3, "kernel- and interface-learned routes are not programmed: {routes:?}");
         assert_eq!(tunnel.len(), 2);
         assert!(tunnel.contains(&("172.20.0.0/26".parse().unwrap(), Ipv4Addr::new(10, 30, 1, 2))));
-        let batch = route_batch(&BTreeMap::from([("10.9.0.0/24".to_string(), "10.9.0.0/24 via 1.2.3.4 proto bird".to_string())]), &routes);
+        let batch = route_batch(
+            &BTreeMap::from([("10.9.0.0/24".to_string(), "10.9.0.0/24 via 1.2.3.4 proto bird".to_string())]),
+            &routes,
+        );
         assert!(batch.contains("route del 10.9.0.0/24 proto bird\n"));
         assert!(batch.contains("route replace 172.20.0.0/26 via 10.30.1.2 dev tunl0 proto bird onlink\n"));
     }

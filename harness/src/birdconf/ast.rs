@@ -48,19 +48,11 @@ fn bits_to_ip(bits: u128, v4: bool) -> IpAddr {
 
 /// Netmask of `len` bits in an address of `width` bits.
 fn netmask(len: u8, width: u8) -> u128 {
-    let full: u128 = if width >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << width) - 1
-    };
+    let full: u128 = if width >= 128 { u128::MAX } else { (1u128 << width) - 1 };
     if len == 0 {
         return 0;
     }
-    let host: u128 = if len >= width {
-        0
-    } else {
-        (1u128 << (width - len)) - 1
-    };
+    let host: u128 = if len >= width { 0 } else { (1u128 << (width - len)) - 1 };
     full & !host
 }
 
@@ -83,10 +75,7 @@ impl Prefix {
         if len > width {
             return None;
         }
-        Some(Prefix {
-            addr: bits_to_ip(bits & netmask(len, width), width == 32),
-            len,
-        })
+        Some(Prefix { addr: bits_to_ip(bits & netmask(len, width), width == 32), len })
     }
 
     pub fn is_v4(&self) -> bool {
@@ -104,15 +93,9 @@ impl Prefix {
     /// The default route of the family.
     pub fn default_route(v4: bool) -> Prefix {
         if v4 {
-            Prefix {
-                addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                len: 0,
-            }
+            Prefix { addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED), len: 0 }
         } else {
-            Prefix {
-                addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                len: 0,
-            }
+            Prefix { addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED), len: 0 }
         }
     }
 
@@ -136,10 +119,7 @@ impl Prefix {
         if self.len >= self.max_len() {
             None
         } else {
-            Some(Prefix {
-                addr: self.addr,
-                len: self.len + 1,
-            })
+            Some(Prefix { addr: self.addr, len: self.len + 1 })
         }
     }
 
@@ -311,10 +291,7 @@ pub struct CaseArm {
 
 /// A symbol as BIRD source: bare if it is a plain identifier, else in single quotes.
 pub fn symbol_text(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain || name.starts_with(['-', '+']) {
         name.to_string()
@@ -324,11 +301,7 @@ pub fn symbol_text(name: &str) -> String {
 }
 
 fn join<T: fmt::Display>(items: &[T], sep: &str) -> String {
-    items
-        .iter()
-        .map(|i| i.to_string())
-        .collect::<Vec<_>>()
-        .join(sep)
+    items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(sep)
 }
 
 impl fmt::Display for Expr {
@@ -415,11 +388,7 @@ fn block(stmts: &[Stmt]) -> String {
 impl fmt::Display for Stmt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Stmt::If {
-                cond,
-                then,
-                otherwise,
-            } => {
+            Stmt::If { cond, then, otherwise } => {
                 write!(f, "if {cond} then {}", block(then))?;
                 if let Some(o) = otherwise {
                     write!(f, " else {}", block(o))?;
@@ -435,26 +404,12 @@ impl fmt::Display for Stmt {
             Stmt::Assign { target, value } => write!(f, "{} = {value};", symbol_text(target)),
             Stmt::Expr(e) => write!(f, "{e};"),
             Stmt::Print { newline, args } => {
-                write!(
-                    f,
-                    "{} {};",
-                    if *newline { "print" } else { "printn" },
-                    join(args, ", ")
-                )
+                write!(f, "{} {};", if *newline { "print" } else { "printn" }, join(args, ", "))
             }
-            Stmt::Case {
-                expr,
-                arms,
-                default,
-            } => {
+            Stmt::Case { expr, arms, default } => {
                 write!(f, "case {expr} {{")?;
                 for a in arms {
-                    write!(
-                        f,
-                        " {}: {}",
-                        join(&a.labels, ", "),
-                        stmts_to_string(&a.body)
-                    )?;
+                    write!(f, " {}: {}", join(&a.labels, ", "), stmts_to_string(&a.body))?;
                 }
                 if let Some(d) = default {
                     write!(f, " else: {}", stmts_to_string(d))?;
@@ -489,21 +444,13 @@ pub struct Function {
 }
 
 fn decls(v: &[VarDecl], sep: &str) -> String {
-    v.iter()
-        .map(|d| format!("{} {}", d.ty, d.name))
-        .collect::<Vec<_>>()
-        .join(sep)
+    v.iter().map(|d| format!("{} {}", d.ty, d.name)).collect::<Vec<_>>().join(sep)
 }
 
 /// Canonical BIRD source on one line.
 impl fmt::Display for Function {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "function {}({})",
-            symbol_text(&self.name),
-            decls(&self.params, "; ")
-        )?;
+        write!(f, "function {}({})", symbol_text(&self.name), decls(&self.params, "; "))?;
         for l in &self.locals {
             write!(f, " {} {};", l.ty, l.name)?;
         }
@@ -709,10 +656,7 @@ impl BirdConfig {
 
     /// All `route` statements of all static protocols.
     pub fn static_routes(&self) -> impl Iterator<Item = &StaticRoute> {
-        self.protocols
-            .iter()
-            .filter(|p| p.kind == "static")
-            .flat_map(|p| p.routes.iter())
+        self.protocols.iter().filter(|p| p.kind == "static").flat_map(|p| p.routes.iter())
     }
 
     /// A protocol by (effective) name.
@@ -722,9 +666,7 @@ impl BirdConfig {
 
     /// A template by name.
     pub fn template(&self, name: &str) -> Option<&Protocol> {
-        self.templates
-            .iter()
-            .find(|p| p.name.as_deref() == Some(name))
+        self.templates.iter().find(|p| p.name.as_deref() == Some(name))
     }
 
     /// Options of `p` with its template chain applied (template first, own last), key → value.
@@ -740,20 +682,12 @@ impl BirdConfig {
 
     /// Effective import clause of `p` (own, else inherited, else default).
     pub fn effective_import(&self, p: &Protocol) -> FilterRef {
-        self.chain(p)
-            .iter()
-            .rev()
-            .find_map(|q| q.import.clone())
-            .unwrap_or_default()
+        self.chain(p).iter().rev().find_map(|q| q.import.clone()).unwrap_or_default()
     }
 
     /// Effective export clause of `p` (own, else inherited, else default).
     pub fn effective_export(&self, p: &Protocol) -> FilterRef {
-        self.chain(p)
-            .iter()
-            .rev()
-            .find_map(|q| q.export.clone())
-            .unwrap_or_default()
+        self.chain(p).iter().rev().find_map(|q| q.export.clone()).unwrap_or_default()
     }
 
     /// Template chain of `p`, root template first, `p` last (cycles cut).

@@ -100,11 +100,7 @@ pub enum SessionFilter {
     /// `filter name;`
     Named(String),
     /// `filter { f1(); f2(); [calico_export_to_bgp_peers(B);] accept|reject; }`
-    Calico {
-        bgp_filters: Vec<String>,
-        internal_peer: Option<bool>,
-        default: Verdict,
-    },
+    Calico { bgp_filters: Vec<String>, internal_peer: Option<bool>, default: Verdict },
     /// Anything else, as canonical text.
     Raw(String),
 }
@@ -115,15 +111,8 @@ impl fmt::Display for SessionFilter {
             SessionFilter::All => write!(f, "all"),
             SessionFilter::None => write!(f, "none"),
             SessionFilter::Named(n) => write!(f, "filter {n}"),
-            SessionFilter::Calico {
-                bgp_filters,
-                internal_peer,
-                default,
-            } => {
-                let mut parts: Vec<String> = bgp_filters
-                    .iter()
-                    .map(|c| format!("{}()", symbol_text(c)))
-                    .collect();
+            SessionFilter::Calico { bgp_filters, internal_peer, default } => {
+                let mut parts: Vec<String> = bgp_filters.iter().map(|c| format!("{}()", symbol_text(c))).collect();
                 if let Some(i) = internal_peer {
                     parts.push(format!("{EXPORT_FUNCTION}({i})"));
                 }
@@ -159,11 +148,7 @@ impl Decision {
                 _ => return None,
             })
         });
-        Decision {
-            verdict: r.verdict.clone(),
-            by: r.by.clone(),
-            reason: reason.map(str::to_string),
-        }
+        Decision { verdict: r.verdict.clone(), by: r.by.clone(), reason: reason.map(str::to_string) }
     }
 }
 
@@ -228,10 +213,7 @@ impl fmt::Display for KernelDecision {
             KernelDecision::Tunnel(t) => write!(f, "tunnel \"{t}\""),
             KernelDecision::NoTunnel => write!(f, "no tunnel"),
             KernelDecision::CrossSubnet { local_net, tunnel } => {
-                write!(
-                    f,
-                    "cross-subnet (no tunnel within {local_net}, else tunnel \"{tunnel}\")"
-                )
+                write!(f, "cross-subnet (no tunnel within {local_net}, else tunnel \"{tunnel}\")")
             }
             KernelDecision::Reject => write!(f, "reject"),
             KernelDecision::Other(s) => write!(f, "{s}"),
@@ -351,10 +333,7 @@ fn communities_of(r: &EvalResult) -> BTreeSet<String> {
 impl Program {
     fn from_config(cfg: &BirdConfig) -> Program {
         let code = Code::from_config(cfg);
-        let export_fn = cfg
-            .functions
-            .contains_key(EXPORT_FUNCTION)
-            .then(|| EXPORT_FUNCTION.to_string());
+        let export_fn = cfg.functions.contains_key(EXPORT_FUNCTION).then(|| EXPORT_FUNCTION.to_string());
         let kernel = cfg.protocols.iter().find(|p| p.kind == "kernel").map(|p| {
             let fr = cfg.effective_export(p);
             let kc = match &fr {
@@ -363,11 +342,7 @@ impl Program {
                 FilterRef::Named(n) => KernelCode::Filter(n.clone()),
                 FilterRef::Inline(s) => KernelCode::Inline(s.clone()),
                 FilterRef::Where(e) => KernelCode::Inline(vec![
-                    Stmt::If {
-                        cond: e.clone(),
-                        then: vec![Stmt::Accept(None)],
-                        otherwise: None,
-                    },
+                    Stmt::If { cond: e.clone(), then: vec![Stmt::Accept(None)], otherwise: None },
                     Stmt::Reject(None),
                 ]),
             };
@@ -402,19 +377,10 @@ impl Program {
         nets.extend(cfg.static_routes().map(|r| r.prefix));
         let any_v4 = nets.iter().any(|p| p.is_v4());
         let any_v6 = nets.iter().any(|p| !p.is_v4());
-        let v6_neighbors = cfg
-            .bgp_sessions()
-            .next()
-            .is_some_and(|s| s.neighbor.is_ipv6());
+        let v6_neighbors = cfg.bgp_sessions().next().is_some_and(|s| s.neighbor.is_ipv6());
         let v6 = (any_v6 && !any_v4) || (nets.is_empty() && v6_neighbors);
         let v4 = !v6;
-        Program {
-            code,
-            export_fn,
-            kernel,
-            bgp_filter_fns,
-            v4,
-        }
+        Program { code, export_fn, kernel, bgp_filter_fns, v4 }
     }
 
     fn kernel_stmts(&self) -> Option<Vec<Stmt>> {
@@ -426,15 +392,8 @@ impl Program {
     }
 
     pub(crate) fn probes(&self) -> Probes {
-        let mut p = Probes {
-            v4: self.v4,
-            ..Default::default()
-        };
-        if let Some(f) = self
-            .export_fn
-            .as_deref()
-            .and_then(|n| self.code.functions.get(n))
-        {
+        let mut p = Probes { v4: self.v4, ..Default::default() };
+        if let Some(f) = self.export_fn.as_deref().and_then(|n| self.code.functions.get(n)) {
             let all = body_and_reachable(&self.code, &f.body, Some(&f.name));
             eval::prefixes_compared_with(&all, "net", &mut p.export_nets);
             let mut pats = BTreeSet::new();
@@ -463,13 +422,8 @@ impl Program {
     }
 
     fn export_decision(&self, f: &str, route: &Route) -> PeerDecision {
-        let run = |internal: bool| {
-            Decision::from_result(&self.code.run_function(f, &[Value::Bool(internal)], route))
-        };
-        PeerDecision {
-            internal: run(true),
-            external: run(false),
-        }
+        let run = |internal: bool| Decision::from_result(&self.code.run_function(f, &[Value::Bool(internal)], route));
+        PeerDecision { internal: run(true), external: run(false) }
     }
 
     fn kernel_decision(&self, net: Prefix, nexthop_nets: &BTreeSet<Prefix>) -> KernelDecision {
@@ -514,11 +468,7 @@ impl Program {
             }
         };
         let base = run(None);
-        let cands: Vec<Prefix> = nexthop_nets
-            .iter()
-            .copied()
-            .filter(|n| n.is_v4() == net.is_v4())
-            .collect();
+        let cands: Vec<Prefix> = nexthop_nets.iter().copied().filter(|n| n.is_v4() == net.is_v4()).collect();
         if cands.is_empty() {
             return base;
         }
@@ -533,32 +483,19 @@ impl Program {
                 .filter_map(|s| s.parse::<Ipv6Addr>().ok().map(IpAddr::V6))
                 .collect()
         };
-        let outside = outside_choices
-            .into_iter()
-            .find(|a| !cands.iter().any(|n| n.contains_ip(*a)));
+        let outside = outside_choices.into_iter().find(|a| !cands.iter().any(|n| n.contains_ip(*a)));
         let out_dec = outside.map(|a| run(Some(a)));
-        let inside: Vec<(Prefix, KernelDecision)> = cands
-            .iter()
-            .map(|n| (*n, run(Some(n.first_host()))))
-            .collect();
+        let inside: Vec<(Prefix, KernelDecision)> = cands.iter().map(|n| (*n, run(Some(n.first_host())))).collect();
         if inside.iter().all(|(_, d)| *d == base) && out_dec.as_ref().is_none_or(|d| *d == base) {
             return base;
         }
         if let KernelDecision::Tunnel(t) = &base {
             if out_dec.as_ref().is_none_or(|d| *d == base) {
-                let local: Vec<Prefix> = inside
-                    .iter()
-                    .filter(|(_, d)| *d == KernelDecision::NoTunnel)
-                    .map(|(n, _)| *n)
-                    .collect();
-                let rest_same = inside
-                    .iter()
-                    .all(|(_, d)| *d == KernelDecision::NoTunnel || *d == base);
+                let local: Vec<Prefix> =
+                    inside.iter().filter(|(_, d)| *d == KernelDecision::NoTunnel).map(|(n, _)| *n).collect();
+                let rest_same = inside.iter().all(|(_, d)| *d == KernelDecision::NoTunnel || *d == base);
                 if local.len() == 1 && rest_same {
-                    return KernelDecision::CrossSubnet {
-                        local_net: local[0],
-                        tunnel: t.clone(),
-                    };
+                    return KernelDecision::CrossSubnet { local_net: local[0], tunnel: t.clone() };
                 }
             }
         }
@@ -579,15 +516,9 @@ impl Program {
             t.export.function = Some(f.clone());
             for net in &probes.export_nets {
                 let exact = self.export_decision(f, &Route::new(*net));
-                let inside = net
-                    .first_half()
-                    .map(|h| self.export_decision(f, &Route::new(h)));
-                t.export
-                    .prefixes
-                    .insert(*net, PrefixExport { exact, inside });
-                let r = self
-                    .code
-                    .run_function(f, &[Value::Bool(true)], &Route::new(*net));
+                let inside = net.first_half().map(|h| self.export_decision(f, &Route::new(h)));
+                t.export.prefixes.insert(*net, PrefixExport { exact, inside });
+                let r = self.code.run_function(f, &[Value::Bool(true)], &Route::new(*net));
                 let comms = communities_of(&r);
                 if !comms.is_empty() {
                     t.communities.insert(*net, comms);
@@ -596,9 +527,7 @@ impl Program {
             for ifname in &probes.export_ifnames {
                 let mut route = Route::new(default_net(probes.v4));
                 route.ifname = Some(ifname.clone());
-                t.export
-                    .interfaces
-                    .insert(ifname.clone(), self.export_decision(f, &route));
+                t.export.interfaces.insert(ifname.clone(), self.export_decision(f, &route));
             }
         }
         if let Some((label, _)) = &self.kernel {
@@ -607,16 +536,11 @@ impl Program {
                 prefixes.insert(*net, self.kernel_decision(*net, &probes.nexthop_nets));
             }
             let default = self.kernel_decision(default_net(probes.v4), &probes.nexthop_nets);
-            t.kernel = Some(KernelPolicy {
-                export: label.clone(),
-                prefixes,
-                default,
-            });
+            t.kernel = Some(KernelPolicy { export: label.clone(), prefixes, default });
         }
         for name in &self.bgp_filter_fns {
             let fp = probes.filters.get(name).cloned().unwrap_or_default();
-            t.bgp_filters
-                .insert(name.clone(), self.filter_table(name, &fp, probes.v4, full));
+            t.bgp_filters.insert(name.clone(), self.filter_table(name, &fp, probes.v4, full));
         }
         t
     }
@@ -654,9 +578,7 @@ impl Program {
             for src in &sources {
                 for ifn in &ifnames {
                     for c in 0..combos {
-                        let args: Vec<Value> = (0..f.params.len())
-                            .map(|i| Value::Bool(c & (1 << i) != 0))
-                            .collect();
+                        let args: Vec<Value> = (0..f.params.len()).map(|i| Value::Bool(c & (1 << i) != 0)).collect();
                         let mut route = Route::new(*net);
                         route.source = src.clone();
                         route.ifname = ifn.clone();
@@ -717,13 +639,7 @@ fn session_behaviour(s: &BgpSession) -> BgpBehaviour {
 /// Normalise an import (`default_all = true`) or export clause.
 pub fn session_filter(fr: &FilterRef, default_all: bool) -> SessionFilter {
     let stmts = match fr {
-        FilterRef::Default => {
-            return if default_all {
-                SessionFilter::All
-            } else {
-                SessionFilter::None
-            }
-        }
+        FilterRef::Default => return if default_all { SessionFilter::All } else { SessionFilter::None },
         FilterRef::All => return SessionFilter::All,
         FilterRef::None => return SessionFilter::None,
         FilterRef::Named(n) => return SessionFilter::Named(n.clone()),
@@ -761,17 +677,9 @@ pub fn session_filter(fr: &FilterRef, default_all: bool) -> SessionFilter {
         }
     }
     if bgp_filters.is_empty() && internal_peer.is_none() {
-        return if default == Verdict::Accept {
-            SessionFilter::All
-        } else {
-            SessionFilter::None
-        };
+        return if default == Verdict::Accept { SessionFilter::All } else { SessionFilter::None };
     }
-    SessionFilter::Calico {
-        bgp_filters,
-        internal_peer,
-        default,
-    }
+    SessionFilter::Calico { bgp_filters, internal_peer, default }
 }
 
 /// The behaviour of a configuration.
@@ -792,10 +700,8 @@ pub fn behaviour(cfg: &BirdConfig) -> Behaviour {
     };
     for s in cfg.bgp_sessions() {
         b.bgp.insert(s.name.clone(), session_behaviour(s));
-        b.import
-            .insert(s.name.clone(), session_filter(&s.import, true));
-        b.export
-            .insert(s.name.clone(), session_filter(&s.export, false));
+        b.import.insert(s.name.clone(), session_filter(&s.import, true));
+        b.export.insert(s.name.clone(), session_filter(&s.export, false));
     }
     for p in cfg.protocols.iter().filter(|p| p.kind != "bgp") {
         let mut opts = cfg.effective_options(p);

@@ -163,42 +163,21 @@ fn export_prefix_text(prefix: &Prefix, e: &PrefixExport, a: &PrefixExport) -> St
         if e.internal == a.internal && e.external == a.external {
             return;
         }
-        if e.internal != a.internal
-            && e.external != a.external
-            && e.internal == e.external
-            && a.internal == a.external
+        if e.internal != a.internal && e.external != a.external && e.internal == e.external && a.internal == a.external
         {
-            diffs.push((
-                inside,
-                "internal=true,false",
-                e.internal.to_string(),
-                a.internal.to_string(),
-            ));
+            diffs.push((inside, "internal=true,false", e.internal.to_string(), a.internal.to_string()));
             return;
         }
         if e.internal != a.internal {
-            diffs.push((
-                inside,
-                "internal=true",
-                e.internal.to_string(),
-                a.internal.to_string(),
-            ));
+            diffs.push((inside, "internal=true", e.internal.to_string(), a.internal.to_string()));
         }
         if e.external != a.external {
-            diffs.push((
-                inside,
-                "internal=false",
-                e.external.to_string(),
-                a.external.to_string(),
-            ));
+            diffs.push((inside, "internal=false", e.external.to_string(), a.external.to_string()));
         }
     };
     push(false, Some(&e.exact), Some(&a.exact));
     push(true, e.inside.as_ref(), a.inside.as_ref());
-    let sub = prefix
-        .first_half()
-        .map(|h| h.to_string())
-        .unwrap_or_default();
+    let sub = prefix.first_half().map(|h| h.to_string()).unwrap_or_default();
     let mut parts = Vec::new();
     let mut used = vec![false; diffs.len()];
     for i in 0..diffs.len() {
@@ -208,11 +187,7 @@ fn export_prefix_text(prefix: &Prefix, e: &PrefixExport, a: &PrefixExport) -> St
         let (inside, peers, ex, ac) = &diffs[i];
         // Merge exact + inside entries that say the same thing.
         let twin = (i + 1..diffs.len()).find(|&j| {
-            !used[j]
-                && diffs[j].0 != *inside
-                && diffs[j].1 == *peers
-                && diffs[j].2 == *ex
-                && diffs[j].3 == *ac
+            !used[j] && diffs[j].0 != *inside && diffs[j].1 == *peers && diffs[j].2 == *ex && diffs[j].3 == *ac
         });
         let what = match (inside, twin) {
             (_, Some(j)) => {
@@ -232,89 +207,35 @@ impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Difference::RouterId { expected, actual } => {
-                write!(
-                    f,
-                    "router id: expected {}, got {}",
-                    opt(expected),
-                    opt(actual)
-                )
+                write!(f, "router id: expected {}, got {}", opt(expected), opt(actual))
             }
             Difference::Listen { expected, actual } => {
-                write!(
-                    f,
-                    "listen bgp: expected {}, got {}",
-                    listen_text(expected),
-                    listen_text(actual)
-                )
+                write!(f, "listen bgp: expected {}, got {}", listen_text(expected), listen_text(actual))
             }
             Difference::MissingProtocol { name } => write!(f, "missing protocol {name}"),
             Difference::ExtraProtocol { name } => write!(f, "unexpected protocol {name}"),
-            Difference::BgpField {
-                protocol,
-                field,
-                expected,
-                actual,
-            } => {
-                write!(
-                    f,
-                    "protocol {protocol}: {field}: expected {expected}, got {actual}"
-                )
+            Difference::BgpField { protocol, field, expected, actual } => {
+                write!(f, "protocol {protocol}: {field}: expected {expected}, got {actual}")
             }
-            Difference::ProtocolOption {
-                protocol,
-                key,
-                expected,
-                actual,
-            } => write!(
+            Difference::ProtocolOption { protocol, key, expected, actual } => write!(
                 f,
                 "protocol {protocol}: option '{key}': expected {}, got {}",
-                expected
-                    .as_deref()
-                    .map(|s| if s.is_empty() { "(set)" } else { s })
-                    .unwrap_or("none"),
-                actual
-                    .as_deref()
-                    .map(|s| if s.is_empty() { "(set)" } else { s })
-                    .unwrap_or("none"),
+                expected.as_deref().map(|s| if s.is_empty() { "(set)" } else { s }).unwrap_or("none"),
+                actual.as_deref().map(|s| if s.is_empty() { "(set)" } else { s }).unwrap_or("none"),
             ),
-            Difference::Import {
-                protocol,
-                expected,
-                actual,
-            } => {
-                write!(
-                    f,
-                    "protocol {protocol}: import: expected {expected}, got {actual}"
-                )
+            Difference::Import { protocol, expected, actual } => {
+                write!(f, "protocol {protocol}: import: expected {expected}, got {actual}")
             }
-            Difference::Export {
-                protocol,
-                expected,
-                actual,
-            } => {
-                write!(
-                    f,
-                    "protocol {protocol}: export: expected {expected}, got {actual}"
-                )
+            Difference::Export { protocol, expected, actual } => {
+                write!(f, "protocol {protocol}: export: expected {expected}, got {actual}")
             }
-            Difference::ExportFunction { expected, actual } => write!(
-                f,
-                "export function: expected {}, got {}",
-                opt(expected),
-                opt(actual)
-            ),
-            Difference::ExportPrefix {
-                prefix,
-                expected,
-                actual,
-            } => {
+            Difference::ExportFunction { expected, actual } => {
+                write!(f, "export function: expected {}, got {}", opt(expected), opt(actual))
+            }
+            Difference::ExportPrefix { prefix, expected, actual } => {
                 write!(f, "{}", export_prefix_text(prefix, expected, actual))
             }
-            Difference::ExportInterface {
-                ifname,
-                expected,
-                actual,
-            } => {
+            Difference::ExportInterface { ifname, expected, actual } => {
                 let mut parts = Vec::new();
                 if expected.internal != actual.internal {
                     parts.push(format!(
@@ -336,24 +257,13 @@ impl fmt::Display for Difference {
                 expected.as_deref().unwrap_or("no kernel protocol"),
                 actual.as_deref().unwrap_or("no kernel protocol")
             ),
-            Difference::Kernel {
-                prefix,
-                expected,
-                actual,
-            } => match prefix {
+            Difference::Kernel { prefix, expected, actual } => match prefix {
                 Some(p) => write!(f, "kernel {p}: expected {expected}, got {actual}"),
-                None => write!(
-                    f,
-                    "kernel default (other prefixes): expected {expected}, got {actual}"
-                ),
+                None => write!(f, "kernel default (other prefixes): expected {expected}, got {actual}"),
             },
             Difference::MissingStaticRoute { route } => write!(f, "missing static {route}"),
             Difference::ExtraStaticRoute { route } => write!(f, "unexpected static {route}"),
-            Difference::Communities {
-                prefix,
-                expected,
-                actual,
-            } => write!(
+            Difference::Communities { prefix, expected, actual } => write!(
                 f,
                 "communities on export of {prefix}: expected {}, got {}",
                 set_text(expected),
@@ -365,16 +275,8 @@ impl fmt::Display for Difference {
             Difference::ExtraBgpFilter { function } => {
                 write!(f, "unexpected BGP filter function {function}")
             }
-            Difference::BgpFilter {
-                function,
-                probe,
-                expected,
-                actual,
-            } => {
-                write!(
-                    f,
-                    "BGP filter {function}, route {probe}: expected {expected}, got {actual}"
-                )
+            Difference::BgpFilter { function, probe, expected, actual } => {
+                write!(f, "BGP filter {function}, route {probe}: expected {expected}, got {actual}")
             }
         }
     }
@@ -402,13 +304,7 @@ pub fn compare(expected: &Behaviour, actual: &Behaviour) -> Vec<Difference> {
     compare_with(expected, actual, &CompareOptions::default())
 }
 
-fn field<T: PartialEq + ToString>(
-    out: &mut Vec<Difference>,
-    protocol: &str,
-    name: &str,
-    e: &T,
-    a: &T,
-) {
+fn field<T: PartialEq + ToString>(out: &mut Vec<Difference>, protocol: &str, name: &str, e: &T, a: &T) {
     if e != a {
         out.push(Difference::BgpField {
             protocol: protocol.to_string(),
@@ -460,56 +356,20 @@ fn options_diff(
     }
 }
 
-fn session_diff(
-    out: &mut Vec<Difference>,
-    name: &str,
-    e: &BgpBehaviour,
-    a: &BgpBehaviour,
-    o: &CompareOptions,
-) {
+fn session_diff(out: &mut Vec<Difference>, name: &str, e: &BgpBehaviour, a: &BgpBehaviour, o: &CompareOptions) {
     field(out, name, "neighbor", &e.neighbor, &a.neighbor);
     field(out, name, "port", &e.port, &a.port);
     field(out, name, "remote as", &e.remote_as, &a.remote_as);
     opt_field(out, name, "local as", &e.local_as, &a.local_as);
     field(out, name, "rr client", &e.rr_client, &a.rr_client);
-    opt_field(
-        out,
-        name,
-        "rr cluster id",
-        &e.rr_cluster_id,
-        &a.rr_cluster_id,
-    );
+    opt_field(out, name, "rr cluster id", &e.rr_cluster_id, &a.rr_cluster_id);
     field(out, name, "passive", &e.passive, &a.passive);
     field(out, name, "multihop", &e.hops, &a.hops);
     field(out, name, "ttl security", &e.ttl_security, &a.ttl_security);
-    field(
-        out,
-        name,
-        "next hop keep",
-        &e.next_hop_keep,
-        &a.next_hop_keep,
-    );
-    field(
-        out,
-        name,
-        "next hop self",
-        &e.next_hop_self,
-        &a.next_hop_self,
-    );
-    opt_field(
-        out,
-        name,
-        "source address",
-        &e.source_address,
-        &a.source_address,
-    );
-    opt_field(
-        out,
-        name,
-        "graceful restart time",
-        &e.graceful_restart_time,
-        &a.graceful_restart_time,
-    );
+    field(out, name, "next hop keep", &e.next_hop_keep, &a.next_hop_keep);
+    field(out, name, "next hop self", &e.next_hop_self, &a.next_hop_self);
+    opt_field(out, name, "source address", &e.source_address, &a.source_address);
+    opt_field(out, name, "graceful restart time", &e.graceful_restart_time, &a.graceful_restart_time);
     if o.password_presence_only {
         let p = |x: &Option<String>| if x.is_some() { "set" } else { "none" }.to_string();
         field(out, name, "password", &p(&e.password), &p(&a.password));
@@ -517,34 +377,18 @@ fn session_diff(
         let p = |x: &Option<String>| x.as_ref().map(|s| format!("\"{s}\""));
         opt_field(out, name, "password", &p(&e.password), &p(&a.password));
     }
-    opt_field(
-        out,
-        name,
-        "allow local as",
-        &e.allow_local_as,
-        &a.allow_local_as,
-    );
+    opt_field(out, name, "allow local as", &e.allow_local_as, &a.allow_local_as);
     options_diff(out, name, &e.options, &a.options, o);
 }
 
 /// [`compare`] with options.
-pub fn compare_with(
-    expected: &Behaviour,
-    actual: &Behaviour,
-    o: &CompareOptions,
-) -> Vec<Difference> {
+pub fn compare_with(expected: &Behaviour, actual: &Behaviour, o: &CompareOptions) -> Vec<Difference> {
     let mut out = Vec::new();
     if expected.router_id != actual.router_id {
-        out.push(Difference::RouterId {
-            expected: expected.router_id,
-            actual: actual.router_id,
-        });
+        out.push(Difference::RouterId { expected: expected.router_id, actual: actual.router_id });
     }
     if expected.listen != actual.listen {
-        out.push(Difference::Listen {
-            expected: expected.listen.clone(),
-            actual: actual.listen.clone(),
-        });
+        out.push(Difference::Listen { expected: expected.listen.clone(), actual: actual.listen.clone() });
     }
 
     // Protocols (BGP and others).
@@ -566,21 +410,13 @@ pub fn compare_with(
         let (ei, ai) = (expected.import.get(name), actual.import.get(name));
         if let (Some(ei), Some(ai)) = (ei, ai) {
             if ei != ai {
-                out.push(Difference::Import {
-                    protocol: name.clone(),
-                    expected: ei.clone(),
-                    actual: ai.clone(),
-                });
+                out.push(Difference::Import { protocol: name.clone(), expected: ei.clone(), actual: ai.clone() });
             }
         }
         let (ee, ae) = (expected.export.get(name), actual.export.get(name));
         if let (Some(ee), Some(ae)) = (ee, ae) {
             if ee != ae {
-                out.push(Difference::Export {
-                    protocol: name.clone(),
-                    expected: ee.clone(),
-                    actual: ae.clone(),
-                });
+                out.push(Difference::Export { protocol: name.clone(), expected: ee.clone(), actual: ae.clone() });
             }
         }
     }
@@ -624,19 +460,12 @@ fn stored_tables(b: &Behaviour) -> Tables {
 
 fn tables_diff(out: &mut Vec<Difference>, e: &Tables, a: &Tables) {
     if e.export.function != a.export.function {
-        out.push(Difference::ExportFunction {
-            expected: e.export.function.clone(),
-            actual: a.export.function.clone(),
-        });
+        out.push(Difference::ExportFunction { expected: e.export.function.clone(), actual: a.export.function.clone() });
     } else {
         for (p, ed) in &e.export.prefixes {
             if let Some(ad) = a.export.prefixes.get(p) {
                 if ed != ad {
-                    out.push(Difference::ExportPrefix {
-                        prefix: *p,
-                        expected: ed.clone(),
-                        actual: ad.clone(),
-                    });
+                    out.push(Difference::ExportPrefix { prefix: *p, expected: ed.clone(), actual: ad.clone() });
                 }
             }
         }
@@ -658,20 +487,12 @@ fn tables_diff(out: &mut Vec<Difference>, e: &Tables, a: &Tables) {
             for (p, ed) in &ek.prefixes {
                 if let Some(ad) = ak.prefixes.get(p) {
                     if ed != ad {
-                        out.push(Difference::Kernel {
-                            prefix: Some(*p),
-                            expected: ed.clone(),
-                            actual: ad.clone(),
-                        });
+                        out.push(Difference::Kernel { prefix: Some(*p), expected: ed.clone(), actual: ad.clone() });
                     }
                 }
             }
             if ek.default != ak.default {
-                out.push(Difference::Kernel {
-                    prefix: None,
-                    expected: ek.default.clone(),
-                    actual: ak.default.clone(),
-                });
+                out.push(Difference::Kernel { prefix: None, expected: ek.default.clone(), actual: ak.default.clone() });
             }
         }
         (None, None) => {}
@@ -684,37 +505,21 @@ fn tables_diff(out: &mut Vec<Difference>, e: &Tables, a: &Tables) {
     let none = BTreeSet::new();
     let keys: BTreeSet<&Prefix> = e.communities.keys().chain(a.communities.keys()).collect();
     for p in keys {
-        let (ec, ac) = (
-            e.communities.get(p).unwrap_or(&none),
-            a.communities.get(p).unwrap_or(&none),
-        );
+        let (ec, ac) = (e.communities.get(p).unwrap_or(&none), a.communities.get(p).unwrap_or(&none));
         if ec != ac {
-            out.push(Difference::Communities {
-                prefix: *p,
-                expected: ec.clone(),
-                actual: ac.clone(),
-            });
+            out.push(Difference::Communities { prefix: *p, expected: ec.clone(), actual: ac.clone() });
         }
     }
 
     for (name, et) in &e.bgp_filters {
         let Some(at) = a.bgp_filters.get(name) else {
-            out.push(Difference::MissingBgpFilter {
-                function: name.clone(),
-            });
+            out.push(Difference::MissingBgpFilter { function: name.clone() });
             continue;
         };
-        let undecided = Decision {
-            verdict: super::eval::Verdict::NoDecision,
-            by: None,
-            reason: None,
-        };
+        let undecided = Decision { verdict: super::eval::Verdict::NoDecision, by: None, reason: None };
         let keys: BTreeSet<&String> = et.keys().chain(at.keys()).collect();
         for k in keys {
-            let (ed, ad) = (
-                et.get(k).unwrap_or(&undecided),
-                at.get(k).unwrap_or(&undecided),
-            );
+            let (ed, ad) = (et.get(k).unwrap_or(&undecided), at.get(k).unwrap_or(&undecided));
             if ed != ad {
                 out.push(Difference::BgpFilter {
                     function: name.clone(),
@@ -727,9 +532,7 @@ fn tables_diff(out: &mut Vec<Difference>, e: &Tables, a: &Tables) {
     }
     for name in a.bgp_filters.keys() {
         if !e.bgp_filters.contains_key(name) {
-            out.push(Difference::ExtraBgpFilter {
-                function: name.clone(),
-            });
+            out.push(Difference::ExtraBgpFilter { function: name.clone() });
         }
     }
 }

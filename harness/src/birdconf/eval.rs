@@ -35,13 +35,7 @@ pub struct Route {
 impl Route {
     /// A route for `net` with source `RTS_STATIC`, no next hop, no interface.
     pub fn new(net: Prefix) -> Route {
-        Route {
-            net,
-            bgp_next_hop: None,
-            ifname: None,
-            source: "RTS_STATIC".into(),
-            attrs: BTreeMap::new(),
-        }
+        Route { net, bgp_next_hop: None, ifname: None, source: "RTS_STATIC".into(), attrs: BTreeMap::new() }
     }
 }
 
@@ -72,13 +66,7 @@ pub enum Value {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn tuple(t: &[i64]) -> String {
-            format!(
-                "({})",
-                t.iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("({})", t.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "))
         }
         match self {
             Value::Undef => write!(f, "(undefined)"),
@@ -92,21 +80,10 @@ impl fmt::Display for Value {
             Value::Set(s) => write!(f, "{}", Expr::Set(s.clone())),
             Value::PathMask(m) => write!(f, "{}", Expr::PathMask(m.clone())),
             Value::Path(p) => {
-                write!(
-                    f,
-                    "({})",
-                    p.iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
+                write!(f, "({})", p.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" "))
             }
             Value::List(l) => {
-                write!(
-                    f,
-                    "[{}]",
-                    l.iter().map(|t| tuple(t)).collect::<Vec<_>>().join(", ")
-                )
+                write!(f, "[{}]", l.iter().map(|t| tuple(t)).collect::<Vec<_>>().join(", "))
             }
             Value::Empty => write!(f, "-empty-"),
         }
@@ -170,11 +147,7 @@ type R<T> = Result<T, String>;
 
 impl Code {
     pub fn from_config(cfg: &BirdConfig) -> Code {
-        Code {
-            functions: cfg.functions.clone(),
-            filters: cfg.filters.clone(),
-            defines: cfg.defines.clone(),
-        }
+        Code { functions: cfg.functions.clone(), filters: cfg.filters.clone(), defines: cfg.defines.clone() }
     }
 
     /// Run function `name` with `args` on `route`.
@@ -225,9 +198,7 @@ struct Ev<'c> {
 }
 
 fn is_enum_constant(s: &str) -> bool {
-    s.contains('_')
-        && s.chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    s.contains('_') && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Shell-style pattern match as BIRD's `patmatch` (`*` any run, `?` one character).
@@ -275,10 +246,7 @@ impl<'c> Ev<'c> {
         if let Some(nh) = route.bgp_next_hop {
             attrs.insert("bgp_next_hop".into(), Value::Ip(nh));
         }
-        attrs.insert(
-            "ifname".into(),
-            Value::Str(route.ifname.clone().unwrap_or_default()),
-        );
+        attrs.insert("ifname".into(), Value::Str(route.ifname.clone().unwrap_or_default()));
         Ev {
             code,
             attrs,
@@ -300,16 +268,8 @@ impl<'c> Ev<'c> {
             Err(e) => Verdict::Error(e),
         };
         let decided = matches!(verdict, Verdict::Accept | Verdict::Reject);
-        let changed = self
-            .changed
-            .iter()
-            .map(|k| {
-                (
-                    k.clone(),
-                    self.attrs.get(k).cloned().unwrap_or(Value::Undef),
-                )
-            })
-            .collect();
+        let changed =
+            self.changed.iter().map(|k| (k.clone(), self.attrs.get(k).cloned().unwrap_or(Value::Undef))).collect();
         EvalResult {
             verdict,
             by: if decided { self.by } else { None },
@@ -349,11 +309,7 @@ impl<'c> Ev<'c> {
     fn stmt(&mut self, s: &Stmt) -> R<Flow> {
         self.tick()?;
         match s {
-            Stmt::If {
-                cond,
-                then,
-                otherwise,
-            } => {
+            Stmt::If { cond, then, otherwise } => {
                 let c = match self.expr(cond)? {
                     Value::Bool(b) => b,
                     v => return Err(format!("if condition '{cond}' is not a bool: {v}")),
@@ -388,9 +344,7 @@ impl<'c> Ev<'c> {
             }
             Stmt::Expr(e) => {
                 match e {
-                    Expr::Method(obj, m, Some(_))
-                        if matches!(m.as_str(), "add" | "delete" | "filter" | "prepend") =>
-                    {
+                    Expr::Method(obj, m, Some(_)) if matches!(m.as_str(), "add" | "delete" | "filter" | "prepend") => {
                         // `attr.add(x);` is `attr = attr.add(x);`
                         let v = self.expr(e)?;
                         if let Expr::Sym(target) = obj.as_ref() {
@@ -427,11 +381,7 @@ impl<'c> Ev<'c> {
                 }
                 Ok(Flow::Next)
             }
-            Stmt::Case {
-                expr,
-                arms,
-                default,
-            } => {
+            Stmt::Case { expr, arms, default } => {
                 let v = self.expr(expr)?;
                 for arm in arms {
                     if self.in_set(&v, &arm.labels)? {
@@ -467,11 +417,7 @@ impl<'c> Ev<'c> {
             return Err(format!("undefined function {name}"));
         };
         if f.params.len() != args.len() {
-            return Err(format!(
-                "function {name} takes {} argument(s), given {}",
-                f.params.len(),
-                args.len()
-            ));
+            return Err(format!("function {name} takes {} argument(s), given {}", f.params.len(), args.len()));
         }
         if self.fn_stack.len() >= MAX_DEPTH {
             return Err("function call depth limit exceeded".into());
@@ -516,9 +462,7 @@ impl<'c> Ev<'c> {
             return Ok(v.clone());
         }
         match s {
-            "bgp_community" | "bgp_large_community" | "bgp_ext_community" => {
-                return Ok(Value::List(Vec::new()))
-            }
+            "bgp_community" | "bgp_large_community" | "bgp_ext_community" => return Ok(Value::List(Vec::new())),
             "-empty-" | "+empty+" | "--empty--" => return Ok(Value::Empty),
             _ => {}
         }
@@ -599,12 +543,8 @@ impl<'c> Ev<'c> {
         Ok(match (o, m, args.as_slice()) {
             (Value::Prefix(p), "len", []) => Value::Int(p.len as i64),
             (Value::Prefix(p), "ip", []) => Value::Ip(p.addr),
-            (Value::Path(p), "first", []) => {
-                p.first().map(|x| Value::Int(*x)).unwrap_or(Value::Undef)
-            }
-            (Value::Path(p), "last", []) => {
-                p.last().map(|x| Value::Int(*x)).unwrap_or(Value::Undef)
-            }
+            (Value::Path(p), "first", []) => p.first().map(|x| Value::Int(*x)).unwrap_or(Value::Undef),
+            (Value::Path(p), "last", []) => p.last().map(|x| Value::Int(*x)).unwrap_or(Value::Undef),
             (Value::Path(p), "len", []) => Value::Int(p.len() as i64),
             (Value::Path(mut p), "prepend", [Value::Int(a)]) => {
                 p.insert(0, *a);
@@ -617,9 +557,7 @@ impl<'c> Ev<'c> {
                 }
                 Value::List(l)
             }
-            (Value::List(l), "delete", [Value::Tuple(t)]) => {
-                Value::List(l.into_iter().filter(|x| x != t).collect())
-            }
+            (Value::List(l), "delete", [Value::Tuple(t)]) => Value::List(l.into_iter().filter(|x| x != t).collect()),
             (Value::List(l), "delete" | "filter", [Value::Set(items)]) => {
                 let keep_matching = m == "filter";
                 let mut out = Vec::new();
@@ -634,10 +572,7 @@ impl<'c> Ev<'c> {
             (o, m, a) => {
                 return Err(format!(
                     "unsupported method {m}({}) on {o}",
-                    a.iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    a.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
                 ))
             }
         })
@@ -765,8 +700,7 @@ impl<'c> Ev<'c> {
                     p.is_v4() == prefix.is_v4()
                         && p.len >= *lo
                         && p.len <= *hi
-                        && Prefix::truncated(p.addr, prefix.len).map(|t| t.addr)
-                            == Some(prefix.addr)
+                        && Prefix::truncated(p.addr, prefix.len).map(|t| t.addr) == Some(prefix.addr)
                 }
                 SetItem::Range(a, b) => {
                     let (a, b) = (self.expr(a)?, self.expr(b)?);
@@ -819,11 +753,7 @@ impl<'c> Ev<'c> {
 pub(crate) fn walk_stmts(stmts: &[Stmt], f: &mut dyn FnMut(&Expr)) {
     for s in stmts {
         match s {
-            Stmt::If {
-                cond,
-                then,
-                otherwise,
-            } => {
+            Stmt::If { cond, then, otherwise } => {
                 walk_expr(cond, f);
                 walk_stmts(then, f);
                 if let Some(o) = otherwise {
@@ -838,11 +768,7 @@ pub(crate) fn walk_stmts(stmts: &[Stmt], f: &mut dyn FnMut(&Expr)) {
             Stmt::Assign { value, .. } => walk_expr(value, f),
             Stmt::Expr(e) => walk_expr(e, f),
             Stmt::Print { args, .. } => args.iter().for_each(|a| walk_expr(a, f)),
-            Stmt::Case {
-                expr,
-                arms,
-                default,
-            } => {
+            Stmt::Case { expr, arms, default } => {
                 walk_expr(expr, f);
                 for a in arms {
                     walk_stmts(&a.body, f);
@@ -875,11 +801,7 @@ pub(crate) fn walk_expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
 }
 
 /// Names of user functions called (transitively) from `stmts`, including `root` itself.
-pub(crate) fn reachable_functions(
-    code: &Code,
-    stmts: &[Stmt],
-    root: Option<&str>,
-) -> BTreeSet<String> {
+pub(crate) fn reachable_functions(code: &Code, stmts: &[Stmt], root: Option<&str>) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut todo: Vec<Vec<Stmt>> = vec![stmts.to_vec()];
     if let Some(r) = root {

@@ -70,11 +70,7 @@ const PUNCTS: &[&str] = &[
 ];
 
 pub(crate) fn location(files: &[String], t: &Token) -> Location {
-    Location {
-        file: files.get(t.file as usize).cloned().unwrap_or_default(),
-        line: t.line,
-        col: t.col,
-    }
+    Location { file: files.get(t.file as usize).cloned().unwrap_or_default(), line: t.line, col: t.col }
 }
 
 struct Lexer<'a> {
@@ -104,20 +100,11 @@ impl Lexer<'_> {
     }
 
     fn err(&self, line: u32, col: u32, msg: impl Into<String>) -> BirdConfError {
-        BirdConfError::Parse {
-            location: Location {
-                file: self.file_name.to_string(),
-                line,
-                col,
-            },
-            message: msg.into(),
-        }
+        BirdConfError::Parse { location: Location { file: self.file_name.to_string(), line, col }, message: msg.into() }
     }
 
     fn starts_with(&self, s: &str) -> bool {
-        s.chars()
-            .enumerate()
-            .all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
+        s.chars().enumerate().all(|(i, c)| self.chars.get(self.pos + i) == Some(&c))
     }
 
     /// Run of characters that may form an IPv6 address, starting at the current position.
@@ -146,10 +133,7 @@ impl Lexer<'_> {
         if !(trimmed.contains("::") || colons >= 3) {
             return None;
         }
-        trimmed
-            .parse::<Ipv6Addr>()
-            .ok()
-            .map(|a| (trimmed.chars().count(), a))
+        trimmed.parse::<Ipv6Addr>().ok().map(|a| (trimmed.chars().count(), a))
     }
 
     fn run(mut self) -> Result<Vec<Token>, BirdConfError> {
@@ -190,19 +174,9 @@ impl Lexer<'_> {
             }
             let (line, col) = (self.line, self.col);
             let tok = self.token(c, line, col)?;
-            out.push(Token {
-                tok,
-                file: self.file,
-                line,
-                col,
-            });
+            out.push(Token { tok, file: self.file, line, col });
         }
-        out.push(Token {
-            tok: Tok::Eof,
-            file: self.file,
-            line: self.line,
-            col: self.col,
-        });
+        out.push(Token { tok: Tok::Eof, file: self.file, line: self.line, col: self.col });
         Ok(out)
     }
 
@@ -224,9 +198,7 @@ impl Lexer<'_> {
             let mut s = String::new();
             loop {
                 match self.bump() {
-                    None | Some('\n') => {
-                        return Err(self.err(line, col, "unterminated quoted symbol"))
-                    }
+                    None | Some('\n') => return Err(self.err(line, col, "unterminated quoted symbol")),
                     Some('\'') => break,
                     Some(ch) => s.push(ch),
                 }
@@ -263,9 +235,7 @@ impl Lexer<'_> {
             }
             let mut s = String::new();
             while let Some(d) = self.peek(0) {
-                let dotted = d == '.'
-                    && self.peek(1).is_some_and(|x| x.is_ascii_digit())
-                    && s.matches('.').count() < 3;
+                let dotted = d == '.' && self.peek(1).is_some_and(|x| x.is_ascii_digit()) && s.matches('.').count() < 3;
                 if d.is_ascii_digit() || dotted {
                     s.push(d);
                     self.bump();
@@ -310,15 +280,7 @@ impl Lexer<'_> {
 
 /// Tokenise one file.
 pub(crate) fn lex(file: u32, file_name: &str, src: &str) -> Result<Vec<Token>, BirdConfError> {
-    Lexer {
-        chars: src.chars().collect(),
-        pos: 0,
-        line: 1,
-        col: 1,
-        file,
-        file_name,
-    }
-    .run()
+    Lexer { chars: src.chars().collect(), pos: 0, line: 1, col: 1, file, file_name }.run()
 }
 
 /// Include resolution: `None` keeps `include` statements unresolved (recorded only).
@@ -331,22 +293,13 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 
 /// Tokenise `name` and splice in the tokens of every `include "file";` (recursively).
 /// Returns the token stream (ending in one `Eof`), the file table and the include names seen.
-pub(crate) fn lex_tree(
-    name: &str,
-    text: &str,
-    resolver: Resolver<'_>,
-) -> Result<Lexed, BirdConfError> {
+pub(crate) fn lex_tree(name: &str, text: &str, resolver: Resolver<'_>) -> Result<Lexed, BirdConfError> {
     let mut files = Vec::new();
     let mut includes = Vec::new();
     let mut stack = Vec::new();
     let mut toks = lex_rec(name, text, resolver, &mut files, &mut includes, &mut stack)?;
     if toks.is_empty() || toks.last().map(|t| &t.tok) != Some(&Tok::Eof) {
-        toks.push(Token {
-            tok: Tok::Eof,
-            file: 0,
-            line: 1,
-            col: 1,
-        });
+        toks.push(Token { tok: Tok::Eof, file: 0, line: 1, col: 1 });
     }
     Ok((toks, files, includes))
 }
@@ -368,15 +321,10 @@ fn lex_rec(
     while i < raw.len() {
         let t = &raw[i];
         if matches!(&t.tok, Tok::Ident(s) if s == "include") {
-            if let (Some(Tok::Str(inc)), Some(Tok::P(";"))) = (
-                raw.get(i + 1).map(|t| &t.tok),
-                raw.get(i + 2).map(|t| &t.tok),
-            ) {
-                let loc = Location {
-                    file: name.to_string(),
-                    line: t.line,
-                    col: t.col,
-                };
+            if let (Some(Tok::Str(inc)), Some(Tok::P(";"))) =
+                (raw.get(i + 1).map(|t| &t.tok), raw.get(i + 2).map(|t| &t.tok))
+            {
+                let loc = Location { file: name.to_string(), line: t.line, col: t.col };
                 includes.push(inc.clone());
                 if let Some(resolve) = resolver {
                     if stack.len() > MAX_INCLUDE_DEPTH || stack.iter().any(|s| s == inc) {

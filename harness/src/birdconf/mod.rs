@@ -70,11 +70,7 @@ pub fn parse_with(
     parse_inner(name, text, Some(resolve))
 }
 
-fn parse_inner(
-    name: &str,
-    text: &str,
-    resolver: lexer::Resolver<'_>,
-) -> Result<BirdConfig, BirdConfError> {
+fn parse_inner(name: &str, text: &str, resolver: lexer::Resolver<'_>) -> Result<BirdConfig, BirdConfError> {
     let (toks, files, includes) = lexer::lex_tree(name, text, resolver)?;
     let mut cfg = parser::Parser::new(&toks, &files).config()?;
     cfg.includes = includes;
@@ -95,36 +91,21 @@ fn lookup<'a>(files: &'a BTreeMap<String, String>, name: &str) -> Option<(&'a St
     files
         .iter()
         .find(|(k, _)| base_name(k) == base)
-        .or_else(|| {
-            files
-                .iter()
-                .find(|(k, _)| base_name(k).ends_with(&format!(".{base}")))
-        })
+        .or_else(|| files.iter().find(|(k, _)| base_name(k).ends_with(&format!(".{base}"))))
 }
 
 /// Read a rendered set: the main file is `bird.cfg` (else `bird6.cfg`), and its includes
 /// (`bird_aggr.cfg`, `bird_ipam.cfg`) come from the same map. Keys may be bare file names,
 /// paths, or carry a prefix such as `expected.bird.cfg`.
 pub fn load_set(files: &BTreeMap<String, String>) -> Result<BirdConfig, BirdConfError> {
-    let main = if lookup(files, "bird.cfg").is_some() {
-        "bird.cfg"
-    } else {
-        "bird6.cfg"
-    };
+    let main = if lookup(files, "bird.cfg").is_some() { "bird.cfg" } else { "bird6.cfg" };
     load_set_main(files, main)
 }
 
 /// Like [`load_set`] with an explicit main file (`"bird6.cfg"` for the IPv6 set).
-pub fn load_set_main(
-    files: &BTreeMap<String, String>,
-    main: &str,
-) -> Result<BirdConfig, BirdConfError> {
-    let (name, text) = lookup(files, main).ok_or_else(|| {
-        BirdConfError::Missing(format!(
-            "no {main} among {:?}",
-            files.keys().collect::<Vec<_>>()
-        ))
-    })?;
+pub fn load_set_main(files: &BTreeMap<String, String>, main: &str) -> Result<BirdConfig, BirdConfError> {
+    let (name, text) = lookup(files, main)
+        .ok_or_else(|| BirdConfError::Missing(format!("no {main} among {:?}", files.keys().collect::<Vec<_>>())))?;
     let resolve = |inc: &str| lookup(files, inc).map(|(_, t)| t.clone());
     parse_with(name, text, &resolve)
 }
@@ -142,10 +123,7 @@ pub fn load_dir_main(path: impl AsRef<Path>, main: &str) -> Result<BirdConfig, B
 }
 
 fn read_dir_cfgs(dir: &Path) -> Result<BTreeMap<String, String>, BirdConfError> {
-    let io = |p: &Path, e| BirdConfError::Io {
-        path: p.display().to_string(),
-        source: e,
-    };
+    let io = |p: &Path, e| BirdConfError::Io { path: p.display().to_string(), source: e };
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;

@@ -111,15 +111,13 @@ pub(crate) fn toks_text(toks: &[Tok]) -> String {
     for (i, t) in toks.iter().enumerate() {
         let prev = if i > 0 { Some(&toks[i - 1]) } else { None };
         let prev2 = if i > 1 { Some(&toks[i - 2]) } else { None };
-        let unary_minus = matches!(prev, Some(Tok::P("-")))
-            && matches!(prev2, None | Some(Tok::P(",")) | Some(Tok::P("(")));
+        let unary_minus =
+            matches!(prev, Some(Tok::P("-"))) && matches!(prev2, None | Some(Tok::P(",")) | Some(Tok::P("(")));
         let glued = matches!(t, Tok::P(",") | Tok::P(";") | Tok::P(")") | Tok::P("]"))
             || matches!(prev, Some(Tok::P("(")) | Some(Tok::P("[")))
             || unary_minus
             || (matches!(t, Tok::P("/")) && matches!(prev, Some(Tok::Ip(_))))
-            || (matches!(t, Tok::Num(_))
-                && matches!(prev, Some(Tok::P("/")))
-                && matches!(prev2, Some(Tok::Ip(_))));
+            || (matches!(t, Tok::Num(_)) && matches!(prev, Some(Tok::P("/"))) && matches!(prev2, Some(Tok::Ip(_))));
         if i > 0 && !glued {
             out.push(' ');
         }
@@ -140,12 +138,7 @@ pub(crate) struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(toks: &'a [Token], files: &'a [String]) -> Self {
-        Parser {
-            toks,
-            pos: 0,
-            files,
-            depth: 0,
-        }
+        Parser { toks, pos: 0, files, depth: 0 }
     }
 
     // ---- token helpers ----
@@ -184,10 +177,7 @@ impl<'a> Parser<'a> {
     }
 
     fn err_at<T>(&self, t: &Token, msg: impl Into<String>) -> PResult<T> {
-        Err(BirdConfError::Parse {
-            location: self.loc(t),
-            message: msg.into(),
-        })
+        Err(BirdConfError::Parse { location: self.loc(t), message: msg.into() })
     }
 
     fn unexpected<T>(&self, what: &str) -> PResult<T> {
@@ -302,10 +292,7 @@ impl<'a> Parser<'a> {
                         out.push(t.tok.clone());
                         self.advance();
                         // `{ ... }` may end the statement; an optional ';' follows.
-                        if self.eat_p(";")
-                            || self.is_p("}")
-                            || !matches!(self.peek().tok, Tok::P(_))
-                        {
+                        if self.eat_p(";") || self.is_p("}") || !matches!(self.peek().tok, Tok::P(_)) {
                             return Ok(out);
                         }
                         continue;
@@ -321,10 +308,7 @@ impl<'a> Parser<'a> {
     // ---- top level ----
 
     pub(crate) fn config(&mut self) -> PResult<BirdConfig> {
-        let mut cfg = BirdConfig {
-            files: self.files.to_vec(),
-            ..Default::default()
-        };
+        let mut cfg = BirdConfig { files: self.files.to_vec(), ..Default::default() };
         let mut auto_names: BTreeMap<String, u32> = BTreeMap::new();
         while !self.at_eof() {
             let t = self.peek();
@@ -376,13 +360,8 @@ impl<'a> Parser<'a> {
                         *n += 1;
                         p.effective_name = format!("{}{}", p.kind, n);
                     }
-                    if cfg
-                        .protocols
-                        .iter()
-                        .any(|q| q.effective_name == p.effective_name)
-                    {
-                        return self
-                            .err_at(t, format!("protocol {} defined twice", p.effective_name));
+                    if cfg.protocols.iter().any(|q| q.effective_name == p.effective_name) {
+                        return self.err_at(t, format!("protocol {} defined twice", p.effective_name));
                     }
                     cfg.protocols.push(p);
                 }
@@ -393,8 +372,7 @@ impl<'a> Parser<'a> {
                         return self.err_at(t, "template without a name");
                     }
                     if cfg.templates.iter().any(|q| q.name == p.name) {
-                        return self
-                            .err_at(t, format!("template {} defined twice", p.effective_name));
+                        return self.err_at(t, format!("template {} defined twice", p.effective_name));
                     }
                     cfg.templates.push(p);
                 }
@@ -424,10 +402,7 @@ impl<'a> Parser<'a> {
                 }
                 _ => {
                     let toks = self.raw_statement()?;
-                    cfg.other.push(RawStatement {
-                        text: toks_text(&toks),
-                        location: self.loc(t),
-                    });
+                    cfg.other.push(RawStatement { text: toks_text(&toks), location: self.loc(t) });
                 }
             }
         }
@@ -436,11 +411,7 @@ impl<'a> Parser<'a> {
     }
 
     fn listen(&mut self) -> PResult<Listen> {
-        let mut l = Listen {
-            address: None,
-            port: None,
-            mode: None,
-        };
+        let mut l = Listen { address: None, port: None, mode: None };
         loop {
             if self.eat_p(";") {
                 return Ok(l);
@@ -596,25 +567,14 @@ impl<'a> Parser<'a> {
         }
         let locals = self.local_decls()?;
         let body = self.block_body()?;
-        Ok(Function {
-            name,
-            params,
-            locals,
-            body,
-            location: self.loc(start),
-        })
+        Ok(Function { name, params, locals, body, location: self.loc(start) })
     }
 
     fn filter_def(&mut self, start: &Token) -> PResult<Filter> {
         let name = self.ident()?;
         let locals = self.local_decls()?;
         let body = self.block_body()?;
-        Ok(Filter {
-            name,
-            locals,
-            body,
-            location: self.loc(start),
-        })
+        Ok(Filter { name, locals, body, location: self.loc(start) })
     }
 
     /// `type words... name` ending before one of `ends`.
@@ -630,10 +590,7 @@ impl<'a> Parser<'a> {
             return self.unexpected("a typed declaration ('<type> <name>')");
         }
         let name = words.pop().unwrap_or_default();
-        Ok(VarDecl {
-            ty: words.join(" "),
-            name,
-        })
+        Ok(VarDecl { ty: words.join(" "), name })
     }
 
     fn local_decls(&mut self) -> PResult<Vec<VarDecl>> {
@@ -692,27 +649,15 @@ impl<'a> Parser<'a> {
                     let cond = self.expr()?;
                     self.expect_kw("then")?;
                     let then = self.block_or_stmt()?;
-                    let otherwise = if self.eat_kw("else") {
-                        Some(self.block_or_stmt()?)
-                    } else {
-                        None
-                    };
-                    return Ok(Stmt::If {
-                        cond,
-                        then,
-                        otherwise,
-                    });
+                    let otherwise = if self.eat_kw("else") { Some(self.block_or_stmt()?) } else { None };
+                    return Ok(Stmt::If { cond, then, otherwise });
                 }
                 "accept" | "reject" | "return" => {
                     self.advance();
                     if self.is_p("}") {
                         return self.unexpected("';'");
                     }
-                    let arg = if self.is_p(";") {
-                        None
-                    } else {
-                        Some(self.expr()?)
-                    };
+                    let arg = if self.is_p(";") { None } else { Some(self.expr()?) };
                     self.expect_p(";")?;
                     return Ok(match kw.as_str() {
                         "accept" => Stmt::Accept(arg),
@@ -730,10 +675,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                     self.expect_p(";")?;
-                    return Ok(Stmt::Print {
-                        newline: kw == "print",
-                        args,
-                    });
+                    return Ok(Stmt::Print { newline: kw == "print", args });
                 }
                 "quitbird" => {
                     self.advance();
@@ -793,10 +735,7 @@ impl<'a> Parser<'a> {
             // Try a label list `a, b..c:`; otherwise it is a statement of the current arm.
             let save = self.pos;
             if let Ok(labels) = self.case_labels() {
-                arms.push(CaseArm {
-                    labels,
-                    body: Vec::new(),
-                });
+                arms.push(CaseArm { labels, body: Vec::new() });
                 continue;
             }
             self.pos = save;
@@ -809,11 +748,7 @@ impl<'a> Parser<'a> {
                 return self.unexpected("a case label");
             }
         }
-        Ok(Stmt::Case {
-            expr,
-            arms,
-            default,
-        })
+        Ok(Stmt::Case { expr, arms, default })
     }
 
     fn case_labels(&mut self) -> PResult<Vec<SetItem>> {
@@ -1014,9 +949,7 @@ impl<'a> Parser<'a> {
                 self.advance();
                 Ok(Expr::Bool(s == "true"))
             }
-            Tok::Ident(s) if STMT_KEYWORDS.contains(&s.as_str()) => {
-                self.unexpected("an expression")
-            }
+            Tok::Ident(s) if STMT_KEYWORDS.contains(&s.as_str()) => self.unexpected("an expression"),
             Tok::Ident(s) | Tok::QIdent(s) => {
                 let s = s.clone();
                 self.advance();
@@ -1049,18 +982,10 @@ impl<'a> Parser<'a> {
                 let prefix = self.prefix_literal()?;
                 let max = prefix.max_len();
                 if self.eat_p("+") {
-                    return Ok(SetItem::Prefix {
-                        prefix,
-                        lo: prefix.len,
-                        hi: max,
-                    });
+                    return Ok(SetItem::Prefix { prefix, lo: prefix.len, hi: max });
                 }
                 if self.eat_p("-") {
-                    return Ok(SetItem::Prefix {
-                        prefix,
-                        lo: 0,
-                        hi: prefix.len,
-                    });
+                    return Ok(SetItem::Prefix { prefix, lo: 0, hi: prefix.len });
                 }
                 if self.is_p("{") {
                     let open = self.advance();
@@ -1069,20 +994,11 @@ impl<'a> Parser<'a> {
                     let hi = self.num()?;
                     self.expect_p("}")?;
                     if lo > hi || hi > max as u64 {
-                        return self
-                            .err_at(open, format!("invalid prefix length range {{{lo},{hi}}}"));
+                        return self.err_at(open, format!("invalid prefix length range {{{lo},{hi}}}"));
                     }
-                    return Ok(SetItem::Prefix {
-                        prefix,
-                        lo: lo as u8,
-                        hi: hi as u8,
-                    });
+                    return Ok(SetItem::Prefix { prefix, lo: lo as u8, hi: hi as u8 });
                 }
-                return Ok(SetItem::Prefix {
-                    prefix,
-                    lo: prefix.len,
-                    hi: prefix.len,
-                });
+                return Ok(SetItem::Prefix { prefix, lo: prefix.len, hi: prefix.len });
             }
         }
         if self.is_p("(") {
@@ -1134,12 +1050,7 @@ fn make_option(toks: Vec<Tok>, location: Location) -> ProtoOption {
     }
     let key = lead[..key_len].join(" ");
     let rest = toks[key_len..].to_vec();
-    ProtoOption {
-        key,
-        value: toks_text(&rest),
-        location,
-        toks: rest,
-    }
+    ProtoOption { key, value: toks_text(&rest), location, toks: rest }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1181,10 +1092,7 @@ fn resolve(cfg: &mut BirdConfig) -> PResult<()> {
                 Some(t) if t.kind != p.kind => {
                     return Err(BirdConfError::Parse {
                         location: p.location.clone(),
-                        message: format!(
-                            "template {from} is a {} template, not {}",
-                            t.kind, p.kind
-                        ),
+                        message: format!("template {from} is a {} template, not {}", t.kind, p.kind),
                     })
                 }
                 _ => {}
@@ -1193,11 +1101,7 @@ fn resolve(cfg: &mut BirdConfig) -> PResult<()> {
     }
     let mut sessions = Vec::new();
     for p in &cfg.protocols {
-        sessions.push(if p.kind == "bgp" {
-            Some(bgp_session(cfg, p)?)
-        } else {
-            None
-        });
+        sessions.push(if p.kind == "bgp" { Some(bgp_session(cfg, p)?) } else { None });
     }
     for (p, s) in cfg.protocols.iter_mut().zip(sessions) {
         p.bgp = s;
@@ -1256,10 +1160,7 @@ fn bgp_session(cfg: &BirdConfig, p: &Protocol) -> PResult<BgpSession> {
                     while let Some(t) = it.next() {
                         match (t, it.next()) {
                             (Tok::Ident(w), Some(Tok::Num(n))) if w == "port" => {
-                                s.port = Some(
-                                    u16::try_from(*n)
-                                        .or_else(|_| opt_err(o, "port out of range"))?,
-                                );
+                                s.port = Some(u16::try_from(*n).or_else(|_| opt_err(o, "port out of range"))?);
                             }
                             (Tok::Ident(w), Some(Tok::Num(n))) if w == "as" => {
                                 s.remote_as = opt_u32(o, *n)?;
@@ -1288,9 +1189,7 @@ fn bgp_session(cfg: &BirdConfig, p: &Protocol) -> PResult<BgpSession> {
                         s.direct = false;
                     }
                     [Tok::Num(n)] => {
-                        s.multihop = Some(Some(
-                            u8::try_from(*n).or_else(|_| opt_err(o, "TTL out of range"))?,
-                        ));
+                        s.multihop = Some(Some(u8::try_from(*n).or_else(|_| opt_err(o, "TTL out of range"))?));
                         s.direct = false;
                     }
                     _ => return opt_err(o, "expected an optional TTL"),

@@ -16,10 +16,7 @@ const GOLDEN: &str = "calico-golden-v3.30.0";
 fn golden_root() -> PathBuf {
     let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     for dir in start.ancestors() {
-        for cand in [
-            dir.join("shared").join(GOLDEN),
-            dir.join("..").join("shared").join(GOLDEN),
-        ] {
+        for cand in [dir.join("shared").join(GOLDEN), dir.join("..").join("shared").join(GOLDEN)] {
             if cand.is_dir() {
                 return cand;
             }
@@ -30,15 +27,9 @@ fn golden_root() -> PathBuf {
 
 fn golden_cases() -> Vec<PathBuf> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
-        if entries
-            .iter()
-            .any(|p| p.file_name().is_some_and(|n| n == "expected.bird.cfg"))
-        {
+        if entries.iter().any(|p| p.file_name().is_some_and(|n| n == "expected.bird.cfg")) {
             out.push(d.to_path_buf());
         }
         for p in entries {
@@ -71,11 +62,7 @@ fn load_case(case: &str) -> BirdConfig {
 fn mutated(case: &str, file: &str, from: &str, to: &str) -> BirdConfig {
     let mut files = case_files(case);
     let text = files.get_mut(file).unwrap();
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "{case}/{file}: {from:?} must occur exactly once"
-    );
+    assert_eq!(text.matches(from).count(), 1, "{case}/{file}: {from:?} must occur exactly once");
     *text = text.replacen(from, to, 1);
     load_set(&files).unwrap_or_else(|e| panic!("{case} (mutated): {e}"))
 }
@@ -121,12 +108,7 @@ fn every_golden_case_parses_and_matches_itself() {
     assert_eq!(cases.len(), 13, "golden cases: {cases:?}");
     for dir in cases {
         let cfg = load_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        assert_eq!(
-            cfg.includes,
-            vec!["bird_aggr.cfg", "bird_ipam.cfg"],
-            "{}",
-            dir.display()
-        );
+        assert_eq!(cfg.includes, vec!["bird_aggr.cfg", "bird_ipam.cfg"], "{}", dir.display());
         assert_eq!(cfg.router_id, Some(v4("10.192.0.2")), "{}", dir.display());
         assert!(cfg.functions.contains_key(EXPORT_FUNCTION));
         assert!(cfg.filters.contains_key("calico_kernel_programming"));
@@ -134,12 +116,7 @@ fn every_golden_case_parses_and_matches_itself() {
         assert!(!b.bgp.is_empty(), "{}: no BGP sessions", dir.display());
         assert!(b.kernel.is_some());
         let d = compare(&b, &b);
-        assert!(
-            d.is_empty(),
-            "{}: self-comparison: {}",
-            dir.display(),
-            Report(d)
-        );
+        assert!(d.is_empty(), "{}: self-comparison: {}", dir.display(), Report(d));
         // Behaviour serialises to JSON.
         let json = serde_json::to_value(&b).unwrap();
         assert!(json["bgp"].is_object());
@@ -151,10 +128,7 @@ fn route_reflector_facts() {
     let cfg = load_case("explicit_peering/route_reflector");
     let b = behaviour(&cfg);
     let names: Vec<&String> = b.bgp.keys().collect();
-    assert_eq!(
-        names,
-        ["Node_10_192_0_3", "Node_10_192_0_4", "Node_172_19_4_87"]
-    );
+    assert_eq!(names, ["Node_10_192_0_3", "Node_10_192_0_4", "Node_172_19_4_87"]);
 
     let s = cfg.bgp_session("Node_10_192_0_3").unwrap();
     assert_eq!(s.template.as_deref(), Some("bgp_template"));
@@ -167,18 +141,9 @@ fn route_reflector_facts() {
     assert_eq!(s.ttl_security, Some(false));
     assert_eq!(s.source_address, Some(ip("10.192.0.2")));
     assert!(!s.passive);
-    assert_eq!(
-        s.other.get("connect retry time").map(String::as_str),
-        Some("5")
-    );
-    assert_eq!(
-        s.other.get("error wait time").map(String::as_str),
-        Some("5, 30")
-    );
-    assert_eq!(
-        s.other.get("graceful restart").map(String::as_str),
-        Some("")
-    );
+    assert_eq!(s.other.get("connect retry time").map(String::as_str), Some("5"));
+    assert_eq!(s.other.get("error wait time").map(String::as_str), Some("5, 30"));
+    assert_eq!(s.other.get("graceful restart").map(String::as_str), Some(""));
 
     let ext = &b.bgp["Node_172_19_4_87"];
     assert_eq!(ext.remote_as, 64533);
@@ -209,10 +174,7 @@ fn route_reflector_facts() {
     // Aggregation: the block itself is exported, anything beneath it is not.
     let blk = &b.export_policy.prefixes[&pfx("192.168.221.64/26")];
     assert_eq!(blk.exact.internal.verdict, Verdict::Accept);
-    assert_eq!(
-        blk.exact.internal.reason.as_deref(),
-        Some("aggr block exact")
-    );
+    assert_eq!(blk.exact.internal.reason.as_deref(), Some("aggr block exact"));
     let inside = blk.inside.as_ref().unwrap();
     assert_eq!(inside.external.verdict, Verdict::Reject);
     assert_eq!(inside.external.reason.as_deref(), Some("aggr block sub"));
@@ -226,40 +188,21 @@ fn route_reflector_facts() {
 
     let k = b.kernel.as_ref().unwrap();
     assert_eq!(k.export, "filter calico_kernel_programming");
-    assert_eq!(
-        k.prefixes[&pfx("192.168.0.0/16")],
-        KernelDecision::Tunnel("tunl0".into())
-    );
+    assert_eq!(k.prefixes[&pfx("192.168.0.0/16")], KernelDecision::Tunnel("tunl0".into()));
     assert_eq!(k.default, KernelDecision::NoTunnel);
     assert!(b.other_protocols.contains_key("kernel1"));
-    assert_eq!(
-        b.other_protocols["device1"]
-            .get("scan time")
-            .map(String::as_str),
-        Some("2")
-    );
+    assert_eq!(b.other_protocols["device1"].get("scan time").map(String::as_str), Some("2"));
 }
 
 #[test]
 fn bgp_export_disabled_pool() {
     let b = behaviour(&load_case("mesh/bgp-export"));
-    assert_eq!(
-        export_verdicts(&b, "192.168.2.0/24"),
-        (Verdict::Reject, Verdict::Reject)
-    );
-    let d = &b.export_policy.prefixes[&pfx("192.168.2.0/24")]
-        .exact
-        .internal;
+    assert_eq!(export_verdicts(&b, "192.168.2.0/24"), (Verdict::Reject, Verdict::Reject));
+    let d = &b.export_policy.prefixes[&pfx("192.168.2.0/24")].exact.internal;
     assert_eq!(d.by.as_deref(), Some("reject_disabled_pools"));
     assert_eq!(d.reason.as_deref(), Some("disabled pool"));
-    assert_eq!(
-        export_verdicts(&b, "192.168.1.0/24"),
-        (Verdict::Accept, Verdict::Accept)
-    );
-    assert_eq!(
-        export_verdicts(&b, "192.168.3.0/24"),
-        (Verdict::Accept, Verdict::Accept)
-    );
+    assert_eq!(export_verdicts(&b, "192.168.1.0/24"), (Verdict::Accept, Verdict::Accept));
+    assert_eq!(export_verdicts(&b, "192.168.3.0/24"), (Verdict::Accept, Verdict::Accept));
     // The disabled pool is still programmed into the kernel (without a tunnel).
     let k = b.kernel.unwrap();
     assert_eq!(k.prefixes[&pfx("192.168.2.0/24")], KernelDecision::NoTunnel);
@@ -285,10 +228,7 @@ fn ipip_cross_subnet_kernel() {
     let k = b.kernel.unwrap();
     assert_eq!(
         k.prefixes[&pfx("192.168.0.0/16")],
-        KernelDecision::CrossSubnet {
-            local_net: pfx("10.192.0.0/16"),
-            tunnel: "tunl0".into()
-        }
+        KernelDecision::CrossSubnet { local_net: pfx("10.192.0.0/16"), tunnel: "tunl0".into() }
     );
     assert_eq!(k.default, KernelDecision::NoTunnel);
 }
@@ -300,23 +240,13 @@ fn vxlan_and_ipip_off_kernel() {
     let k = behaviour(&load_case("mesh/ipip-off")).kernel.unwrap();
     assert_eq!(k.prefixes[&pfx("192.168.0.0/16")], KernelDecision::NoTunnel);
     let k = behaviour(&load_case("mesh/ipip-always")).kernel.unwrap();
-    assert_eq!(
-        k.prefixes[&pfx("192.168.0.0/16")],
-        KernelDecision::Tunnel("tunl0".into())
-    );
+    assert_eq!(k.prefixes[&pfx("192.168.0.0/16")], KernelDecision::Tunnel("tunl0".into()));
 }
 
 #[test]
 fn global_peers_listen_and_passive() {
     let cfg = load_case("explicit_peering/global");
-    assert_eq!(
-        cfg.listen,
-        Some(Listen {
-            address: Some(ip("10.192.0.2")),
-            port: Some(150),
-            mode: None
-        })
-    );
+    assert_eq!(cfg.listen, Some(Listen { address: Some(ip("10.192.0.2")), port: Some(150), mode: None }));
     let b = behaviour(&cfg);
     let s = &b.bgp["Global_10_192_0_3_port_150"];
     assert!(s.passive);
@@ -327,20 +257,10 @@ fn global_peers_listen_and_passive() {
     assert!(!s.passive);
     assert_eq!(s.source_address, Some(ip("10.192.0.2")));
     assert_eq!(b.bgp["Global_10_192_0_1_port_166"].port, 166);
-    assert_eq!(
-        cfg.bgp_session("Global_10_192_0_1_port_166").unwrap().port,
-        Some(166)
-    );
+    assert_eq!(cfg.bgp_session("Global_10_192_0_1_port_166").unwrap().port, Some(166));
 
     let ext = load_case("explicit_peering/global-external");
-    assert_eq!(
-        ext.listen,
-        Some(Listen {
-            address: None,
-            port: Some(150),
-            mode: None
-        })
-    );
+    assert_eq!(ext.listen, Some(Listen { address: None, port: Some(150), mode: None }));
 }
 
 #[test]
@@ -369,17 +289,12 @@ fn comments_whitespace_and_option_order_do_not_matter() {
     let files = case_files("explicit_peering/route_reflector");
     let mut squashed = BTreeMap::new();
     for (k, v) in &files {
-        let no_comments: String = v
-            .lines()
-            .map(|l| l.split('#').next().unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let no_comments: String = v.lines().map(|l| l.split('#').next().unwrap_or("")).collect::<Vec<_>>().join("\n");
         let flat = no_comments.split_whitespace().collect::<Vec<_>>().join(" ");
         squashed.insert(k.clone(), format!("/* re-laid out */ {flat}"));
     }
     let text = squashed.get_mut("bird.cfg").unwrap();
-    let original =
-        "ttl security off; multihop; neighbor 10.192.0.3 as 64532; source address 10.192.0.2;";
+    let original = "ttl security off; multihop; neighbor 10.192.0.3 as 64532; source address 10.192.0.2;";
     assert_eq!(text.matches(original).count(), 1);
     *text = text.replacen(
         original,
@@ -409,10 +324,7 @@ fn mutation_rr_cluster_id() {
             actual: "10.0.0.9".into(),
         }]
     );
-    assert_eq!(
-        d[0].to_string(),
-        "protocol Node_10_192_0_3: rr cluster id: expected 10.0.0.1, got 10.0.0.9"
-    );
+    assert_eq!(d[0].to_string(), "protocol Node_10_192_0_3: rr cluster id: expected 10.0.0.1, got 10.0.0.9");
 }
 
 #[test]
@@ -424,61 +336,33 @@ fn mutation_rr_cluster_id_removed() {
         "  rr client;\n}\n# For peer /bgp/v1/host/kube-master/peer_v4/172.19.4.87",
     );
     assert_eq!(d.len(), 1, "{}", Report(d.clone()));
-    assert_eq!(
-        d[0].to_string(),
-        "protocol Node_10_192_0_4: rr cluster id: expected 10.0.0.1, got none"
-    );
+    assert_eq!(d[0].to_string(), "protocol Node_10_192_0_4: rr cluster id: expected 10.0.0.1, got none");
 }
 
 #[test]
 fn mutation_drop_pool_accept() {
     let from = "  if ( net ~ 192.168.0.0/16 ) then {\n    accept;\n  }\n}";
-    let d = diffs(
-        "explicit_peering/route_reflector",
-        "bird_ipam.cfg",
-        from,
-        "}",
-    );
+    let d = diffs("explicit_peering/route_reflector", "bird_ipam.cfg", from, "}");
     assert_eq!(d.len(), 1, "{}", Report(d.clone()));
-    let Difference::ExportPrefix {
-        prefix,
-        expected,
-        actual,
-    } = &d[0]
-    else {
-        panic!("{:?}", d[0])
-    };
+    let Difference::ExportPrefix { prefix, expected, actual } = &d[0] else { panic!("{:?}", d[0]) };
     assert_eq!(*prefix, pfx("192.168.0.0/16"));
     assert_eq!(expected.exact.internal.verdict, Verdict::Accept);
     assert_eq!(expected.exact.external.verdict, Verdict::Accept);
     assert_eq!(actual.exact.internal.verdict, Verdict::NoDecision);
-    assert_eq!(
-        actual.inside.as_ref().unwrap().external.verdict,
-        Verdict::NoDecision
-    );
+    assert_eq!(actual.inside.as_ref().unwrap().external.verdict, Verdict::NoDecision);
     assert_eq!(
         d[0].to_string(),
         "export internal=true,false: 192.168.0.0/16 and more-specifics expected accept (pool or static route), got no decision"
     );
     // The comparison is symmetric in what it probes.
     let e = behaviour(&load_case("explicit_peering/route_reflector"));
-    let a = behaviour(&mutated(
-        "explicit_peering/route_reflector",
-        "bird_ipam.cfg",
-        from,
-        "}",
-    ));
+    let a = behaviour(&mutated("explicit_peering/route_reflector", "bird_ipam.cfg", from, "}"));
     assert_eq!(compare(&a, &e).len(), 1);
 }
 
 #[test]
 fn mutation_enable_disabled_pool_export() {
-    let d = diffs(
-        "mesh/bgp-export",
-        "bird_ipam.cfg",
-        "  if ( net ~ 192.168.2.0/24 ) then { reject; }\n",
-        "",
-    );
+    let d = diffs("mesh/bgp-export", "bird_ipam.cfg", "  if ( net ~ 192.168.2.0/24 ) then { reject; }\n", "");
     assert_eq!(d.len(), 1, "{}", Report(d.clone()));
     assert_eq!(
         d[0].to_string(),
@@ -514,29 +398,10 @@ fn mutation_internal_argument() {
         "calico_export_to_bgp_peers(true);",
     );
     assert_eq!(d.len(), 1, "{}", Report(d.clone()));
-    let Difference::Export {
-        protocol,
-        expected,
-        actual,
-    } = &d[0]
-    else {
-        panic!("{:?}", d[0])
-    };
+    let Difference::Export { protocol, expected, actual } = &d[0] else { panic!("{:?}", d[0]) };
     assert_eq!(protocol, "Node_172_19_4_87");
-    assert!(matches!(
-        expected,
-        SessionFilter::Calico {
-            internal_peer: Some(false),
-            ..
-        }
-    ));
-    assert!(matches!(
-        actual,
-        SessionFilter::Calico {
-            internal_peer: Some(true),
-            ..
-        }
-    ));
+    assert!(matches!(expected, SessionFilter::Calico { internal_peer: Some(false), .. }));
+    assert!(matches!(actual, SessionFilter::Calico { internal_peer: Some(true), .. }));
     assert_eq!(
         d[0].to_string(),
         "protocol Node_172_19_4_87: export: expected calico_export_to_bgp_peers(false); reject, got calico_export_to_bgp_peers(true); reject"
@@ -545,12 +410,7 @@ fn mutation_internal_argument() {
 
 #[test]
 fn mutation_kernel_decision() {
-    let d = diffs(
-        "explicit_peering/route_reflector",
-        "bird_ipam.cfg",
-        "krt_tunnel = \"tunl0\";",
-        "krt_tunnel = \"\";",
-    );
+    let d = diffs("explicit_peering/route_reflector", "bird_ipam.cfg", "krt_tunnel = \"tunl0\";", "krt_tunnel = \"\";");
     assert_eq!(
         d,
         vec![Difference::Kernel {
@@ -559,10 +419,7 @@ fn mutation_kernel_decision() {
             actual: KernelDecision::NoTunnel,
         }]
     );
-    assert_eq!(
-        d[0].to_string(),
-        "kernel 192.168.0.0/16: expected tunnel \"tunl0\", got no tunnel"
-    );
+    assert_eq!(d[0].to_string(), "kernel 192.168.0.0/16: expected tunnel \"tunl0\", got no tunnel");
 
     // Cross-subnet turned into plain IPIP.
     let d = diffs(
@@ -572,32 +429,19 @@ fn mutation_kernel_decision() {
         "    krt_tunnel = \"tunl0\";",
     );
     assert_eq!(d.len(), 1, "{}", Report(d.clone()));
-    assert!(
-        matches!(&d[0], Difference::Kernel { actual: KernelDecision::Tunnel(t), .. } if t == "tunl0")
-    );
+    assert!(matches!(&d[0], Difference::Kernel { actual: KernelDecision::Tunnel(t), .. } if t == "tunl0"));
 }
 
 #[test]
 fn mutation_drop_static_route() {
-    let d = diffs(
-        "explicit_peering/route_reflector",
-        "bird_aggr.cfg",
-        "   route 10.1.0.0/24 blackhole;\n",
-        "",
-    );
+    let d = diffs("explicit_peering/route_reflector", "bird_aggr.cfg", "   route 10.1.0.0/24 blackhole;\n", "");
     assert_eq!(
         d,
         vec![Difference::MissingStaticRoute {
-            route: StaticRoute {
-                prefix: pfx("10.1.0.0/24"),
-                target: RouteTarget::Blackhole
-            }
+            route: StaticRoute { prefix: pfx("10.1.0.0/24"), target: RouteTarget::Blackhole }
         }]
     );
-    assert_eq!(
-        d[0].to_string(),
-        "missing static route 10.1.0.0/24 blackhole"
-    );
+    assert_eq!(d[0].to_string(), "missing static route 10.1.0.0/24 blackhole");
 }
 
 #[test]
@@ -608,10 +452,7 @@ fn mutation_drop_protocol_and_listen() {
     let start = t.find("protocol bgp Global_10_192_0_1_port_150").unwrap();
     let end = start + t[start..].find("\n}\n").unwrap() + 3;
     t.replace_range(start..end, "");
-    *t = t.replace(
-        "listen bgp address 10.192.0.2 port 150;",
-        "listen bgp port 150;",
-    );
+    *t = t.replace("listen bgp address 10.192.0.2 port 150;", "listen bgp port 150;");
     let a = behaviour(&load_set(&files).unwrap());
     let d: Vec<String> = compare(&e, &a).iter().map(|d| d.to_string()).collect();
     assert_eq!(
@@ -635,18 +476,12 @@ fn password_comparison_modes() {
     let a = behaviour(&load_set(&files).unwrap());
     let d = compare(&e, &a);
     assert_eq!(d.len(), 1);
-    assert_eq!(
-        d[0].to_string(),
-        format!("protocol {name}: password: expected none, got \"s3cret\"")
-    );
+    assert_eq!(d[0].to_string(), format!("protocol {name}: password: expected none, got \"s3cret\""));
 
     let mut b2 = a.clone();
     let s = b2.bgp.get_mut(&name).unwrap();
     s.password = Some("other".into());
-    let o = CompareOptions {
-        password_presence_only: true,
-        ..Default::default()
-    };
+    let o = CompareOptions { password_presence_only: true, ..Default::default() };
     assert!(compare_with(&a, &b2, &o).is_empty());
     assert_eq!(compare(&a, &b2).len(), 1);
 }
@@ -659,11 +494,7 @@ fn password_comparison_modes() {
 fn parse_errors_name_file_line_col() {
     let e = parse_err("router id 10.0.0.1;\nprotocol bgp x {\n  neighbor 10.0.0.2 as 65000\n}\n");
     let loc = e.location().unwrap();
-    assert_eq!(
-        (loc.file.as_str(), loc.line, loc.col),
-        ("t.cfg", 4, 1),
-        "{e}"
-    );
+    assert_eq!((loc.file.as_str(), loc.line, loc.col), ("t.cfg", 4, 1), "{e}");
     assert!(e.to_string().starts_with("t.cfg:4:1: "), "{e}");
 
     let e = parse_err("function f() {\n  if net ~ 10.0.0.0/8 then { accept }\n}\n");
@@ -673,10 +504,7 @@ fn parse_errors_name_file_line_col() {
     assert_eq!(e.to_string(), "t.cfg:2:9: invalid prefix 10.0.0.1/24");
 
     let e = parse_err("protocol device {\n  description \"unterminated;\n}\n");
-    assert!(
-        e.to_string().starts_with("t.cfg:2:15: unterminated string"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("t.cfg:2:15: unterminated string"), "{e}");
 
     let e = parse_err("/* never closed\nrouter id 1.2.3.4;");
     assert!(e.to_string().starts_with("t.cfg:1:1: unterminated"), "{e}");
@@ -688,46 +516,28 @@ fn parse_errors_name_file_line_col() {
     assert!(e.to_string().contains("no neighbor"), "{e}");
 
     let e = parse_err("protocol bgp p { neighbor 1.2.3.4 as 1; passive maybe; }");
-    assert!(
-        e.to_string().starts_with("t.cfg:1:41: passive maybe"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("t.cfg:1:41: passive maybe"), "{e}");
 }
 
 #[test]
 fn parse_errors_in_included_files() {
     let mut files = case_files("mesh/ipip-always");
-    files.insert(
-        "bird_aggr.cfg".into(),
-        "# Generated\n\nprotocol static {\n   route 10.0.0.0/30 blackhole\n}\n".into(),
-    );
+    files
+        .insert("bird_aggr.cfg".into(), "# Generated\n\nprotocol static {\n   route 10.0.0.0/30 blackhole\n}\n".into());
     let e = load_set(&files).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "bird_aggr.cfg:5:1: missing ';' before closing bracket"
-    );
+    assert_eq!(e.to_string(), "bird_aggr.cfg:5:1: missing ';' before closing bracket");
 
     files.remove("bird_aggr.cfg");
     let e = load_set(&files).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "bird.cfg:6:1: include \"bird_aggr.cfg\": file not found"
-    );
+    assert_eq!(e.to_string(), "bird.cfg:6:1: include \"bird_aggr.cfg\": file not found");
 
     let mut files = BTreeMap::new();
     files.insert("bird.cfg".to_string(), "include \"a.cfg\";".to_string());
     files.insert("a.cfg".to_string(), "\ninclude \"bird.cfg\";".to_string());
     let e = load_set(&files).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("a.cfg:2:1: include \"bird.cfg\": recursive"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("a.cfg:2:1: include \"bird.cfg\": recursive"), "{e}");
 
-    assert!(matches!(
-        load_set(&BTreeMap::new()),
-        Err(BirdConfError::Missing(_))
-    ));
+    assert!(matches!(load_set(&BTreeMap::new()), Err(BirdConfError::Missing(_))));
 }
 
 #[test]
@@ -742,34 +552,17 @@ fn no_panic_on_truncated_or_garbled_input() {
         }
     }
     // Deep nesting is an error, not a stack overflow.
-    let deep = format!(
-        "function f() {{ if {}net ~ 10.0.0.0/8{} then accept; }}",
-        "(".repeat(5000),
-        ")".repeat(5000)
-    );
+    let deep = format!("function f() {{ if {}net ~ 10.0.0.0/8{} then accept; }}", "(".repeat(5000), ")".repeat(5000));
     assert!(parse_err(&deep).to_string().contains("nesting too deep"));
-    let deep = format!(
-        "function f() {{ {} accept; }}",
-        "if true then ".repeat(5000)
-    );
+    let deep = format!("function f() {{ {} accept; }}", "if true then ".repeat(5000));
     assert!(parse_err(&deep).to_string().contains("nesting too deep"));
-    let deep = format!(
-        "function f() {{ if {}true then accept; }}",
-        "!".repeat(5000)
-    );
+    let deep = format!("function f() {{ if {}true then accept; }}", "!".repeat(5000));
     assert!(parse_err(&deep).to_string().contains("nesting too deep"));
-    let ok = format!(
-        "function f() {{ if {}net ~ 10.0.0.0/8{} then accept; }}",
-        "(".repeat(120),
-        ")".repeat(120)
-    );
+    let ok = format!("function f() {{ if {}net ~ 10.0.0.0/8{} then accept; }}", "(".repeat(120), ")".repeat(120));
     assert!(parse("t.cfg", &ok).is_ok());
     // Arithmetic edge cases do not panic.
-    let cfg = parse(
-        "t.cfg",
-        "function f() { if -9223372036854775808 / -1 = 0 - 1 then accept; return 5 % 0; }",
-    )
-    .unwrap();
+    let cfg =
+        parse("t.cfg", "function f() { if -9223372036854775808 / -1 = 0 - 1 then accept; return 5 % 0; }").unwrap();
     let _ = Code::from_config(&cfg).run_function("f", &[], &Route::new(pfx("10.0.0.0/8")));
     for junk in [
         "",
@@ -814,25 +607,13 @@ fn lexes_ipv6_quoted_symbols_and_prefix_sets() {
     assert_eq!(cfg.listen.as_ref().unwrap().mode.as_deref(), Some("v6only"));
     assert!(cfg.functions.contains_key("bgp_my-filter_importFilterV6"));
     let routes: Vec<String> = cfg.static_routes().map(|r| r.to_string()).collect();
-    assert_eq!(
-        routes,
-        [
-            "route fd00:96::/112 blackhole",
-            "route ac13::57/128 via fe0a::4"
-        ]
-    );
+    assert_eq!(routes, ["route fd00:96::/112 blackhole", "route ac13::57/128 via fe0a::4"]);
     let s = cfg.bgp_session("Global_2001__104").unwrap();
-    assert_eq!(
-        (s.neighbor, s.port, s.remote_as),
-        (ip("2001::104"), Some(1790), 64512)
-    );
+    assert_eq!((s.neighbor, s.port, s.remote_as), (ip("2001::104"), Some(1790), 64512));
     assert_eq!(s.source_address, Some(ip("ac13::57")));
 
     let code = Code::from_config(&cfg);
-    let run = |n: &str| {
-        code.run_function("bgp_my-filter_importFilterV6", &[], &Route::new(pfx(n)))
-            .verdict
-    };
+    let run = |n: &str| code.run_function("bgp_my-filter_importFilterV6", &[], &Route::new(pfx(n))).verdict;
     assert_eq!(run("5000::/64"), Verdict::Accept);
     assert_eq!(run("fd00:96::/120"), Verdict::Reject);
     assert_eq!(run("fd00:96::/100"), Verdict::NoDecision);
@@ -887,10 +668,7 @@ fn template_inheritance_and_overrides() {
     assert_eq!(beh.bgp["a"].hops, Hops::Direct);
     assert_eq!(beh.import["b"], SessionFilter::All);
     assert_eq!(beh.export["b"], SessionFilter::None);
-    assert_eq!(
-        beh.kernel.as_ref().unwrap().default,
-        KernelDecision::NoTunnel
-    );
+    assert_eq!(beh.kernel.as_ref().unwrap().default, KernelDecision::NoTunnel);
     assert_eq!(cfg.protocols[2].effective_name, "kernel1");
 }
 
@@ -937,22 +715,10 @@ fn evaluator_semantics() {
         route.attrs.insert("bgp_path".into(), Value::Path(vec![]));
         code.run_function("f", args, &route)
     };
-    assert_eq!(
-        r(&[Value::Bool(false), Value::Int(0)], "10.0.0.0/8").verdict,
-        Verdict::Reject
-    );
-    assert_eq!(
-        r(&[Value::Bool(true), Value::Int(0)], "10.0.0.0/8").verdict,
-        Verdict::Accept
-    );
-    assert_eq!(
-        r(&[Value::Bool(true), Value::Int(3)], "10.0.0.0/8").verdict,
-        Verdict::Reject
-    );
-    assert_eq!(
-        r(&[Value::Bool(true), Value::Int(9)], "10.0.0.0/25").verdict,
-        Verdict::Accept
-    );
+    assert_eq!(r(&[Value::Bool(false), Value::Int(0)], "10.0.0.0/8").verdict, Verdict::Reject);
+    assert_eq!(r(&[Value::Bool(true), Value::Int(0)], "10.0.0.0/8").verdict, Verdict::Accept);
+    assert_eq!(r(&[Value::Bool(true), Value::Int(3)], "10.0.0.0/8").verdict, Verdict::Reject);
+    assert_eq!(r(&[Value::Bool(true), Value::Int(9)], "10.0.0.0/25").verdict, Verdict::Accept);
     let res = r(&[Value::Bool(true), Value::Int(9)], "10.0.0.0/8");
     assert_eq!(res.verdict, Verdict::Accept);
     assert_eq!(res.by.as_deref(), Some("f"));
@@ -961,26 +727,13 @@ fn evaluator_semantics() {
         Some("(((source = RTS_STATIC) && (ifname = \"\")) && defined(ifname)) && !defined(bgp_next_hop)")
     );
     assert_eq!(res.changed["krt_metric"], Value::Int(1));
-    assert_eq!(
-        res.changed["bgp_community"],
-        Value::List(vec![vec![65000, 1]])
-    );
-    assert_eq!(
-        res.changed["bgp_large_community"],
-        Value::List(vec![vec![1, 2, 3]])
-    );
+    assert_eq!(res.changed["bgp_community"], Value::List(vec![vec![65000, 1]]));
+    assert_eq!(res.changed["bgp_large_community"], Value::List(vec![vec![1, 2, 3]]));
     assert_eq!(res.changed["bgp_path"], Value::Path(vec![65001]));
-    assert!(matches!(
-        r(&[Value::Bool(true)], "10.0.0.0/8").verdict,
-        Verdict::Error(_)
-    ));
+    assert!(matches!(r(&[Value::Bool(true)], "10.0.0.0/8").verdict, Verdict::Error(_)));
 
     // `~` on an unset attribute is a run-time error (the route is rejected by BIRD).
-    assert!(matches!(
-        code.run_function("g", &[], &Route::new(pfx("1.0.0.0/8")))
-            .verdict,
-        Verdict::Error(_)
-    ));
+    assert!(matches!(code.run_function("g", &[], &Route::new(pfx("1.0.0.0/8"))).verdict, Verdict::Error(_)));
     let mut route = Route::new(pfx("1.0.0.0/8"));
     route.bgp_next_hop = Some(ip("10.1.2.3"));
     assert_eq!(code.run_function("g", &[], &route).verdict, Verdict::Accept);
@@ -1000,18 +753,15 @@ fn communities_and_bgp_filters() {
     );
     let e = behaviour(&load_case("mesh/ipip-always"));
     let a = behaviour(&load_set(&files).unwrap());
-    assert_eq!(
-        a.communities[&pfx("192.168.0.0/16")]
-            .iter()
-            .collect::<Vec<_>>(),
-        ["(100, 555, 107)", "(100, 6532)"]
-    );
-    assert!(
-        a.communities.contains_key(&pfx("192.168.221.64/26")),
-        "blocks are inside the pool"
-    );
+    assert_eq!(a.communities[&pfx("192.168.0.0/16")].iter().collect::<Vec<_>>(), ["(100, 555, 107)", "(100, 6532)"]);
+    assert!(a.communities.contains_key(&pfx("192.168.221.64/26")), "blocks are inside the pool");
     let d: Vec<String> = compare(&e, &a).iter().map(|d| d.to_string()).collect();
-    assert!(d.contains(&"communities on export of 192.168.0.0/16: expected none, got (100, 555, 107) (100, 6532)".to_string()), "{d:?}");
+    assert!(
+        d.contains(
+            &"communities on export of 192.168.0.0/16: expected none, got (100, 555, 107) (100, 6532)".to_string()
+        ),
+        "{d:?}"
+    );
 
     // A BGP filter function used by a session.
     let filter_text = r#"
@@ -1036,33 +786,17 @@ protocol bgp Global_10_192_0_9 from bgp_template {
         }
     );
     let table = &b.bgp_filters["bgp_f_exportFilterV4"];
-    assert_eq!(
-        table["net 77.1.0.0/16 source RTS_BGP"].verdict,
-        Verdict::Reject
-    );
-    assert_eq!(
-        table["net 0.0.0.0/0 source RTS_STATIC ifname \"ethx\""].verdict,
-        Verdict::Accept
-    );
-    assert!(
-        !table.contains_key("net 77.1.0.0/16 source RTS_STATIC"),
-        "undecided probes are not listed"
-    );
+    assert_eq!(table["net 77.1.0.0/16 source RTS_BGP"].verdict, Verdict::Reject);
+    assert_eq!(table["net 0.0.0.0/0 source RTS_STATIC ifname \"ethx\""].verdict, Verdict::Accept);
+    assert!(!table.contains_key("net 77.1.0.0/16 source RTS_STATIC"), "undecided probes are not listed");
     // Changing the filter's action shows up as BGP filter differences only.
     let mut files2 = files.clone();
     let t = files2.get_mut("bird.cfg").unwrap();
-    *t = t.replace(
-        "then { reject; }\n  if (((defined(ifname))",
-        "then { accept; }\n  if (((defined(ifname))",
-    );
+    *t = t.replace("then { reject; }\n  if (((defined(ifname))", "then { accept; }\n  if (((defined(ifname))");
     let b2 = behaviour(&load_set(&files2).unwrap());
     let d = compare(&b, &b2);
     assert!(!d.is_empty());
-    assert!(
-        d.iter().all(|x| matches!(x, Difference::BgpFilter { .. })),
-        "{}",
-        Report(d.clone())
-    );
+    assert!(d.iter().all(|x| matches!(x, Difference::BgpFilter { .. })), "{}", Report(d.clone()));
 }
 
 /// The canonical printer emits BIRD source that reads back to the same trees (and real BIRD
@@ -1092,11 +826,6 @@ fn printed_functions_and_filters_read_back_identically() {
 #[test]
 fn report_display() {
     assert_eq!(Report(vec![]).to_string(), "same behaviour\n");
-    let r = Report(vec![Difference::MissingProtocol {
-        name: "Global_10_192_0_1_port_150".into(),
-    }]);
-    assert_eq!(
-        r.to_string(),
-        "1 behavioural difference(s):\n  - missing protocol Global_10_192_0_1_port_150\n"
-    );
+    let r = Report(vec![Difference::MissingProtocol { name: "Global_10_192_0_1_port_150".into() }]);
+    assert_eq!(r.to_string(), "1 behavioural difference(s):\n  - missing protocol Global_10_192_0_1_port_150\n");
 }

@@ -357,7 +357,10 @@ mod tests {
     }
 
     fn lab_runner() -> RecordingRunner {
-        let mut busy = sample("observe", "ping-ok.txt").replace("icmp_seq=1", "icmp_seq=0").replace("icmp_seq=2", "icmp_seq=1").replace("icmp_seq=3", "icmp_seq=2");
+        let mut busy = sample("observe", "ping-ok.txt")
+            .replace("icmp_seq=1", "icmp_seq=0")
+            .replace("icmp_seq=2", "icmp_seq=1")
+            .replace("icmp_seq=3", "icmp_seq=2");
         busy = busy.replace("3 packets transmitted", "4 packets transmitted");
         RecordingRunner::new()
             .reply("get nodes -o json", StepOutput::ok(NODES_JSON))
@@ -387,7 +390,11 @@ mod tests {
         assert!(res.steps[0].passed, "{}", report::failure_text(&res.steps[0]));
         assert!(res.steps[1].passed, "{}", report::failure_text(&res.steps[1]));
         assert!(!res.steps[2].passed);
-        assert!(report::failure_text(&res.steps[2]).contains("Invalid resource type: nodez"), "{}", report::failure_text(&res.steps[2]));
+        assert!(
+            report::failure_text(&res.steps[2]).contains("Invalid resource type: nodez"),
+            "{}",
+            report::failure_text(&res.steps[2])
+        );
         assert_eq!(seen.borrow().len(), 3);
 
         let t = topo("two-clusters.clab.yml");
@@ -418,7 +425,10 @@ mod tests {
                 probe.clone(),
             ]
         );
-        assert_eq!(lines[end..end + 3], [format!("{kc} get nodes -o json"), format!("{kc2} get nodes -o json"), probe.clone()]);
+        assert_eq!(
+            lines[end..end + 3],
+            [format!("{kc} get nodes -o json"), format!("{kc2} get nodes -o json"), probe.clone()]
+        );
         // Step 1's script ran as typed, by bash -e, against cluster1.
         assert!(lines.contains(&"KUBECONFIG=/run/rrlab/two-clusters/kind/cluster1.kubeconfig DATASTORE_TYPE=kubernetes PATH=/var/lib/rrlab/kind/bin:/usr/bin:/bin bash -e -c 'calicoctl get nodes'".to_string()), "{lines:#?}");
         // The probes stop at the end (no restart).
@@ -449,7 +459,8 @@ mod tests {
     fn harness_actions_map_to_kind_commands() {
         let t = topo("two-clusters.clab.yml");
         let o = opts();
-        let r = RecordingRunner::new().reply("get pods -l k8s-app=calico-node", StepOutput::ok(calico_pods_json("cluster1")));
+        let r = RecordingRunner::new()
+            .reply("get pods -l k8s-app=calico-node", StepOutput::ok(calico_pods_json("cluster1")));
         let v = KindView::new(&r, &t, &o);
         act(&v, &StepAction::StopBird("cluster1-worker".into())).unwrap();
         act(&v, &StepAction::RestartCalicoNode("cluster1-worker".into())).unwrap();

@@ -24,8 +24,8 @@ use super::runner::{run_step, Runner};
 use crate::lab::wan::WanCounters;
 use crate::model::topology::Topology;
 use crate::observe::{
-    parse_ip_route_json, parse_ipset, parse_iptables_save, parse_ping, parse_protocols, parse_routes, IpSet,
-    IpTables, KernelRoute, ParseError, Protocol, Route,
+    parse_ip_route_json, parse_ipset, parse_iptables_save, parse_ping, parse_protocols, parse_routes, IpSet, IpTables,
+    KernelRoute, ParseError, Protocol, Route,
 };
 use crate::runbook::lab::{LabView, NodeInfo, PodInfo};
 
@@ -40,23 +40,15 @@ pub fn calico_node_logs(a: &ClusterAccess, pod: &str, since: &str) -> PlanStep {
     exec::kubectl(
         a,
         format!("{pod}: calico-node log"),
-        &[
-            "-n",
-            exec::CALICO_NAMESPACE,
-            "logs",
-            pod,
-            "-c",
-            exec::CALICO_NODE_CONTAINER,
-            &format!("--since={since}"),
-        ],
+        &["-n", exec::CALICO_NAMESPACE, "logs", pod, "-c", exec::CALICO_NODE_CONTAINER, &format!("--since={since}")],
     )
 }
 
 /// Node name → labels, from `kubectl get nodes -o json` (a `List`/`NodeList`, or one `Node`).
 pub fn parse_node_labels(json: &str) -> Result<BTreeMap<String, BTreeMap<String, String>>, ParseError> {
     const INPUT: &str = "kubectl get nodes -o json";
-    let v: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| ParseError::new(INPUT, e.line(), "a JSON document", e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| ParseError::new(INPUT, e.line(), "a JSON document", e.to_string()))?;
     let items: Vec<&serde_json::Value> = match v.get("kind").and_then(|k| k.as_str()).unwrap_or("") {
         "List" | "NodeList" => v
             .get("items")
@@ -251,9 +243,7 @@ impl LabView for KindView<'_> {
         let mut out = Vec::new();
         for c in &self.topo.clusters {
             let a = self.opts.access(&c.name);
-            let live = run_step(self.runner, 0, &nodes_step(&a))
-                .ok()
-                .and_then(|o| parse_node_labels(&o.stdout).ok());
+            let live = run_step(self.runner, 0, &nodes_step(&a)).ok().and_then(|o| parse_node_labels(&o.stdout).ok());
             for n in &c.nodes {
                 let Some(ip) = self.topo.node_ip(&n.name) else { continue };
                 let labels = live.as_ref().and_then(|m| m.get(&n.name).cloned()).unwrap_or_else(|| n.labels.clone());
@@ -396,7 +386,10 @@ pub(crate) mod tests {
             .reply("get pod cluster1-worker2-p1 -o", StepOutput::ok("172.16.30.1"))
             .reply("get pod cluster1-worker2-p2 -o", StepOutput::ok(""))
             .reply("-o 'jsonpath", StepOutput::failed(1, "Error from server (NotFound): pods \"x\" not found"))
-            .reply("kind-cluster1 -n kube-system get pods -l k8s-app=calico-node", StepOutput::ok(calico_pods_json("cluster1")))
+            .reply(
+                "kind-cluster1 -n kube-system get pods -l k8s-app=calico-node",
+                StepOutput::ok(calico_pods_json("cluster1")),
+            )
             .reply("show protocols", StepOutput::ok(sample("kind", "calico-node-birdcl-show-protocols.txt")))
             .reply("show route all", StepOutput::ok(sample("observe", "bird-b-show-route-all.txt")))
             .reply("ip -j route show table main", StepOutput::ok(sample("observe", "ip-b-j-route.json")))
@@ -407,7 +400,10 @@ pub(crate) mod tests {
             .reply("confd/config/bird_ipam.cfg", StepOutput::ok("# ipam\n"))
             .reply("confd/config/bird_aggr.cfg", StepOutput::ok("# aggr\n"))
             .reply("ping -c 1 -W 1 172.16.20.1", StepOutput::ok(sample("observe", "ping-ok.txt")))
-            .reply("ping -c 1 -W 1", StepOutput { status: Some(1), ..StepOutput::ok(sample("observe", "ping-loss.txt")) })
+            .reply(
+                "ping -c 1 -W 1",
+                StepOutput { status: Some(1), ..StepOutput::ok(sample("observe", "ping-loss.txt")) },
+            )
     }
 
     #[test]
@@ -418,7 +414,10 @@ pub(crate) mod tests {
         let v = KindView::new(&r, &t, &o);
         let nodes = v.nodes();
         let c1: Vec<&NodeInfo> = nodes.iter().filter(|n| n.cluster == "cluster1").collect();
-        assert_eq!(c1.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["cluster1-control-plane", "cluster1-worker", "cluster1-worker2"]);
+        assert_eq!(
+            c1.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+            ["cluster1-control-plane", "cluster1-worker", "cluster1-worker2"]
+        );
         let w = c1[1];
         assert_eq!(w.ip, Ipv4Addr::new(10, 1, 1, 3));
         assert_eq!(w.site.as_deref(), Some("site-1"));
@@ -426,8 +425,16 @@ pub(crate) mod tests {
         assert_eq!(
             w.pods,
             vec![
-                PodInfo { name: "cluster1-worker-p1".into(), node: "cluster1-worker".into(), ip: Ipv4Addr::new(172, 16, 20, 1) },
-                PodInfo { name: "cluster1-worker-p2".into(), node: "cluster1-worker".into(), ip: Ipv4Addr::new(172, 16, 20, 2) },
+                PodInfo {
+                    name: "cluster1-worker-p1".into(),
+                    node: "cluster1-worker".into(),
+                    ip: Ipv4Addr::new(172, 16, 20, 1)
+                },
+                PodInfo {
+                    name: "cluster1-worker-p2".into(),
+                    node: "cluster1-worker".into(),
+                    ip: Ipv4Addr::new(172, 16, 20, 2)
+                },
             ]
         );
         // A pod without an IP yet is left out.
@@ -462,7 +469,11 @@ pub(crate) mod tests {
         assert!(!v.rib("cluster1-worker").unwrap().is_empty());
         assert!(!v.fib("cluster1-worker").unwrap().is_empty());
         assert!(!v.ipsets("cluster1-worker").unwrap().is_empty());
-        assert!(v.iptables("cluster1-worker").unwrap().rule_by_comment("cali-INPUT", "Allow IPIP packets from Calico hosts").is_some());
+        assert!(v
+            .iptables("cluster1-worker")
+            .unwrap()
+            .rule_by_comment("cali-INPUT", "Allow IPIP packets from Calico hosts")
+            .is_some());
         let cfg = v.config("cluster1-worker").unwrap();
         assert_eq!(cfg.keys().collect::<Vec<_>>(), ["bird.cfg", "bird_aggr.cfg", "bird_ipam.cfg"]);
         // The pod map was read once.
@@ -477,7 +488,10 @@ pub(crate) mod tests {
         let o = opts();
         let r = RecordingRunner::new()
             .reply("get pods -l k8s-app=calico-node", StepOutput::ok(calico_pods_json("cluster1")))
-            .reply("show protocols", StepOutput::failed(1, "Error from server (NotFound): pods \"calico-node-cluster11\" not found"));
+            .reply(
+                "show protocols",
+                StepOutput::failed(1, "Error from server (NotFound): pods \"calico-node-cluster11\" not found"),
+            );
         let v = KindView::new(&r, &t, &o);
         assert!(v.protocols("cluster1-worker").unwrap_err().contains("NotFound"));
         let _ = v.protocols("cluster1-worker");
@@ -490,9 +504,21 @@ pub(crate) mod tests {
         let o = opts();
         let r = lab_runner();
         let v = KindView::new(&r, &t, &o);
-        let a = PodInfo { name: "cluster1-control-plane-p1".into(), node: "cluster1-control-plane".into(), ip: Ipv4Addr::new(172, 16, 10, 1) };
-        let b = PodInfo { name: "cluster1-worker-p1".into(), node: "cluster1-worker".into(), ip: Ipv4Addr::new(172, 16, 20, 1) };
-        let c = PodInfo { name: "cluster1-worker2-p1".into(), node: "cluster1-worker2".into(), ip: Ipv4Addr::new(172, 16, 30, 1) };
+        let a = PodInfo {
+            name: "cluster1-control-plane-p1".into(),
+            node: "cluster1-control-plane".into(),
+            ip: Ipv4Addr::new(172, 16, 10, 1),
+        };
+        let b = PodInfo {
+            name: "cluster1-worker-p1".into(),
+            node: "cluster1-worker".into(),
+            ip: Ipv4Addr::new(172, 16, 20, 1),
+        };
+        let c = PodInfo {
+            name: "cluster1-worker2-p1".into(),
+            node: "cluster1-worker2".into(),
+            ip: Ipv4Addr::new(172, 16, 30, 1),
+        };
         assert!(v.ping(&a, &b));
         assert!(!v.ping(&a, &c));
         assert_eq!(r.command_lines()[0], "kubectl --kubeconfig /run/rrlab/two-clusters/kind/cluster1.kubeconfig --context kind-cluster1 -n default exec cluster1-control-plane-p1 -- ping -c 1 -W 1 172.16.20.1");
@@ -518,7 +544,10 @@ pub(crate) mod tests {
         assert_eq!(bird_config_error_from_logs(&fixed), None);
         assert_eq!(bird_config_error_from_logs(""), None);
         // An unexpected shape still returns the line's text.
-        assert_eq!(bird_config_error_from_logs("x Error from checkcmd something odd").as_deref(), Some("something odd"));
+        assert_eq!(
+            bird_config_error_from_logs("x Error from checkcmd something odd").as_deref(),
+            Some("something odd")
+        );
 
         let t = topo("two-clusters.clab.yml");
         let o = opts();
@@ -538,7 +567,10 @@ pub(crate) mod tests {
     fn node_labels_json() {
         let m = parse_node_labels(NODES_JSON).unwrap();
         assert_eq!(m.len(), 3);
-        assert_eq!(m["cluster1-control-plane"].get("node-role.kubernetes.io/control-plane").map(String::as_str), Some(""));
+        assert_eq!(
+            m["cluster1-control-plane"].get("node-role.kubernetes.io/control-plane").map(String::as_str),
+            Some("")
+        );
         assert!(parse_node_labels("{\"kind\":\"Pod\"}").is_err());
         assert!(parse_node_labels("nope").is_err());
     }

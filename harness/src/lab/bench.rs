@@ -26,7 +26,9 @@ pub fn mesh_topology(dir: &Path, nodes: usize) -> Result<PathBuf, LabError> {
             n => format!("{name}-worker{n}"),
         };
         let ip = format!("10.40.{}.{}", i / 250, i % 250 + 2);
-        clab.push_str(&format!("    {node}:\n      kind: ext-container\n      exec:\n        - ip addr add {ip}/16 dev eth1\n"));
+        clab.push_str(&format!(
+            "    {node}:\n      kind: ext-container\n      exec:\n        - ip addr add {ip}/16 dev eth1\n"
+        ));
         links.push_str(&format!("    - endpoints: [\"{node}:eth1\", \"{name}-lan:m{i}\"]\n"));
     }
     clab.push_str("  links:\n");
@@ -49,7 +51,13 @@ pub struct BenchRow {
     pub down_s: f64,
 }
 
-pub fn bench_one(topology: &Path, runtime: &str, ping_matrix: bool, timeout: Duration, progress: &dyn Fn(&str)) -> Result<BenchRow, LabError> {
+pub fn bench_one(
+    topology: &Path,
+    runtime: &str,
+    ping_matrix: bool,
+    timeout: Duration,
+    progress: &dyn Fn(&str),
+) -> Result<BenchRow, LabError> {
     let t = Instant::now();
     let opts = UpOptions { runtime: runtime.into(), pods_per_node: 2, timeout, ping_matrix };
     let r = up(topology, &opts, progress)?;
@@ -69,7 +77,10 @@ pub fn bench_one(topology: &Path, runtime: &str, ping_matrix: bool, timeout: Dur
 }
 
 pub fn table(rows: &[BenchRow]) -> String {
-    let mut s = format!("{:<12} {:<8} {:>6} {:>9} {:>9} {:>12} {:>9} {:>8}\n", "lab", "runtime", "nodes", "sessions", "built s", "converged s", "total s", "down s");
+    let mut s = format!(
+        "{:<12} {:<8} {:>6} {:>9} {:>9} {:>12} {:>9} {:>8}\n",
+        "lab", "runtime", "nodes", "sessions", "built s", "converged s", "total s", "down s"
+    );
     for r in rows {
         s.push_str(&format!(
             "{:<12} {:<8} {:>6} {:>9} {:>9.1} {:>12.1} {:>9.1} {:>8.1}\n",

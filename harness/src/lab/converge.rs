@@ -181,10 +181,14 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
 pub fn wait_applied(state: &LabState, c: &topology::Cluster, timeout: Duration) -> Vec<(String, String)> {
     let start = Instant::now();
     loop {
-        let statuses: Vec<(String, Option<Status>)> = c.nodes.iter().map(|n| (n.name.clone(), read_status(&state.name, &n.name))).collect();
+        let statuses: Vec<(String, Option<Status>)> =
+            c.nodes.iter().map(|n| (n.name.clone(), read_status(&state.name, &n.name))).collect();
         let done = statuses.iter().all(|(_, s)| s.as_ref().is_some_and(|s| s.applied_version >= state.version));
         if done || start.elapsed() > timeout {
-            return statuses.into_iter().filter_map(|(n, s)| s.and_then(|s| s.bird_config_error).map(|e| (n, e))).collect();
+            return statuses
+                .into_iter()
+                .filter_map(|(n, s)| s.and_then(|s| s.bird_config_error).map(|e| (n, e)))
+                .collect();
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -201,12 +205,18 @@ pub fn protocols(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<P
 }
 
 pub fn fib(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<KernelRoute>, String> {
-    let out = runtime::exec_ok(rt, &node_ref(&state.name, node), &["ip", "-j", "route", "show"]).map_err(|e| e.to_string())?;
+    let out = runtime::exec_ok(rt, &node_ref(&state.name, node), &["ip", "-j", "route", "show"])
+        .map_err(|e| e.to_string())?;
     parse_ip_route_json(&out).map_err(|e| e.to_string())
 }
 
 /// What is not converged yet, per node (empty = converged).
-pub fn pending(state: &LabState, topo: &Topology, rt: &dyn Runtime, dss: &BTreeMap<String, Datastore>) -> (Vec<String>, usize) {
+pub fn pending(
+    state: &LabState,
+    topo: &Topology,
+    rt: &dyn Runtime,
+    dss: &BTreeMap<String, Datastore>,
+) -> (Vec<String>, usize) {
     let mut out = Vec::new();
     let mut sessions = 0;
     for c in &topo.clusters {
@@ -223,7 +233,11 @@ pub fn pending(state: &LabState, topo: &Topology, rt: &dyn Runtime, dss: &BTreeM
                 Ok(ps) => {
                     let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
                     sessions += bgp.iter().filter(|p| p.info.contains("Established")).count();
-                    let down: Vec<String> = bgp.iter().filter(|p| !p.info.contains("Established")).map(|p| format!("{} {}", p.name, p.info)).collect();
+                    let down: Vec<String> = bgp
+                        .iter()
+                        .filter(|p| !p.info.contains("Established"))
+                        .map(|p| format!("{} {}", p.name, p.info))
+                        .collect();
                     if !down.is_empty() {
                         out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
                     }
@@ -238,7 +252,10 @@ pub fn pending(state: &LabState, topo: &Topology, rt: &dyn Runtime, dss: &BTreeM
                 let Some(ip) = topo.node_ip(&other.name) else { continue };
                 for b in ipam::node_blocks(ds, &other.name) {
                     let ok = routes.iter().any(|r| {
-                        r.dst.to_string() == b.to_string() && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string()) && r.dev.as_deref() == Some("tunl0") && r.is_onlink()
+                        r.dst.to_string() == b.to_string()
+                            && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string())
+                            && r.dev.as_deref() == Some("tunl0")
+                            && r.is_onlink()
                     });
                     if !ok {
                         out.push(format!("{}: no route {b} via {} dev tunl0 onlink", n.name, ip.addr()));
@@ -250,11 +267,20 @@ pub fn pending(state: &LabState, topo: &Topology, rt: &dyn Runtime, dss: &BTreeM
     (out, sessions)
 }
 
-pub fn wait_converged(state: &LabState, topo: &Topology, rt: &dyn Runtime, timeout: Duration, progress: &dyn Fn(&str)) -> Result<usize, LabError> {
+pub fn wait_converged(
+    state: &LabState,
+    topo: &Topology,
+    rt: &dyn Runtime,
+    timeout: Duration,
+    progress: &dyn Fn(&str),
+) -> Result<usize, LabError> {
     let base = state.topology.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut dss = BTreeMap::new();
     for c in &topo.clusters {
-        dss.insert(c.name.clone(), cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base)?);
+        dss.insert(
+            c.name.clone(),
+            cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base)?,
+        );
     }
     let start = Instant::now();
     loop {
@@ -318,7 +344,9 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
 /// One ICMP echo from a pod, retried up to `tries` times.
 pub fn ping_once(rt: &dyn Runtime, lab: &str, node: &str, pod_ns: &str, dst: &str, tries: u32) -> bool {
     for _ in 0..tries {
-        if let Ok(out) = rt.exec(&node_ref(lab, node), &["ip", "netns", "exec", pod_ns, "ping", "-c", "1", "-W", "1", dst]) {
+        if let Ok(out) =
+            rt.exec(&node_ref(lab, node), &["ip", "netns", "exec", pod_ns, "ping", "-c", "1", "-W", "1", dst])
+        {
             if let Ok(r) = parse_ping(&String::from_utf8_lossy(&out.stdout)) {
                 if r.received > 0 {
                     return true;
@@ -359,7 +387,9 @@ pub fn down(lab: &str) -> Result<Vec<String>, LabError> {
     let mut pids = Vec::new();
     if let Ok(dirs) = std::fs::read_dir(lab_dir(lab)) {
         for d in dirs.flatten() {
-            if let Some(pid) = std::fs::read_to_string(d.path().join("agent.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            if let Some(pid) =
+                std::fs::read_to_string(d.path().join("agent.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok())
+            {
                 // SAFETY: signalling a pid.
                 unsafe {
                     libc::kill(pid, libc::SIGTERM);
@@ -369,7 +399,12 @@ pub fn down(lab: &str) -> Result<Vec<String>, LabError> {
         }
     }
     let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(3) && pids.iter().any(|p| Path::new(&format!("/proc/{p}/cmdline")).exists() && std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.contains("agent"))) {
+    while t.elapsed() < Duration::from_secs(3)
+        && pids.iter().any(|p| {
+            Path::new(&format!("/proc/{p}/cmdline")).exists()
+                && std::fs::read_to_string(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.contains("agent"))
+        })
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     for ns in runtime::netns::list_netns().into_iter().filter(|n| n.starts_with(&prefix)) {
@@ -405,8 +440,12 @@ pub fn down_all() -> Result<Vec<String>, LabError> {
     }
     if let Ok(out) = runtime::cmd(&["ip", "-o", "link", "show", "type", "veth"]) {
         for l in out.lines() {
-            let name = l.split(':').nth(1).map(|s| s.trim().split('@').next().unwrap_or("").to_string()).unwrap_or_default();
-            if name.starts_with("rr") && (name.ends_with('a') || name.ends_with('b')) && runtime::cmd(&["ip", "link", "del", &name]).is_ok() {
+            let name =
+                l.split(':').nth(1).map(|s| s.trim().split('@').next().unwrap_or("").to_string()).unwrap_or_default();
+            if name.starts_with("rr")
+                && (name.ends_with('a') || name.ends_with('b'))
+                && runtime::cmd(&["ip", "link", "del", &name]).is_ok()
+            {
                 removed.push(format!("veth {name}"));
             }
         }

@@ -73,7 +73,8 @@ pub fn node_dir(lab: &str, node: &str) -> PathBuf {
 impl LabState {
     pub fn load(lab: &str) -> Result<LabState, LabError> {
         let p = lab_dir(lab).join("lab.json");
-        let text = std::fs::read_to_string(&p).map_err(|_| LabError::NotFound(lab.to_string(), list_labs().join(", ")))?;
+        let text =
+            std::fs::read_to_string(&p).map_err(|_| LabError::NotFound(lab.to_string(), list_labs().join(", ")))?;
         serde_json::from_str(&text).map_err(|e| LabError::Io(format!("{}: {e}", p.display())))
     }
 
@@ -90,7 +91,12 @@ impl LabState {
 
 pub fn list_labs() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(STATE_ROOT)
-        .map(|d| d.flatten().filter(|e| e.path().join("lab.json").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join("lab.json").exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -129,7 +135,9 @@ pub fn initial_datastore(topo: &Topology, c: &Cluster) -> Result<Datastore, LabE
     let mut ds = Datastore::new();
     let mut y = String::new();
     for n in &c.nodes {
-        let ip = topo.node_ip(&n.name).ok_or_else(|| LabError::Topology(format!("node {} has no address on {}", n.name, c.node_interface)))?;
+        let ip = topo
+            .node_ip(&n.name)
+            .ok_or_else(|| LabError::Topology(format!("node {} has no address on {}", n.name, c.node_interface)))?;
         y.push_str(&format!("---\napiVersion: v1\nkind: Node\nmetadata:\n  name: {}\n  labels:\n", n.name));
         for (k, v) in kind_labels(c, n) {
             y.push_str(&format!("    {}: {}\n", yaml_quote(&k), yaml_quote(&v)));
@@ -143,7 +151,8 @@ pub fn initial_datastore(topo: &Topology, c: &Cluster) -> Result<Datastore, LabE
     if c.as_number != 64512 {
         y.push_str(&format!("---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  asNumber: {}\n", c.as_number));
     }
-    apply_text(&mut ds, &format!("{} (cluster {})", topo.file.display(), c.name), &y, WriteMode::Apply).map_err(|e| LabError::Topology(e.to_string()))?;
+    apply_text(&mut ds, &format!("{} (cluster {})", topo.file.display(), c.name), &y, WriteMode::Apply)
+        .map_err(|e| LabError::Topology(e.to_string()))?;
     Ok(ds)
 }
 
@@ -156,12 +165,18 @@ pub fn allocate(ds: &mut Datastore) {
 }
 
 /// Replay a cluster's commands on its initial datastore.
-pub fn cluster_datastore(topo: &Topology, c: &Cluster, scripts: &[AppliedScript], base: &Path) -> Result<Datastore, LabError> {
+pub fn cluster_datastore(
+    topo: &Topology,
+    c: &Cluster,
+    scripts: &[AppliedScript],
+    base: &Path,
+) -> Result<Datastore, LabError> {
     let mut ds = initial_datastore(topo, c)?;
     allocate(&mut ds);
     for s in scripts {
         let read = |f: &str| std::fs::read_to_string(base.join(f)).map_err(|e| format!("{f}: {e}"));
-        commands::run_script(&mut ds, &s.label, &s.text, &HashMap::new(), &read).map_err(|e| LabError::Command(e.to_string()))?;
+        commands::run_script(&mut ds, &s.label, &s.text, &HashMap::new(), &read)
+            .map_err(|e| LabError::Command(e.to_string()))?;
         allocate(&mut ds);
     }
     Ok(ds)
@@ -203,7 +218,8 @@ pub fn push(state: &mut LabState, topo: &Topology) -> Result<BTreeMap<String, Da
             };
             let dir = node_dir(&state.name, &n.name);
             let text = serde_json::to_string_pretty(&d).map_err(|e| LabError::Io(e.to_string()))?;
-            write_atomic(&dir.join("desired.json"), &text).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
+            write_atomic(&dir.join("desired.json"), &text)
+                .map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
         }
         out.insert(c.name.clone(), ds);
     }
@@ -213,9 +229,19 @@ pub fn push(state: &mut LabState, topo: &Topology) -> Result<BTreeMap<String, Da
 
 /// Run operator commands against a cluster of a running lab: parsed whole first, run one by one; the
 /// commands that succeeded are recorded and pushed to the nodes. Returns each command's outcome.
-pub fn run_commands(state: &mut LabState, topo: &Topology, cluster: &str, label: &str, script: &str) -> Result<Vec<Outcome>, LabError> {
+pub fn run_commands(
+    state: &mut LabState,
+    topo: &Topology,
+    cluster: &str,
+    label: &str,
+    script: &str,
+) -> Result<Vec<Outcome>, LabError> {
     let c = topo.clusters.iter().find(|c| c.name == cluster).ok_or_else(|| {
-        LabError::Other(format!("no cluster {cluster:?} in lab {} (clusters: {})", state.name, topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")))
+        LabError::Other(format!(
+            "no cluster {cluster:?} in lab {} (clusters: {})",
+            state.name,
+            topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))
     })?;
     let base = state.topology.parent().map(Path::to_path_buf).unwrap_or_default();
     let prev = state.scripts.get(cluster).cloned().unwrap_or_default();
@@ -243,7 +269,11 @@ pub fn run_commands(state: &mut LabState, topo: &Topology, cluster: &str, label:
         }
     }
     if !kept.is_empty() {
-        state.scripts.entry(cluster.to_string()).or_default().push(AppliedScript { label: label.to_string(), text: kept });
+        state
+            .scripts
+            .entry(cluster.to_string())
+            .or_default()
+            .push(AppliedScript { label: label.to_string(), text: kept });
         push(state, topo)?;
         // confd's check_cmd runs on every node: a config BIRD rejects is reported, the old one keeps running.
         let errors = converge::wait_applied(state, c, std::time::Duration::from_secs(10));
@@ -264,7 +294,11 @@ fn script_text_of(script: &str, line: usize, prepared: &[commands::Prepared]) ->
 
 /// Nodes the runtime creates: cluster node containers and linux nodes (bridges live in the fabric).
 pub fn runtime_nodes(topo: &Topology) -> Vec<String> {
-    topo.nodes.values().filter(|n| matches!(n.kind, NodeKind::ExtContainer | NodeKind::Linux)).map(|n| n.name.clone()).collect()
+    topo.nodes
+        .values()
+        .filter(|n| matches!(n.kind, NodeKind::ExtContainer | NodeKind::Linux))
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 pub fn node_ref(lab: &str, node: &str) -> NodeRef {

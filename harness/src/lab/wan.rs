@@ -28,7 +28,9 @@ pub fn install_counters(rt: &dyn Runtime, lab: &str, topo: &Topology) -> Result<
     let Some(w) = wan_node(topo) else { return Ok(()) };
     ipt(rt, lab, &w, &["-N", CHAIN])?;
     ipt(rt, lab, &w, &["-N", IMPAIR])?;
-    for (proto, extra, comment) in [("tcp", "--dport", "bgp-to-179"), ("tcp", "--sport", "bgp-from-179"), ("4", "", "ipip")] {
+    for (proto, extra, comment) in
+        [("tcp", "--dport", "bgp-to-179"), ("tcp", "--sport", "bgp-from-179"), ("4", "", "ipip")]
+    {
         let mut args = vec!["-A", CHAIN, "-p", proto];
         if !extra.is_empty() {
             args.extend_from_slice(&[extra, "179"]);
@@ -70,11 +72,23 @@ pub fn counters(rt: &dyn Runtime, lab: &str, topo: &Topology) -> Result<WanCount
 }
 
 /// Cut traffic between two sites' subnets (`both` or only `from → to`).
-pub fn partition(rt: &dyn Runtime, lab: &str, topo: &Topology, from: &str, to: &str, both: bool) -> Result<(), LabError> {
+pub fn partition(
+    rt: &dyn Runtime,
+    lab: &str,
+    topo: &Topology,
+    from: &str,
+    to: &str,
+    both: bool,
+) -> Result<(), LabError> {
     let w = wan_node(topo).ok_or_else(|| LabError::Other("the topology has no WAN (linux) node".into()))?;
     ipt(rt, lab, &w, &["-A", IMPAIR, "-s", from, "-d", to, "-m", "comment", "--comment", "partition", "-j", "DROP"])?;
     if both {
-        ipt(rt, lab, &w, &["-A", IMPAIR, "-s", to, "-d", from, "-m", "comment", "--comment", "partition", "-j", "DROP"])?;
+        ipt(
+            rt,
+            lab,
+            &w,
+            &["-A", IMPAIR, "-s", to, "-d", from, "-m", "comment", "--comment", "partition", "-j", "DROP"],
+        )?;
     }
     Ok(())
 }
@@ -83,7 +97,27 @@ pub fn partition(rt: &dyn Runtime, lab: &str, topo: &Topology, from: &str, to: &
 pub fn loss(rt: &dyn Runtime, lab: &str, topo: &Topology, percent: f64) -> Result<(), LabError> {
     let w = wan_node(topo).ok_or_else(|| LabError::Other("the topology has no WAN (linux) node".into()))?;
     let p = format!("{:.4}", (percent / 100.0).clamp(0.0, 1.0));
-    ipt(rt, lab, &w, &["-A", IMPAIR, "-m", "statistic", "--mode", "random", "--probability", &p, "-m", "comment", "--comment", "loss", "-j", "DROP"])?;
+    ipt(
+        rt,
+        lab,
+        &w,
+        &[
+            "-A",
+            IMPAIR,
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            &p,
+            "-m",
+            "comment",
+            "--comment",
+            "loss",
+            "-j",
+            "DROP",
+        ],
+    )?;
     Ok(())
 }
 
@@ -99,14 +133,43 @@ pub fn heal(rt: &dyn Runtime, lab: &str, topo: &Topology) -> Result<(), LabError
 }
 
 fn wan_ifaces(topo: &Topology, w: &str) -> Vec<String> {
-    topo.links.iter().filter_map(|l| if l.a.node == w { Some(l.a.iface.clone()) } else if l.b.node == w { Some(l.b.iface.clone()) } else { None }).collect()
+    topo.links
+        .iter()
+        .filter_map(|l| {
+            if l.a.node == w {
+                Some(l.a.iface.clone())
+            } else if l.b.node == w {
+                Some(l.b.iface.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Limit the rate on every WAN interface (tbf).
 pub fn rate(rt: &dyn Runtime, lab: &str, topo: &Topology, kbit: u32) -> Result<(), LabError> {
     let w = wan_node(topo).ok_or_else(|| LabError::Other("the topology has no WAN (linux) node".into()))?;
     for i in wan_ifaces(topo, &w) {
-        exec_ok(rt, &node_ref(lab, &w), &["tc", "qdisc", "replace", "dev", &i, "root", "tbf", "rate", &format!("{kbit}kbit"), "burst", "32kbit", "latency", "400ms"])?;
+        exec_ok(
+            rt,
+            &node_ref(lab, &w),
+            &[
+                "tc",
+                "qdisc",
+                "replace",
+                "dev",
+                &i,
+                "root",
+                "tbf",
+                "rate",
+                &format!("{kbit}kbit"),
+                "burst",
+                "32kbit",
+                "latency",
+                "400ms",
+            ],
+        )?;
     }
     Ok(())
 }

@@ -51,7 +51,9 @@ fn join(path: &str, key: &str) -> String {
 impl<'a> Fields<'a> {
     pub fn new(origin: &'a Origin, node: &'a Node, path: &str) -> Result<Fields<'a>, InputError> {
         match &node.value {
-            Value::Map(entries) => Ok(Fields { origin, path: path.to_string(), node, entries, used: RefCell::new(Vec::new()) }),
+            Value::Map(entries) => {
+                Ok(Fields { origin, path: path.to_string(), node, entries, used: RefCell::new(Vec::new()) })
+            }
             _ => Err(origin.error(node.pos, path, format!("expected a mapping, found {}", node.type_name()))),
         }
     }
@@ -147,7 +149,11 @@ impl<'a> Fields<'a> {
                     .enumerate()
                     .map(|(i, it)| {
                         it.scalar_text().ok_or_else(|| {
-                            self.err(Some(it), &format!("{key}[{i}]"), format!("expected a string, found {}", it.type_name()))
+                            self.err(
+                                Some(it),
+                                &format!("{key}[{i}]"),
+                                format!("expected a string, found {}", it.type_name()),
+                            )
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()

@@ -4,7 +4,11 @@ use serde_json::{json, Map, Value};
 
 use super::resources::{Resource, CALICO_API};
 
-fn meta_json(name: &str, labels: &std::collections::BTreeMap<String, String>, annotations: &std::collections::BTreeMap<String, String>) -> Value {
+fn meta_json(
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Value {
     let mut m = Map::new();
     m.insert("name".into(), json!(name));
     if !labels.is_empty() {
@@ -74,11 +78,17 @@ pub fn to_json(r: &Resource) -> Value {
             "apiVersion": "crd.projectcalico.org/v1", "kind": "BlockAffinity", "metadata": {"name": b.name},
             "spec": {"node": b.node, "cidr": b.cidr.to_string(), "state": b.state, "deleted": b.deleted.to_string()}
         }),
-        Resource::Secret(s) => json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta_json(&s.metadata.name, &s.metadata.labels, &s.metadata.annotations)}),
-        Resource::Service(s) => json!({"apiVersion": "v1", "kind": "Service", "metadata": meta_json(&s.metadata.name, &s.metadata.labels, &s.metadata.annotations),
-            "spec": {"type": s.service_type, "clusterIP": s.cluster_ip, "externalIPs": s.external_ips, "externalTrafficPolicy": s.external_traffic_policy}}),
-        Resource::Endpoints(e) => json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta_json(&e.metadata.name, &e.metadata.labels, &e.metadata.annotations),
-            "subsets": [{"addresses": e.addresses.iter().map(|(ip, n)| json!({"ip": ip, "nodeName": n})).collect::<Vec<_>>()}]}),
+        Resource::Secret(s) => {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta_json(&s.metadata.name, &s.metadata.labels, &s.metadata.annotations)})
+        }
+        Resource::Service(s) => {
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": meta_json(&s.metadata.name, &s.metadata.labels, &s.metadata.annotations),
+            "spec": {"type": s.service_type, "clusterIP": s.cluster_ip, "externalIPs": s.external_ips, "externalTrafficPolicy": s.external_traffic_policy}})
+        }
+        Resource::Endpoints(e) => {
+            json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta_json(&e.metadata.name, &e.metadata.labels, &e.metadata.annotations),
+            "subsets": [{"addresses": e.addresses.iter().map(|(ip, n)| json!({"ip": ip, "nodeName": n})).collect::<Vec<_>>()}]})
+        }
     }
 }
 
@@ -106,8 +116,13 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 fn needs_quotes(s: &str) -> bool {
     s.is_empty()
         || s.parse::<f64>().is_ok()
-        || matches!(s, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~" | "True" | "False" | "Yes" | "No")
-        || s.starts_with([' ', '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`'])
+        || matches!(
+            s,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~" | "True" | "False" | "Yes" | "No"
+        )
+        || s.starts_with([
+            ' ', '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
+        ])
         || s.contains(": ")
         || s.contains(" #")
         || s.ends_with([' ', ':'])
@@ -176,7 +191,8 @@ mod tests {
 
     #[test]
     fn merge_patch_rfc7386() {
-        let mut t = json!({"spec": {"asNumber": 64512, "nodeToNodeMeshEnabled": true}, "metadata": {"name": "default"}});
+        let mut t =
+            json!({"spec": {"asNumber": 64512, "nodeToNodeMeshEnabled": true}, "metadata": {"name": "default"}});
         merge_patch(&mut t, &json!({"spec": {"nodeToNodeMeshEnabled": false, "asNumber": null}}));
         assert_eq!(t, json!({"spec": {"nodeToNodeMeshEnabled": false}, "metadata": {"name": "default"}}));
     }

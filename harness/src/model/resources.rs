@@ -509,7 +509,9 @@ fn encap(f: &Fields, key: &str) -> Result<EncapMode, InputError> {
         None | Some("") | Some("Never") => Ok(EncapMode::Never),
         Some("Always") => Ok(EncapMode::Always),
         Some("CrossSubnet") => Ok(EncapMode::CrossSubnet),
-        Some(other) => Err(f.err(f.get(key), key, format!("invalid value {other:?}: must be Always, CrossSubnet or Never"))),
+        Some(other) => {
+            Err(f.err(f.get(key), key, format!("invalid value {other:?}: must be Always, CrossSubnet or Never")))
+        }
     }
 }
 
@@ -526,7 +528,16 @@ fn meta(f: &Fields, cluster_scoped: bool) -> Result<Meta, InputError> {
         validate_label(k, v).map_err(|e| m.err(m.get("labels"), &format!("labels.{k}"), e))?;
     }
     let annotations = m.string_map("annotations")?;
-    m.finish(&["resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "generateName", "finalizers", "ownerReferences"])?;
+    m.finish(&[
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "generateName",
+        "finalizers",
+        "ownerReferences",
+    ])?;
     Ok(Meta { name, namespace, labels, annotations })
 }
 
@@ -587,13 +598,18 @@ fn decode_node(f: &Fields) -> Result<CalicoNode, InputError> {
             let cid = b.string("routeReflectorClusterID")?.filter(|s| !s.is_empty());
             if let Some(c) = &cid {
                 Ipv4Addr::from_str(c).map_err(|_| {
-                    b.err(b.get("routeReflectorClusterID"), "routeReflectorClusterID", format!("{c:?} is not an IPv4 address"))
+                    b.err(
+                        b.get("routeReflectorClusterID"),
+                        "routeReflectorClusterID",
+                        format!("{c:?} is not an IPv4 address"),
+                    )
                 })?;
             }
             let tun = b.string("ipv4IPIPTunnelAddr")?.filter(|s| !s.is_empty());
             if let Some(t) = &tun {
-                Ipv4Addr::from_str(t)
-                    .map_err(|_| b.err(b.get("ipv4IPIPTunnelAddr"), "ipv4IPIPTunnelAddr", format!("{t:?} is not an IPv4 address")))?;
+                Ipv4Addr::from_str(t).map_err(|_| {
+                    b.err(b.get("ipv4IPIPTunnelAddr"), "ipv4IPIPTunnelAddr", format!("{t:?} is not an IPv4 address"))
+                })?;
             }
             let as_number = as_field(&b, "asNumber")?;
             b.finish(&["interfaceIPv4Address", "interfaceIPv6Address"])?;
@@ -622,8 +638,11 @@ fn decode_node(f: &Fields) -> Result<CalicoNode, InputError> {
 fn decode_bgp_configuration(f: &Fields) -> Result<BgpConfiguration, InputError> {
     let metadata = meta(f, true)?;
     if metadata.name != "default" && !metadata.name.starts_with("node.") {
-        return Err(f.err(f.sub("metadata")?.and_then(|m| m.get("name")), "metadata.name",
-            format!("BGPConfiguration name {:?} must be \"default\" or \"node.<nodename>\"", metadata.name)));
+        return Err(f.err(
+            f.sub("metadata")?.and_then(|m| m.get("name")),
+            "metadata.name",
+            format!("BGPConfiguration name {:?} must be \"default\" or \"node.<nodename>\"", metadata.name),
+        ));
     }
     let mut spec = BgpConfigurationSpec::default();
     if let Some(s) = f.sub("spec")? {
@@ -639,7 +658,11 @@ fn decode_bgp_configuration(f: &Fields) -> Result<BgpConfiguration, InputError> 
         spec.bind_mode = s.string("bindMode")?;
         if let Some(b) = &spec.bind_mode {
             if b != "None" && b != "NodeIP" {
-                return Err(s.err(s.get("bindMode"), "bindMode", format!("invalid bind mode {b:?}: must be None or NodeIP")));
+                return Err(s.err(
+                    s.get("bindMode"),
+                    "bindMode",
+                    format!("invalid bind mode {b:?}: must be None or NodeIP"),
+                ));
             }
         }
         spec.node_mesh_password = secret_ref(&s, "nodeMeshPassword")?;
@@ -649,7 +672,11 @@ fn decode_bgp_configuration(f: &Fields) -> Result<BgpConfiguration, InputError> 
             let name = c.required_string("name")?;
             let value = c.required_string("value")?;
             if !is_community(&value) {
-                return Err(c.err(c.get("value"), "value", format!("invalid community {value:?}: expected aa:nn or aa:nn:mm")));
+                return Err(c.err(
+                    c.get("value"),
+                    "value",
+                    format!("invalid community {value:?}: expected aa:nn or aa:nn:mm"),
+                ));
             }
             c.finish(&[])?;
             spec.communities.push(Community { name, value });
@@ -682,7 +709,8 @@ fn decode_bgp_configuration(f: &Fields) -> Result<BgpConfiguration, InputError> 
 
 pub fn is_community(v: &str) -> bool {
     let parts: Vec<&str> = v.split(':').collect();
-    (parts.len() == 2 || parts.len() == 3) && parts.iter().all(|p| p.parse::<u32>().is_ok())
+    (parts.len() == 2 || parts.len() == 3)
+        && parts.iter().all(|p| p.parse::<u32>().is_ok())
         && (parts.len() == 3 || parts.iter().all(|p| p.parse::<u16>().is_ok()))
 }
 
@@ -704,7 +732,11 @@ fn decode_bgp_peer(f: &Fields) -> Result<BgpPeer, InputError> {
         spec.source_address = s.string("sourceAddress")?.filter(|x| !x.is_empty());
         if let Some(sa) = &spec.source_address {
             if sa != "UseNodeIP" && sa != "None" {
-                return Err(s.err(s.get("sourceAddress"), "sourceAddress", format!("invalid value {sa:?}: must be UseNodeIP or None")));
+                return Err(s.err(
+                    s.get("sourceAddress"),
+                    "sourceAddress",
+                    format!("invalid value {sa:?}: must be UseNodeIP or None"),
+                ));
             }
         }
         spec.max_restart_time = duration_field(&s, "maxRestartTime")?;
@@ -734,7 +766,8 @@ fn decode_bgp_peer(f: &Fields) -> Result<BgpPeer, InputError> {
             let Some(peer) = &spec.peer_ip else {
                 return rule("reachableBy", "ReachablyBy field must be empty when PeerIP is empty");
             };
-            let gw = IpAddr::from_str(rb).map_err(|_| s.err(s.get("reachableBy"), "reachableBy", "ReachableBy is invalid address"))?;
+            let gw = IpAddr::from_str(rb)
+                .map_err(|_| s.err(s.get("reachableBy"), "reachableBy", "ReachableBy is invalid address"))?;
             let (pip, _) = parse_peer_ip(peer).map_err(|e| s.err(s.get("peerIP"), "peerIP", e))?;
             if gw.is_ipv4() != pip.is_ipv4() {
                 return rule("reachableBy", "ReachableBy and PeerIP address family mismatched");
@@ -756,7 +789,13 @@ fn decode_ip_pool(f: &Fields) -> Result<IpPool, InputError> {
     let cidr = parse_pool_cidr(&cidr_s).map_err(|e| s.err(s.get("cidr"), "cidr", e))?;
     let v4 = matches!(cidr, IpNet::V4(_));
     let block_size = match s.int("blockSize", 0, 128)? {
-        None => if v4 { 26 } else { 122 },
+        None => {
+            if v4 {
+                26
+            } else {
+                122
+            }
+        }
         Some(b) => b as u8,
     };
     if v4 && !(20..=32).contains(&block_size) {
@@ -766,12 +805,20 @@ fn decode_ip_pool(f: &Fields) -> Result<IpPool, InputError> {
         return Err(s.err(s.get("blockSize"), "blockSize", "IPv6 block size must be between 116 and 128"));
     }
     if cidr.prefix_len() > block_size {
-        return Err(s.err(s.get("cidr"), "cidr",
-            "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size."));
+        return Err(s.err(
+            s.get("cidr"),
+            "cidr",
+            "IP pool size is too small for use with Calico IPAM. It must be equal to or greater than the block size.",
+        ));
     }
-    let link_local: IpNet = if v4 { "169.254.0.0/16".parse().unwrap_or(cidr) } else { "fe80::/10".parse().unwrap_or(cidr) };
+    let link_local: IpNet =
+        if v4 { "169.254.0.0/16".parse().unwrap_or(cidr) } else { "fe80::/10".parse().unwrap_or(cidr) };
     if link_local.contains(&cidr.network()) || cidr.contains(&link_local.network()) {
-        let m = if v4 { "IP pool range overlaps with IPv4 Link Local range 169.254.0.0/16" } else { "IP pool range overlaps with IPv6 Link Local range fe80::/10" };
+        let m = if v4 {
+            "IP pool range overlaps with IPv4 Link Local range 169.254.0.0/16"
+        } else {
+            "IP pool range overlaps with IPv6 Link Local range fe80::/10"
+        };
         return Err(s.err(s.get("cidr"), "cidr", m));
     }
     let ipip_mode = encap(&s, "ipipMode")?;
@@ -780,7 +827,11 @@ fn decode_ip_pool(f: &Fields) -> Result<IpPool, InputError> {
         return Err(s.err(s.get("vxlanMode"), "vxlanMode", "Cannot enable both VXLAN and IPIP on the same IPPool"));
     }
     if ipip_mode != EncapMode::Never && !v4 {
-        return Err(s.err(s.get("ipipMode"), "ipipMode", "IPIPMode other than 'Never' is not supported on an IPv6 IP pool"));
+        return Err(s.err(
+            s.get("ipipMode"),
+            "ipipMode",
+            "IPIPMode other than 'Never' is not supported on an IPv6 IP pool",
+        ));
     }
     let node_selector = parse_selector_field(&s, "nodeSelector")?.unwrap_or_else(|| "all()".to_string());
     let spec = IpPoolSpec {
@@ -806,55 +857,195 @@ fn decode_ip_pool(f: &Fields) -> Result<IpPool, InputError> {
 
 /// Every field of FelixConfigurationSpec in the v3.30 API that rrlab does not model is still accepted.
 const FELIX_KNOWN_FIELDS: &[&str] = &[
-    "useInternalDataplaneDriver", "dataplaneDriver", "dataplaneWatchdogTimeout", "ipv6Support", "routeRefreshInterval",
-    "interfaceRefreshInterval", "iptablesRefreshInterval", "iptablesPostWriteCheckInterval", "iptablesLockFilePath",
-    "iptablesLockTimeout", "iptablesLockProbeInterval", "featureDetectOverride", "featureGates", "ipsetsRefreshInterval",
-    "maxIpsetSize", "iptablesBackend", "xdpRefreshInterval", "netlinkTimeout", "metadataAddr", "metadataPort",
-    "openstackRegion", "interfacePrefix", "interfaceExclude", "chainInsertMode", "defaultEndpointToHostAction",
-    "iptablesMangleAllowAction", "logPrefix", "logFilePath", "logSeverityFile", "logSeverityScreen", "logSeveritySys",
-    "logDebugFilenameRegex", "vxlanEnabled", "vxlanPort", "vxlanVNI", "vxlanMTU", "vxlanMTUV6", "wireguardEnabled",
-    "wireguardEnabledV6", "wireguardListeningPort", "wireguardListeningPortV6", "wireguardRoutingRulePriority",
-    "wireguardInterfaceName", "wireguardInterfaceNameV6", "wireguardMTU", "wireguardMTUV6", "wireguardHostEncryptionEnabled",
-    "wireguardKeepAlive", "wireguardThreadingEnabled", "reportingInterval", "reportingTTL", "endpointReportingEnabled",
-    "endpointReportingDelay", "endpointStatusPathPrefix", "iptablesMarkMask", "disableConntrackInvalidCheck",
-    "healthEnabled", "healthHost", "healthPort", "healthTimeoutOverrides", "prometheusMetricsEnabled",
-    "prometheusMetricsHost", "prometheusMetricsPort", "prometheusGoMetricsEnabled", "prometheusProcessMetricsEnabled",
-    "prometheusWireGuardMetricsEnabled", "failsafeInboundHostPorts", "failsafeOutboundHostPorts", "kubeNodePortRanges",
-    "pdEnabled", "usageReportingEnabled", "usageReportingInitialDelay", "usageReportingInterval", "natPortRange",
-    "natOutgoingAddress", "natOutgoingExclusions", "deviceRouteSourceAddress", "deviceRouteSourceAddressIPv6",
-    "deviceRouteProtocol", "removeExternalRoutes", "programClusterRoutes", "ipForwarding", "ipipEnabled", "ipipMTU",
-    "bpfEnabled", "bpfDisableUnprivileged", "bpfLogLevel", "bpfLogFilters", "bpfCTLBLogFilter", "bpfDataIfacePattern",
-    "bpfL3IfacePattern", "bpfConnectTimeLoadBalancingEnabled", "bpfConnectTimeLoadBalancing", "bpfHostNetworkedNATWithoutCTLB",
-    "bpfExternalServiceMode", "bpfDSROptoutCIDRs", "bpfKubeProxyIptablesCleanupEnabled", "bpfKubeProxyMinSyncPeriod",
-    "bpfKubeProxyEndpointSlicesEnabled", "bpfExtToServiceConnmark", "bpfPSNATPorts", "bpfMapSizeNATFrontend",
-    "bpfMapSizeNATBackend", "bpfMapSizeNATAffinity", "bpfMapSizeRoute", "bpfMapSizeConntrack", "bpfMapSizeIPSets",
-    "bpfMapSizeIfState", "bpfHostConntrackBypass", "bpfEnforceRPF", "bpfPolicyDebugEnabled", "bpfForceTrackPacketsFromIfaces",
-    "bpfDisableGROForIfaces", "bpfExcludeCIDRsFromNAT", "bpfRedirectToPeer", "bpfAttachType", "bpfExportBufferSizeMB",
-    "bpfConntrackLogLevel", "bpfConntrackMode", "bpfConntrackCleanupMode", "bpfConntrackTimeouts", "bpfMapSizePerCPUConntrack",
-    "bpfProfiling", "bpfJITHardening", "routeSource", "routeTableRange", "routeTableRanges", "routeSyncDisabled",
-    "serviceLoopPrevention", "workloadSourceSpoofing", "mtuIfacePattern", "floatingIPs", "windowsManageFirewallRules",
-    "genericXDPEnabled", "xdpEnabled", "sidecarAccelerationEnabled", "flowLogsFlushInterval", "flowLogsMaxOriginalIPsIncluded",
-    "flowLogsCollectorDebugTrace", "flowLogsGoldmaneServer", "flowLogsLocalReporter", "flowLogsPolicyEvaluationMode",
-    "nftablesMode", "nftablesRefreshInterval", "nftablesFilterAllowAction", "nftablesMangleAllowAction",
-    "nftablesFilterDenyAction", "nftablesMarkMask", "iptablesNATOutgoingInterfaceFilter", "ipsetsRefreshInterval",
-    "allowVXLANPacketsFromWorkloads", "allowIPIPPacketsFromWorkloads", "awsSrcDstCheck", "awsRequestTimeout",
-    "externalNodesList", "debugMemoryProfilePath", "debugDisableLogDropping", "debugSimulateCalcGraphHangAfter",
-    "debugSimulateDataplaneHangAfter", "debugSimulateDataplaneApplyDelay", "debugHost", "debugPort", "policySyncPathPrefix",
-    "routeRefreshInterval", "ipv6Support", "requireMTUFile", "cgroupV2Path", "liveMigrationRouteConvergenceTime",
-    "goGCThreshold", "goMemoryLimitMB", "goMaxProcs",
+    "useInternalDataplaneDriver",
+    "dataplaneDriver",
+    "dataplaneWatchdogTimeout",
+    "ipv6Support",
+    "routeRefreshInterval",
+    "interfaceRefreshInterval",
+    "iptablesRefreshInterval",
+    "iptablesPostWriteCheckInterval",
+    "iptablesLockFilePath",
+    "iptablesLockTimeout",
+    "iptablesLockProbeInterval",
+    "featureDetectOverride",
+    "featureGates",
+    "ipsetsRefreshInterval",
+    "maxIpsetSize",
+    "iptablesBackend",
+    "xdpRefreshInterval",
+    "netlinkTimeout",
+    "metadataAddr",
+    "metadataPort",
+    "openstackRegion",
+    "interfacePrefix",
+    "interfaceExclude",
+    "chainInsertMode",
+    "defaultEndpointToHostAction",
+    "iptablesMangleAllowAction",
+    "logPrefix",
+    "logFilePath",
+    "logSeverityFile",
+    "logSeverityScreen",
+    "logSeveritySys",
+    "logDebugFilenameRegex",
+    "vxlanEnabled",
+    "vxlanPort",
+    "vxlanVNI",
+    "vxlanMTU",
+    "vxlanMTUV6",
+    "wireguardEnabled",
+    "wireguardEnabledV6",
+    "wireguardListeningPort",
+    "wireguardListeningPortV6",
+    "wireguardRoutingRulePriority",
+    "wireguardInterfaceName",
+    "wireguardInterfaceNameV6",
+    "wireguardMTU",
+    "wireguardMTUV6",
+    "wireguardHostEncryptionEnabled",
+    "wireguardKeepAlive",
+    "wireguardThreadingEnabled",
+    "reportingInterval",
+    "reportingTTL",
+    "endpointReportingEnabled",
+    "endpointReportingDelay",
+    "endpointStatusPathPrefix",
+    "iptablesMarkMask",
+    "disableConntrackInvalidCheck",
+    "healthEnabled",
+    "healthHost",
+    "healthPort",
+    "healthTimeoutOverrides",
+    "prometheusMetricsEnabled",
+    "prometheusMetricsHost",
+    "prometheusMetricsPort",
+    "prometheusGoMetricsEnabled",
+    "prometheusProcessMetricsEnabled",
+    "prometheusWireGuardMetricsEnabled",
+    "failsafeInboundHostPorts",
+    "failsafeOutboundHostPorts",
+    "kubeNodePortRanges",
+    "pdEnabled",
+    "usageReportingEnabled",
+    "usageReportingInitialDelay",
+    "usageReportingInterval",
+    "natPortRange",
+    "natOutgoingAddress",
+    "natOutgoingExclusions",
+    "deviceRouteSourceAddress",
+    "deviceRouteSourceAddressIPv6",
+    "deviceRouteProtocol",
+    "removeExternalRoutes",
+    "programClusterRoutes",
+    "ipForwarding",
+    "ipipEnabled",
+    "ipipMTU",
+    "bpfEnabled",
+    "bpfDisableUnprivileged",
+    "bpfLogLevel",
+    "bpfLogFilters",
+    "bpfCTLBLogFilter",
+    "bpfDataIfacePattern",
+    "bpfL3IfacePattern",
+    "bpfConnectTimeLoadBalancingEnabled",
+    "bpfConnectTimeLoadBalancing",
+    "bpfHostNetworkedNATWithoutCTLB",
+    "bpfExternalServiceMode",
+    "bpfDSROptoutCIDRs",
+    "bpfKubeProxyIptablesCleanupEnabled",
+    "bpfKubeProxyMinSyncPeriod",
+    "bpfKubeProxyEndpointSlicesEnabled",
+    "bpfExtToServiceConnmark",
+    "bpfPSNATPorts",
+    "bpfMapSizeNATFrontend",
+    "bpfMapSizeNATBackend",
+    "bpfMapSizeNATAffinity",
+    "bpfMapSizeRoute",
+    "bpfMapSizeConntrack",
+    "bpfMapSizeIPSets",
+    "bpfMapSizeIfState",
+    "bpfHostConntrackBypass",
+    "bpfEnforceRPF",
+    "bpfPolicyDebugEnabled",
+    "bpfForceTrackPacketsFromIfaces",
+    "bpfDisableGROForIfaces",
+    "bpfExcludeCIDRsFromNAT",
+    "bpfRedirectToPeer",
+    "bpfAttachType",
+    "bpfExportBufferSizeMB",
+    "bpfConntrackLogLevel",
+    "bpfConntrackMode",
+    "bpfConntrackCleanupMode",
+    "bpfConntrackTimeouts",
+    "bpfMapSizePerCPUConntrack",
+    "bpfProfiling",
+    "bpfJITHardening",
+    "routeSource",
+    "routeTableRange",
+    "routeTableRanges",
+    "routeSyncDisabled",
+    "serviceLoopPrevention",
+    "workloadSourceSpoofing",
+    "mtuIfacePattern",
+    "floatingIPs",
+    "windowsManageFirewallRules",
+    "genericXDPEnabled",
+    "xdpEnabled",
+    "sidecarAccelerationEnabled",
+    "flowLogsFlushInterval",
+    "flowLogsMaxOriginalIPsIncluded",
+    "flowLogsCollectorDebugTrace",
+    "flowLogsGoldmaneServer",
+    "flowLogsLocalReporter",
+    "flowLogsPolicyEvaluationMode",
+    "nftablesMode",
+    "nftablesRefreshInterval",
+    "nftablesFilterAllowAction",
+    "nftablesMangleAllowAction",
+    "nftablesFilterDenyAction",
+    "nftablesMarkMask",
+    "iptablesNATOutgoingInterfaceFilter",
+    "ipsetsRefreshInterval",
+    "allowVXLANPacketsFromWorkloads",
+    "allowIPIPPacketsFromWorkloads",
+    "awsSrcDstCheck",
+    "awsRequestTimeout",
+    "externalNodesList",
+    "debugMemoryProfilePath",
+    "debugDisableLogDropping",
+    "debugSimulateCalcGraphHangAfter",
+    "debugSimulateDataplaneHangAfter",
+    "debugSimulateDataplaneApplyDelay",
+    "debugHost",
+    "debugPort",
+    "policySyncPathPrefix",
+    "routeRefreshInterval",
+    "ipv6Support",
+    "requireMTUFile",
+    "cgroupV2Path",
+    "liveMigrationRouteConvergenceTime",
+    "goGCThreshold",
+    "goMemoryLimitMB",
+    "goMaxProcs",
 ];
 
 fn decode_felix_configuration(f: &Fields) -> Result<FelixConfiguration, InputError> {
     let metadata = meta(f, true)?;
     if metadata.name != "default" && !metadata.name.starts_with("node.") {
-        return Err(f.err(None, "metadata.name", format!("FelixConfiguration name {:?} must be \"default\" or \"node.<nodename>\"", metadata.name)));
+        return Err(f.err(
+            None,
+            "metadata.name",
+            format!("FelixConfiguration name {:?} must be \"default\" or \"node.<nodename>\"", metadata.name),
+        ));
     }
     let mut spec = FelixConfigurationSpec::default();
     if let Some(s) = f.sub("spec")? {
         spec.external_nodes_list = s.string_list("externalNodesList")?;
         if let Some(l) = &spec.external_nodes_list {
             for (i, c) in l.iter().enumerate() {
-                parse_cidr_or_ip(c).map_err(|e| s.err(s.get("externalNodesList"), &format!("externalNodesList[{i}]"), e))?;
+                parse_cidr_or_ip(c)
+                    .map_err(|e| s.err(s.get("externalNodesList"), &format!("externalNodesList[{i}]"), e))?;
             }
         }
         spec.ipip_enabled = s.bool("ipipEnabled")?;
@@ -864,7 +1055,11 @@ fn decode_felix_configuration(f: &Fields) -> Result<FelixConfiguration, InputErr
         for key in ["iptablesFilterAllowAction", "iptablesFilterDenyAction"] {
             let v = s.string(key)?;
             if let Some(v) = v {
-                let ok = if key.ends_with("DenyAction") { ["Drop", "Reject"].contains(&v.as_str()) } else { ["Accept", "Return"].contains(&v.as_str()) };
+                let ok = if key.ends_with("DenyAction") {
+                    ["Drop", "Reject"].contains(&v.as_str())
+                } else {
+                    ["Accept", "Return"].contains(&v.as_str())
+                };
                 if !ok {
                     return Err(s.err(s.get(key), key, format!("invalid value {v:?}")));
                 }
@@ -904,7 +1099,8 @@ fn decode_block_affinity(f: &Fields) -> Result<BlockAffinity, InputError> {
     let s = f.sub("spec")?.ok_or_else(|| f.err(None, "spec", "is required"))?;
     let node = s.required_string("node")?;
     let cidr_s = s.required_string("cidr")?;
-    let cidr = IpNet::from_str(&cidr_s).map_err(|_| s.err(s.get("cidr"), "cidr", format!("invalid CIDR {cidr_s:?}")))?;
+    let cidr =
+        IpNet::from_str(&cidr_s).map_err(|_| s.err(s.get("cidr"), "cidr", format!("invalid CIDR {cidr_s:?}")))?;
     let state = s.string("state")?.unwrap_or_default();
     if !["", "confirmed", "pending", "pendingDeletion"].contains(&state.as_str()) {
         return Err(s.err(s.get("state"), "state", format!("invalid state {state:?}")));
@@ -920,7 +1116,8 @@ fn decode_secret(f: &Fields) -> Result<Secret, InputError> {
     let metadata = meta(f, false)?;
     let mut data = BTreeMap::new();
     for (k, v) in f.string_map("data")? {
-        let decoded = base64_decode(&v).ok_or_else(|| f.err(f.get("data"), &format!("data.{k}"), "value is not valid base64"))?;
+        let decoded =
+            base64_decode(&v).ok_or_else(|| f.err(f.get("data"), &format!("data.{k}"), "value is not valid base64"))?;
         data.insert(k, decoded);
     }
     for (k, v) in f.string_map("stringData")? {
@@ -982,7 +1179,22 @@ fn decode_service(f: &Fields) -> Result<Service, InputError> {
         }
         svc.load_balancer_ip = s.string("loadBalancerIP")?.filter(|x| !x.is_empty());
         // Ports, selectors and the rest do not affect BGP advertisement.
-        for k in ["ports", "selector", "sessionAffinity", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy", "loadBalancerSourceRanges", "allocateLoadBalancerNodePorts", "healthCheckNodePort", "externalName", "publishNotReadyAddresses", "loadBalancerClass", "sessionAffinityConfig"] {
+        for k in [
+            "ports",
+            "selector",
+            "sessionAffinity",
+            "clusterIPs",
+            "ipFamilies",
+            "ipFamilyPolicy",
+            "internalTrafficPolicy",
+            "loadBalancerSourceRanges",
+            "allocateLoadBalancerNodePorts",
+            "healthCheckNodePort",
+            "externalName",
+            "publishNotReadyAddresses",
+            "loadBalancerClass",
+            "sessionAffinityConfig",
+        ] {
             s.get(k);
         }
         s.finish(&[])?;
@@ -1030,8 +1242,11 @@ pub fn decode(origin: &Origin, root: &Node) -> Result<Resource, InputError> {
         if allowed.contains(&api.as_str()) {
             Ok(())
         } else {
-            Err(f.err(f.get("apiVersion"), "apiVersion",
-                format!("apiVersion {api:?} is not valid for kind {kind} (expected {})", allowed.join(" or "))))
+            Err(f.err(
+                f.get("apiVersion"),
+                "apiVersion",
+                format!("apiVersion {api:?} is not valid for kind {kind} (expected {})", allowed.join(" or ")),
+            ))
         }
     };
     match kind.as_str() {
@@ -1126,7 +1341,9 @@ mod tests {
 
     #[test]
     fn unknown_field_names_line_and_field() {
-        let e = one("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  peerIp: 10.0.0.1\n").unwrap_err();
+        let e =
+            one("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  peerIp: 10.0.0.1\n")
+                .unwrap_err();
         assert_eq!(e.pos.map(|p| p.line), Some(6));
         assert_eq!(e.field.as_deref(), Some("spec.peerIp"));
         assert!(e.to_string().starts_with("t.yaml:6:3: document 1, field spec.peerIp: unknown field"), "{e}");
@@ -1134,10 +1351,14 @@ mod tests {
 
     #[test]
     fn bad_cidr_and_bad_selector() {
-        let e = one("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 172.16.0.0/33\n").unwrap_err();
+        let e =
+            one("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 172.16.0.0/33\n")
+                .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("spec.cidr"));
         assert_eq!(e.pos.map(|p| p.line), Some(6));
-        let e = one("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 172.16.0.1/16\n").unwrap_err();
+        let e =
+            one("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n  cidr: 172.16.0.1/16\n")
+                .unwrap_err();
         assert!(e.message.contains("not strictly masked"), "{e}");
         let e = one("apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  nodeSelector: has(rr-partition\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("spec.nodeSelector"));

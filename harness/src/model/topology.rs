@@ -1084,9 +1084,9 @@ impl Topology {
             return Ok(s.to_string());
         }
         let sites = self.sites();
-        let nodes = sites
-            .get(s)
-            .ok_or_else(|| format!("no site {s:?} in the topology (sites: {})", sites.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+        let nodes = sites.get(s).ok_or_else(|| {
+            format!("no site {s:?} in the topology (sites: {})", sites.keys().cloned().collect::<Vec<_>>().join(", "))
+        })?;
         nodes
             .iter()
             .find_map(|n| self.node_ip(n).map(|ip| ip.trunc().to_string()))

@@ -107,7 +107,9 @@ impl Node {
             },
             J::String(s) => Value::Str(s.clone()),
             J::Array(a) => Value::Seq(a.iter().map(Node::from_json).collect()),
-            J::Object(o) => Value::Map(o.iter().map(|(k, v)| (k.clone(), Pos::default(), Node::from_json(v))).collect()),
+            J::Object(o) => {
+                Value::Map(o.iter().map(|(k, v)| (k.clone(), Pos::default(), Node::from_json(v))).collect())
+            }
         };
         Node { value, pos: None }
     }
@@ -139,7 +141,9 @@ fn resolve_plain(s: &str) -> Value {
         // Kubernetes decodes YAML with go-yaml v2 (YAML 1.1), whose booleans include yes/no/on/off/y/n: a
         // label written `ttl-security-node: yes` has the value "true" in Calico.
         "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => return Value::Bool(true),
-        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => return Value::Bool(false),
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => {
+            return Value::Bool(false)
+        }
         _ => {}
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
@@ -210,10 +214,7 @@ impl Builder {
                         }
                     };
                     if entries.iter().any(|(k, _, _)| *k == key) {
-                        self.error.get_or_insert(YamlError {
-                            pos: key_pos,
-                            message: format!("duplicate key {key:?}"),
-                        });
+                        self.error.get_or_insert(YamlError { pos: key_pos, message: format!("duplicate key {key:?}") });
                     }
                     *pending = Some((key, key_pos));
                 }
@@ -277,15 +278,11 @@ pub fn parse_documents(src: &str) -> Result<Vec<Document>, YamlError> {
     }
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(src);
-    parser.load(&mut b, true).map_err(|e| YamlError {
-        pos: pos_of(e.marker()),
-        message: e.info().to_string(),
-    })?;
+    parser.load(&mut b, true).map_err(|e| YamlError { pos: pos_of(e.marker()), message: e.info().to_string() })?;
     if let Some(e) = b.error {
         return Err(e);
     }
-    Ok(b
-        .docs
+    Ok(b.docs
         .into_iter()
         .enumerate()
         .filter(|(_, n)| !n.is_null())
@@ -308,10 +305,7 @@ mod tests {
         assert_eq!(b.get("c").unwrap().pos, Some(Pos { line: 3, col: 6 }));
         assert_eq!(b.get("d").unwrap().value, Value::Bool(true));
         assert_eq!(docs[0].root.get("a").unwrap().value, Value::Int(1));
-        assert_eq!(
-            docs[1].root.to_json(),
-            serde_json::json!({"e": [1, 2.5, null]})
-        );
+        assert_eq!(docs[1].root.to_json(), serde_json::json!({"e": [1, 2.5, null]}));
     }
 
     #[test]

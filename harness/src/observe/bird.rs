@@ -70,12 +70,7 @@ pub(crate) fn decode_for(text: &str, input: &str) -> Result<Vec<BirdLine>, Parse
                 if code == 0 || code == 1 {
                     continue;
                 }
-                out.push(BirdLine {
-                    line: n,
-                    code: Some(code),
-                    text: l.get(5..).unwrap_or("").to_string(),
-                    last,
-                });
+                out.push(BirdLine { line: n, code: Some(code), text: l.get(5..).unwrap_or("").to_string(), last });
             } else if let Some(rest) = l.strip_prefix(' ') {
                 let code = prev_code.ok_or_else(|| {
                     ParseError::new(
@@ -85,12 +80,7 @@ pub(crate) fn decode_for(text: &str, input: &str) -> Result<Vec<BirdLine>, Parse
                         l,
                     )
                 })?;
-                out.push(BirdLine {
-                    line: n,
-                    code: Some(code),
-                    text: rest.to_string(),
-                    last: false,
-                });
+                out.push(BirdLine { line: n, code: Some(code), text: rest.to_string(), last: false });
             } else {
                 return Err(ParseError::new(
                     input,
@@ -103,24 +93,14 @@ pub(crate) fn decode_for(text: &str, input: &str) -> Result<Vec<BirdLine>, Parse
             if is_hello(l) || l.trim_end() == "bird>" || l.starts_with("bird> ") {
                 continue;
             }
-            out.push(BirdLine {
-                line: n,
-                code: None,
-                text: l.to_string(),
-                last: false,
-            });
+            out.push(BirdLine { line: n, code: None, text: l.to_string(), last: false });
         }
     }
     Ok(out)
 }
 
 fn bird_error(input: &str, l: &BirdLine, expected: &str) -> ParseError {
-    let mut e = ParseError::new(
-        input,
-        l.line,
-        expected,
-        format!("{:04} {}", l.code.unwrap_or(0), l.text),
-    );
+    let mut e = ParseError::new(input, l.line, expected, format!("{:04} {}", l.code.unwrap_or(0), l.text));
     e.bird_code = l.code;
     e
 }
@@ -188,9 +168,7 @@ fn looks_like_date(s: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 fn looks_like_time(s: &str) -> bool {
@@ -198,21 +176,13 @@ fn looks_like_time(s: &str) -> bool {
     b.len() >= 8
         && b[2] == b':'
         && b[5] == b':'
-        && b[..8]
-            .iter()
-            .enumerate()
-            .all(|(i, c)| i == 2 || i == 5 || c.is_ascii_digit())
+        && b[..8].iter().enumerate().all(|(i, c)| i == 2 || i == 5 || c.is_ascii_digit())
 }
 
 fn parse_protocol_row(text: &str, line: usize, input: &str) -> Result<Protocol, ParseError> {
     let toks = tokens_with_offsets(text);
     if toks.len() < 5 {
-        return Err(ParseError::new(
-            input,
-            line,
-            "a protocol row `name proto table state since [info]`",
-            text,
-        ));
+        return Err(ParseError::new(input, line, "a protocol row `name proto table state since [info]`", text));
     }
     let mut since = toks[4].1.to_string();
     let mut next = 5;
@@ -220,10 +190,7 @@ fn parse_protocol_row(text: &str, line: usize, input: &str) -> Result<Protocol, 
         since = format!("{} {}", toks[4].1, toks[5].1);
         next = 6;
     }
-    let info = toks
-        .get(next)
-        .map(|(off, _)| text[*off..].trim_end().to_string())
-        .unwrap_or_default();
+    let info = toks.get(next).map(|(off, _)| text[*off..].trim_end().to_string()).unwrap_or_default();
     Ok(Protocol {
         name: toks[0].1.to_string(),
         proto: toks[1].1.to_string(),
@@ -237,10 +204,7 @@ fn parse_protocol_row(text: &str, line: usize, input: &str) -> Result<Protocol, 
 /// Parse `show protocols` (or `show protocols all`, ignoring the details) in
 /// either the raw socket or the `birdc` form.
 pub fn parse_protocols(text: &str) -> Result<Vec<Protocol>, ParseError> {
-    Ok(parse_protocols_all_for(text, "show protocols")?
-        .into_iter()
-        .map(|d| d.protocol)
-        .collect())
+    Ok(parse_protocols_all_for(text, "show protocols")?.into_iter().map(|d| d.protocol).collect())
 }
 
 /// `Routes: 3 imported, 1 exported, 3 preferred` (BIRD 1.6 also prints
@@ -327,16 +291,9 @@ fn parse_route_counts(v: &str, line: usize, input: &str) -> Result<RouteCounts, 
     for part in v.split(',') {
         let mut it = part.split_whitespace();
         let (Some(n), Some(word), None) = (it.next(), it.next(), it.next()) else {
-            return Err(ParseError::new(
-                input,
-                line,
-                "`Routes: N imported, [N filtered, ]N exported, N preferred`",
-                v,
-            ));
+            return Err(ParseError::new(input, line, "`Routes: N imported, [N filtered, ]N exported, N preferred`", v));
         };
-        let n: u64 = n
-            .parse()
-            .map_err(|_| ParseError::new(input, line, "a route count (a number)", part.trim()))?;
+        let n: u64 = n.parse().map_err(|_| ParseError::new(input, line, "a route count (a number)", part.trim()))?;
         match word {
             "imported" => {
                 rc.imported = n;
@@ -351,34 +308,17 @@ fn parse_route_counts(v: &str, line: usize, input: &str) -> Result<RouteCounts, 
                 rc.preferred = n;
                 pref = true
             }
-            _ => {
-                return Err(ParseError::new(
-                    input,
-                    line,
-                    "imported/filtered/exported/preferred",
-                    part.trim(),
-                ))
-            }
+            _ => return Err(ParseError::new(input, line, "imported/filtered/exported/preferred", part.trim())),
         }
     }
     if imp && exp && pref {
         Ok(rc)
     } else {
-        Err(ParseError::new(
-            input,
-            line,
-            "`N imported, N exported, N preferred`",
-            v,
-        ))
+        Err(ParseError::new(input, line, "`N imported, N exported, N preferred`", v))
     }
 }
 
-fn parse_stat_row(
-    key: &str,
-    v: &str,
-    line: usize,
-    input: &str,
-) -> Result<RouteChangeStat, ParseError> {
+fn parse_stat_row(key: &str, v: &str, line: usize, input: &str) -> Result<RouteChangeStat, ParseError> {
     let cells: Vec<&str> = v.split_whitespace().collect();
     if cells.len() != 5 {
         return Err(ParseError::new(
@@ -393,10 +333,7 @@ fn parse_stat_row(
         vals[i] = if *c == "---" {
             None
         } else {
-            Some(
-                c.parse::<u64>()
-                    .map_err(|_| ParseError::new(input, line, "a counter or `---`", *c))?,
-            )
+            Some(c.parse::<u64>().map_err(|_| ParseError::new(input, line, "a counter or `---`", *c))?)
         };
     }
     Ok(RouteChangeStat {
@@ -412,37 +349,23 @@ fn parse_stat_row(
 fn parse_ip_field(v: &str, line: usize, input: &str, what: &str) -> Result<IpAddr, ParseError> {
     // link-local neighbours may carry a `%iface` scope.
     let a = v.split('%').next().unwrap_or(v);
-    a.parse()
-        .map_err(|_| ParseError::new(input, line, format!("{what} (an IP address)"), v))
+    a.parse().map_err(|_| ParseError::new(input, line, format!("{what} (an IP address)"), v))
 }
 
-fn apply_bgp_kv(
-    bgp: &mut BgpDetail,
-    key: &str,
-    v: &str,
-    line: usize,
-    input: &str,
-) -> Result<(), ParseError> {
+fn apply_bgp_kv(bgp: &mut BgpDetail, key: &str, v: &str, line: usize, input: &str) -> Result<(), ParseError> {
     match key {
-        "Neighbor address" => {
-            bgp.neighbor_address = Some(parse_ip_field(v, line, input, "the neighbor address")?)
-        }
+        "Neighbor address" => bgp.neighbor_address = Some(parse_ip_field(v, line, input, "the neighbor address")?),
         "Neighbor AS" => {
-            bgp.neighbor_as = Some(
-                v.parse()
-                    .map_err(|_| ParseError::new(input, line, "the neighbor AS (a number)", v))?,
-            )
+            bgp.neighbor_as =
+                Some(v.parse().map_err(|_| ParseError::new(input, line, "the neighbor AS (a number)", v))?)
         }
         "Neighbor ID" => {
-            bgp.neighbor_id = Some(v.parse().map_err(|_| {
-                ParseError::new(input, line, "the neighbor ID (an IPv4 address)", v)
-            })?)
+            bgp.neighbor_id =
+                Some(v.parse().map_err(|_| ParseError::new(input, line, "the neighbor ID (an IPv4 address)", v))?)
         }
         "Neighbor caps" => bgp.neighbor_caps = v.split_whitespace().map(String::from).collect(),
         "Session" => bgp.session = v.split_whitespace().map(String::from).collect(),
-        "Source address" => {
-            bgp.source_address = Some(parse_ip_field(v, line, input, "the source address")?)
-        }
+        "Source address" => bgp.source_address = Some(parse_ip_field(v, line, input, "the source address")?),
         "Hold timer" => bgp.hold_timer = Some(v.to_string()),
         "Keepalive timer" => bgp.keepalive_timer = Some(v.to_string()),
         "Connect delay" => bgp.connect_delay = Some(v.to_string()),
@@ -469,22 +392,12 @@ fn parse_protocols_all_for(text: &str, input: &str) -> Result<Vec<ProtocolDetail
         if !seen_header {
             if l.code == Some(2002) || (l.code.is_none() && is_header(t)) {
                 if !is_header(t) {
-                    return Err(ParseError::new(
-                        input,
-                        l.line,
-                        "the header `name proto table state since info`",
-                        t,
-                    ));
+                    return Err(ParseError::new(input, l.line, "the header `name proto table state since info`", t));
                 }
                 seen_header = true;
                 continue;
             }
-            return Err(ParseError::new(
-                input,
-                l.line,
-                "the header `name proto table state since info`",
-                t,
-            ));
+            return Err(ParseError::new(input, l.line, "the header `name proto table state since info`", t));
         }
         let is_detail = match l.code {
             Some(1006) => true,
@@ -510,12 +423,7 @@ fn parse_protocols_all_for(text: &str, input: &str) -> Result<Vec<ProtocolDetail
             continue;
         }
         let Some(cur) = out.last_mut() else {
-            return Err(ParseError::new(
-                input,
-                l.line,
-                "a protocol row before its details",
-                t,
-            ));
+            return Err(ParseError::new(input, l.line, "a protocol row before its details", t));
         };
         let trimmed = t.trim();
         if trimmed.starts_with("Route change stats:") {
@@ -523,30 +431,16 @@ fn parse_protocols_all_for(text: &str, input: &str) -> Result<Vec<ProtocolDetail
             continue;
         }
         let Some((key, v)) = trimmed.split_once(':') else {
-            return Err(ParseError::new(
-                input,
-                l.line,
-                "a `key: value` detail line",
-                t,
-            ));
+            return Err(ParseError::new(input, l.line, "a `key: value` detail line", t));
         };
         let (key, v) = (key.trim(), v.trim());
-        if in_stats
-            && matches!(
-                key,
-                "Import updates" | "Import withdraws" | "Export updates" | "Export withdraws"
-            )
-        {
-            cur.route_change_stats
-                .push(parse_stat_row(key, v, l.line, input)?);
+        if in_stats && matches!(key, "Import updates" | "Import withdraws" | "Export updates" | "Export withdraws") {
+            cur.route_change_stats.push(parse_stat_row(key, v, l.line, input)?);
             continue;
         }
         in_stats = false;
         if key == "BGP state" {
-            cur.bgp = Some(BgpDetail {
-                state: v.to_string(),
-                ..BgpDetail::default()
-            });
+            cur.bgp = Some(BgpDetail { state: v.to_string(), ..BgpDetail::default() });
             continue;
         }
         if let Some(bgp) = cur.bgp.as_mut() {
@@ -557,9 +451,7 @@ fn parse_protocols_all_for(text: &str, input: &str) -> Result<Vec<ProtocolDetail
             "Description" => cur.description = Some(v.to_string()),
             "Preference" => {
                 cur.preference =
-                    Some(v.parse().map_err(|_| {
-                        ParseError::new(input, l.line, "a preference (a number)", v)
-                    })?)
+                    Some(v.parse().map_err(|_| ParseError::new(input, l.line, "a preference (a number)", v))?)
             }
             "Input filter" => cur.input_filter = Some(v.to_string()),
             "Output filter" => cur.output_filter = Some(v.to_string()),
@@ -624,18 +516,14 @@ pub fn parse_status(text: &str) -> Result<BirdStatus, ParseError> {
             continue;
         }
         if state.is_some() {
-            return Err(ParseError::new(
-                INPUT,
-                l.line,
-                "end of the `show status` reply",
-                t,
-            ));
+            return Err(ParseError::new(INPUT, l.line, "end of the `show status` reply", t));
         }
         if let Some(v) = t.strip_prefix("Router ID is ") {
-            router_id =
-                Some(v.trim().parse::<Ipv4Addr>().map_err(|_| {
-                    ParseError::new(INPUT, l.line, "`Router ID is <IPv4 address>`", t)
-                })?);
+            router_id = Some(
+                v.trim()
+                    .parse::<Ipv4Addr>()
+                    .map_err(|_| ParseError::new(INPUT, l.line, "`Router ID is <IPv4 address>`", t))?,
+            );
         } else if let Some(v) = t.strip_prefix("Current server time is ") {
             server_time = Some(v.to_string());
         } else if let Some(v) = t.strip_prefix("Last reboot on ") {
@@ -652,9 +540,7 @@ pub fn parse_status(text: &str) -> Result<BirdStatus, ParseError> {
             state = Some(DaemonState::Other(t.to_string()));
         } else if version.is_none() && router_id.is_none() {
             match t.strip_prefix("BIRD ") {
-                Some(v) if !v.trim().is_empty() && !v.contains(' ') => {
-                    version = Some(v.to_string())
-                }
+                Some(v) if !v.trim().is_empty() && !v.contains(' ') => version = Some(v.to_string()),
                 _ => {
                     return Err(ParseError::new(INPUT, l.line, "`BIRD <version>`", t));
                 }
@@ -665,20 +551,13 @@ pub fn parse_status(text: &str) -> Result<BirdStatus, ParseError> {
     }
     let last = lines.last().map(|l| l.line).unwrap_or(0);
     Ok(BirdStatus {
-        version: version
-            .ok_or_else(|| ParseError::new(INPUT, last, "`BIRD <version>`", "end of input"))?,
-        router_id: router_id
-            .ok_or_else(|| ParseError::new(INPUT, last, "`Router ID is <IPv4>`", "end of input"))?,
+        version: version.ok_or_else(|| ParseError::new(INPUT, last, "`BIRD <version>`", "end of input"))?,
+        router_id: router_id.ok_or_else(|| ParseError::new(INPUT, last, "`Router ID is <IPv4>`", "end of input"))?,
         server_time,
         last_reboot,
         last_reconfiguration: last_reconf,
         state: state.ok_or_else(|| {
-            ParseError::new(
-                INPUT,
-                last,
-                "the daemon state (`Daemon is up and running`, …)",
-                "end of input",
-            )
+            ParseError::new(INPUT, last, "the daemon state (`Daemon is up and running`, …)", "end of input")
         })?,
         other,
     })
@@ -706,8 +585,7 @@ impl ConfigError {
         let s = s.strip_prefix("bird: ").unwrap_or(s);
         if let Some((loc, msg)) = s.split_once(' ') {
             let mut parts = loc.rsplitn(3, ':');
-            if let (Some(col), Some(line), Some(file)) = (parts.next(), parts.next(), parts.next())
-            {
+            if let (Some(col), Some(line), Some(file)) = (parts.next(), parts.next(), parts.next()) {
                 if let (Ok(col), Ok(line)) = (col.parse(), line.parse()) {
                     if !file.is_empty() {
                         return Some(ConfigError {
@@ -771,13 +649,9 @@ fn outcome_for(code: Option<u16>, text: &str) -> Option<ConfigureOutcome> {
     let by_text = match text {
         "Reconfigured" => Some(ConfigureOutcome::Reconfigured),
         "Reconfiguration in progress" => Some(ConfigureOutcome::InProgress),
-        "Reconfiguration already in progress, queueing new config" => {
-            Some(ConfigureOutcome::Queued)
-        }
+        "Reconfiguration already in progress, queueing new config" => Some(ConfigureOutcome::Queued),
         "Reconfiguration ignored, shutting down" => Some(ConfigureOutcome::IgnoredShuttingDown),
-        "Reconfiguration already in progress, removing queued config" => {
-            Some(ConfigureOutcome::Unqueued)
-        }
+        "Reconfiguration already in progress, removing queued config" => Some(ConfigureOutcome::Unqueued),
         "Reconfiguration confirmed" => Some(ConfigureOutcome::Confirmed),
         "Nothing to do" => Some(ConfigureOutcome::NothingToDo),
         "Configuration OK" => Some(ConfigureOutcome::ConfigurationOk),
@@ -794,15 +668,9 @@ fn outcome_for(code: Option<u16>, text: &str) -> Option<ConfigureOutcome> {
         Some(20) => Some(ConfigureOutcome::ConfigurationOk),
         Some(8002) => Some(match ConfigError::parse(text) {
             Some(e) => ConfigureOutcome::Error(e),
-            None => ConfigureOutcome::Other {
-                code,
-                message: text.to_string(),
-            },
+            None => ConfigureOutcome::Other { code, message: text.to_string() },
         }),
-        Some(c) if c >= 8000 => Some(ConfigureOutcome::Other {
-            code,
-            message: text.to_string(),
-        }),
+        Some(c) if c >= 8000 => Some(ConfigureOutcome::Other { code, message: text.to_string() }),
         Some(_) => by_text,
         None => by_text.or_else(|| ConfigError::parse(text).map(ConfigureOutcome::Error)),
     }
@@ -844,26 +712,16 @@ pub fn parse_configure_replies(text: &str) -> Result<Vec<ConfigureReply>, ParseE
             }
         }
         match outcome_for(l.code, t) {
-            Some(outcome) => out.push(ConfigureReply {
-                file: file.take(),
-                notes: std::mem::take(&mut notes),
-                outcome,
-            }),
+            Some(outcome) => out.push(ConfigureReply { file: file.take(), notes: std::mem::take(&mut notes), outcome }),
             None => {
                 let raw_final = l.code.is_some() && l.last;
                 if raw_final {
                     out.push(ConfigureReply {
                         file: file.take(),
                         notes: std::mem::take(&mut notes),
-                        outcome: ConfigureOutcome::Other {
-                            code: l.code,
-                            message: t.to_string(),
-                        },
+                        outcome: ConfigureOutcome::Other { code: l.code, message: t.to_string() },
                     });
-                } else if l.code.is_some()
-                    || t == "Undo requested"
-                    || t.starts_with("Undo scheduled")
-                {
+                } else if l.code.is_some() || t == "Undo requested" || t.starts_with("Undo scheduled") {
                     notes.push(t.to_string());
                 } else {
                     return Err(ParseError::new(
@@ -892,12 +750,7 @@ pub fn parse_configure(text: &str) -> Result<ConfigureReply, ParseError> {
     let mut replies = parse_configure_replies(text)?;
     match replies.len() {
         1 => Ok(replies.remove(0)),
-        0 => Err(ParseError::new(
-            "configure",
-            text.lines().count(),
-            "a configure reply",
-            "end of input",
-        )),
+        0 => Err(ParseError::new("configure", text.lines().count(), "a configure reply", "end of input")),
         n => Err(ParseError::new(
             "configure",
             0,
@@ -922,8 +775,7 @@ mod tests {
     // `birdc -s b.ctl show protocols all` (final state of the lab).
     const B_PROTOCOLS_ALL: &str = include_str!("testdata/bird-b-show-protocols-all.txt");
     // `birdc -s b.ctl show protocols all` 16 s after start (Mesh peer in Connect).
-    const B_PROTOCOLS_ALL_EARLY: &str =
-        include_str!("testdata/bird-b-show-protocols-all-early.txt");
+    const B_PROTOCOLS_ALL_EARLY: &str = include_str!("testdata/bird-b-show-protocols-all-early.txt");
     // `birdc -s b.ctl show protocols all Node_10_99_0_1`
     const B_PROTOCOLS_ALL_NODE: &str = include_str!("testdata/bird-b-show-protocols-all-node.txt");
     // Raw control-socket exchange on b.ctl (python AF_UNIX client, bytes as
@@ -969,70 +821,37 @@ mod tests {
                 proto("device1", "Device", "up", "13:29:47", ""),
                 proto("direct1", "Direct", "up", "13:29:47", ""),
                 proto("Node_10_99_0_1", "BGP", "up", "13:29:49", "Established"),
-                proto(
-                    "Mesh_10_99_0_9",
-                    "BGP",
-                    "start",
-                    "13:29:47",
-                    "Active        Socket: No route to host"
-                ),
+                proto("Mesh_10_99_0_9", "BGP", "start", "13:29:47", "Active        Socket: No route to host"),
             ]
         );
         assert!(p[4].is_established());
         assert!(!p[5].is_established());
         assert_eq!(p[5].bgp_state(), Some("Active"));
-        assert_eq!(
-            p[5].info_detail().as_deref(),
-            Some("Socket: No route to host")
-        );
+        assert_eq!(p[5].info_detail().as_deref(), Some("Socket: No route to host"));
         assert_eq!(p[0].bgp_state(), None);
 
         let a = parse_protocols(A_PROTOCOLS).unwrap();
-        let bgp: Vec<(&str, bool)> = a
-            .iter()
-            .filter(|p| p.is_bgp())
-            .map(|p| (p.name.as_str(), p.is_established()))
-            .collect();
-        assert_eq!(
-            bgp,
-            vec![("Node_10_99_0_2", true), ("Node_10_99_1_3", true)]
-        );
+        let bgp: Vec<(&str, bool)> =
+            a.iter().filter(|p| p.is_bgp()).map(|p| (p.name.as_str(), p.is_established())).collect();
+        assert_eq!(bgp, vec![("Node_10_99_0_2", true), ("Node_10_99_1_3", true)]);
         assert_eq!(a[5].since, "13:30:35");
     }
 
     #[test]
     fn show_protocols_raw_socket_matches_birdc_form() {
         // The raw exchange holds several replies; the first is `show protocols`.
-        let first_reply: String = B_RAW_SESSION
-            .lines()
-            .take_while(|l| !l.starts_with("0000"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let first_reply: String =
+            B_RAW_SESSION.lines().take_while(|l| !l.starts_with("0000")).map(|l| format!("{l}\n")).collect();
         let p = parse_protocols(&first_reply).unwrap();
         assert_eq!(p.len(), 6);
-        assert_eq!(
-            p[5],
-            proto(
-                "Mesh_10_99_0_9",
-                "BGP",
-                "start",
-                "13:29:47",
-                "Active        Socket: No route to host"
-            )
-        );
-        assert_eq!(
-            p[4],
-            proto("Node_10_99_0_1", "BGP", "up", "13:29:49", "Established")
-        );
+        assert_eq!(p[5], proto("Mesh_10_99_0_9", "BGP", "start", "13:29:47", "Active        Socket: No route to host"));
+        assert_eq!(p[4], proto("Node_10_99_0_1", "BGP", "up", "13:29:49", "Established"));
         // Decoding keeps codes.
         let lines = decode_bird(&first_reply).unwrap();
         assert_eq!(lines[0].code, Some(2002));
         assert_eq!(lines[1].code, Some(1002));
         assert_eq!(lines[2].code, Some(1002));
-        assert_eq!(
-            lines[2].text,
-            "kernel1  Kernel   master   up     13:29:47    "
-        );
+        assert_eq!(lines[2].text, "kernel1  Kernel   master   up     13:29:47    ");
     }
 
     #[test]
@@ -1051,19 +870,8 @@ mod tests {
         let kernel = &all[1];
         assert_eq!(kernel.protocol.name, "kernel1");
         assert_eq!(kernel.preference, Some(10));
-        assert_eq!(
-            kernel.output_filter.as_deref(),
-            Some("calico_kernel_programming")
-        );
-        assert_eq!(
-            kernel.routes,
-            Some(RouteCounts {
-                imported: 0,
-                filtered: None,
-                exported: 6,
-                preferred: 0
-            })
-        );
+        assert_eq!(kernel.output_filter.as_deref(), Some("calico_kernel_programming"));
+        assert_eq!(kernel.routes, Some(RouteCounts { imported: 0, filtered: None, exported: 6, preferred: 0 }));
         assert!(kernel.bgp.is_none());
 
         let node = &all[4];
@@ -1072,15 +880,7 @@ mod tests {
         assert_eq!(node.preference, Some(100));
         assert_eq!(node.input_filter.as_deref(), Some("ACCEPT"));
         assert_eq!(node.output_filter.as_deref(), Some("(unnamed)"));
-        assert_eq!(
-            node.routes,
-            Some(RouteCounts {
-                imported: 4,
-                filtered: None,
-                exported: 2,
-                preferred: 3
-            })
-        );
+        assert_eq!(node.routes, Some(RouteCounts { imported: 4, filtered: None, exported: 2, preferred: 3 }));
         assert_eq!(
             node.route_change_stats[0],
             RouteChangeStat {
@@ -1109,10 +909,7 @@ mod tests {
         assert_eq!(bgp.neighbor_as, Some(64512));
         assert_eq!(bgp.neighbor_id, Some("10.99.0.1".parse().unwrap()));
         assert_eq!(bgp.source_address, Some("10.99.0.2".parse().unwrap()));
-        assert_eq!(
-            bgp.session,
-            vec!["internal", "multihop", "AS4", "add-path-rx", "add-path-tx"]
-        );
+        assert_eq!(bgp.session, vec!["internal", "multihop", "AS4", "add-path-rx", "add-path-tx"]);
         assert!(bgp.neighbor_caps.contains(&"enhanced-refresh".to_string()));
         assert!(bgp.hold_timer.is_some());
         assert_eq!(bgp.last_error, None);
@@ -1129,71 +926,27 @@ mod tests {
     #[test]
     fn show_protocols_all_early_and_single() {
         let all = parse_protocols_all(B_PROTOCOLS_ALL_EARLY).unwrap();
-        let mesh = all
-            .iter()
-            .find(|p| p.protocol.name == "Mesh_10_99_0_9")
-            .unwrap();
+        let mesh = all.iter().find(|p| p.protocol.name == "Mesh_10_99_0_9").unwrap();
         assert_eq!(mesh.bgp.as_ref().unwrap().state, "Connect");
         assert_eq!(mesh.protocol.info, "Connect       Socket: No route to host");
-        let node = all
-            .iter()
-            .find(|p| p.protocol.name == "Node_10_99_0_1")
-            .unwrap();
-        assert_eq!(
-            node.routes,
-            Some(RouteCounts {
-                imported: 3,
-                filtered: None,
-                exported: 1,
-                preferred: 3
-            })
-        );
-        assert_eq!(
-            node.bgp.as_ref().unwrap().hold_timer.as_deref(),
-            Some("200/240")
-        );
-        assert_eq!(
-            node.bgp.as_ref().unwrap().keepalive_timer.as_deref(),
-            Some("63/80")
-        );
+        let node = all.iter().find(|p| p.protocol.name == "Node_10_99_0_1").unwrap();
+        assert_eq!(node.routes, Some(RouteCounts { imported: 3, filtered: None, exported: 1, preferred: 3 }));
+        assert_eq!(node.bgp.as_ref().unwrap().hold_timer.as_deref(), Some("200/240"));
+        assert_eq!(node.bgp.as_ref().unwrap().keepalive_timer.as_deref(), Some("63/80"));
 
         let one = parse_protocols_all(B_PROTOCOLS_ALL_NODE).unwrap();
         assert_eq!(one.len(), 1);
-        assert_eq!(
-            one[0].bgp.as_ref().unwrap().neighbor_id,
-            Some("10.99.0.1".parse().unwrap())
-        );
+        assert_eq!(one[0].bgp.as_ref().unwrap().neighbor_id, Some("10.99.0.1".parse().unwrap()));
     }
 
     #[test]
     fn show_protocols_all_raw() {
         let all = parse_protocols_all(A_RAW_PROTOCOLS_ALL).unwrap();
         let names: Vec<&str> = all.iter().map(|p| p.protocol.name.as_str()).collect();
-        assert_eq!(
-            names,
-            vec![
-                "static1",
-                "kernel1",
-                "device1",
-                "direct1",
-                "Node_10_99_0_2",
-                "Node_10_99_1_3"
-            ]
-        );
-        assert_eq!(
-            all[0].routes,
-            Some(RouteCounts {
-                imported: 2,
-                filtered: None,
-                exported: 0,
-                preferred: 2
-            })
-        );
+        assert_eq!(names, vec!["static1", "kernel1", "device1", "direct1", "Node_10_99_0_2", "Node_10_99_1_3"]);
+        assert_eq!(all[0].routes, Some(RouteCounts { imported: 2, filtered: None, exported: 0, preferred: 2 }));
         let rr_client = all[5].bgp.as_ref().unwrap();
-        assert_eq!(
-            rr_client.neighbor_address,
-            Some("10.99.1.3".parse().unwrap())
-        );
+        assert_eq!(rr_client.neighbor_address, Some("10.99.1.3".parse().unwrap()));
         assert_eq!(rr_client.source_address, Some("10.99.1.1".parse().unwrap()));
 
         // The Mesh peer over the raw socket, from the session capture.
@@ -1230,21 +983,13 @@ mod tests {
         // The status reply inside the configure-in-progress capture.
         let status: String = A_RAW_CONFIGURE_PROGRESS
             .lines()
-            .filter(|l| {
-                l.starts_with("1000")
-                    || l.starts_with("1011")
-                    || l.starts_with(' ')
-                    || l.starts_with("0013")
-            })
+            .filter(|l| l.starts_with("1000") || l.starts_with("1011") || l.starts_with(' ') || l.starts_with("0013"))
             .map(|l| format!("{l}\n"))
             .collect();
         let s = parse_status(&status).unwrap();
         assert_eq!(s.router_id, "10.99.0.1".parse::<Ipv4Addr>().unwrap());
         assert_eq!(s.state, DaemonState::ReconfigurationInProgress);
-        assert_eq!(
-            s.last_reconfiguration.as_deref(),
-            Some("2026-11-25 13:30:24")
-        );
+        assert_eq!(s.last_reconfiguration.as_deref(), Some("2026-11-25 13:30:24"));
     }
 
     #[test]
@@ -1256,10 +1001,7 @@ mod tests {
         let only_configure: String = A_RAW_CONFIGURE_PROGRESS
             .lines()
             .filter(|l| {
-                l.starts_with("0001")
-                    || l.starts_with("0002")
-                    || l.starts_with("0003")
-                    || l.starts_with("0004")
+                l.starts_with("0001") || l.starts_with("0002") || l.starts_with("0003") || l.starts_with("0004")
             })
             .map(|l| format!("{l}\n"))
             .collect();
@@ -1342,26 +1084,24 @@ mod tests {
 
     #[test]
     fn malformed_inputs_name_the_line() {
-        let e = parse_protocols(
-            "BIRD 1.6.8 ready.\nname proto table state since info\nkernel1 Kernel\n",
-        )
-        .unwrap_err();
+        let e = parse_protocols("BIRD 1.6.8 ready.\nname proto table state since info\nkernel1 Kernel\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.expected.contains("protocol row"), "{e}");
 
-        let e = parse_protocols("BIRD 1.6.8 ready.\nkernel1  Kernel   master   up     13:29:47\n")
-            .unwrap_err();
+        let e = parse_protocols("BIRD 1.6.8 ready.\nkernel1  Kernel   master   up     13:29:47\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.expected.contains("header"), "{e}");
 
         let e = parse_protocols("").unwrap_err();
         assert!(e.expected.contains("header"));
 
-        let e = parse_protocols("0001 BIRD 1.6.8 ready.\n2002-name     proto    table    state  since       info\nX garbage\n").unwrap_err();
+        let e = parse_protocols(
+            "0001 BIRD 1.6.8 ready.\n2002-name     proto    table    state  since       info\nX garbage\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3);
 
-        let e = parse_protocols("0001 BIRD 1.6.8 ready.\n2002-name proto table state since\n")
-            .unwrap_err();
+        let e = parse_protocols("0001 BIRD 1.6.8 ready.\n2002-name proto table state since\n").unwrap_err();
         assert_eq!(e.line, 2);
 
         let e = parse_protocols_all(

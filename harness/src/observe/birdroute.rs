@@ -206,13 +206,8 @@ struct Head {
 
 fn parse_head(body: &str, line: usize) -> Result<Head, ParseError> {
     let err = |what: &str| ParseError::new(INPUT, line, what.to_string(), body);
-    let open = body
-        .find('[')
-        .ok_or_else(|| err("a route `<destination> [<protocol> <since>] …`"))?;
-    let close = body[open..]
-        .find(']')
-        .map(|i| open + i)
-        .ok_or_else(|| err("`]` closing `[<protocol> <since>]`"))?;
+    let open = body.find('[').ok_or_else(|| err("a route `<destination> [<protocol> <since>] …`"))?;
+    let close = body[open..].find(']').map(|i| open + i).ok_or_else(|| err("`]` closing `[<protocol> <since>]`"))?;
     let dest: Vec<&str> = body[..open].split_whitespace().collect();
     let (kind, via, dev) = match dest.as_slice() {
         ["via", gw, "on", iface] => (
@@ -220,11 +215,7 @@ fn parse_head(body: &str, line: usize) -> Result<Head, ParseError> {
             Some(gw.parse().map_err(|_| err("a gateway address after `via`"))?),
             Some(iface.to_string()),
         ),
-        ["via", gw] => (
-            RouteKind::Unicast,
-            Some(gw.parse().map_err(|_| err("a gateway address after `via`"))?),
-            None,
-        ),
+        ["via", gw] => (RouteKind::Unicast, Some(gw.parse().map_err(|_| err("a gateway address after `via`"))?), None),
         ["dev", iface] => (RouteKind::Unicast, None, Some(iface.to_string())),
         ["blackhole"] => (RouteKind::Blackhole, None, None),
         ["unreachable"] => (RouteKind::Unreachable, None, None),
@@ -267,9 +258,7 @@ fn parse_head(body: &str, line: usize) -> Result<Head, ParseError> {
         sync_error = true;
         rest = r.trim_start();
     }
-    let r = rest
-        .strip_prefix('(')
-        .ok_or_else(|| err("`(<preference>[/<metric>])`"))?;
+    let r = rest.strip_prefix('(').ok_or_else(|| err("`(<preference>[/<metric>])`"))?;
     let pclose = r.find(')').ok_or_else(|| err("`)` after the preference"))?;
     let pm = &r[..pclose];
     rest = r[pclose + 1..].trim();
@@ -281,17 +270,12 @@ fn parse_head(body: &str, line: usize) -> Result<Head, ParseError> {
         Some(p) => (p, true),
         None => (pref_s, false),
     };
-    let preference: u32 = pref_s
-        .parse()
-        .map_err(|_| err("a numeric preference in `(…)`"))?;
+    let preference: u32 = pref_s.parse().map_err(|_| err("a numeric preference in `(…)`"))?;
     let igp_metric = match metric_s {
         None => None,
         Some("?") => Some(IgpMetric::Unknown),
         Some("-") => Some(IgpMetric::Unresolvable),
-        Some(m) => Some(IgpMetric::Known(
-            m.parse()
-                .map_err(|_| err("an IGP metric, `?` or `-` after `/`"))?,
-        )),
+        Some(m) => Some(IgpMetric::Known(m.parse().map_err(|_| err("an IGP metric, `?` or `-` after `/`"))?)),
     };
     let (mut origin_as, mut origin, mut info) = (None, None, None);
     if !rest.is_empty() {
@@ -349,10 +333,7 @@ fn paren_groups(v: &str) -> Option<Vec<Vec<u32>>> {
     while !rest.is_empty() {
         let r = rest.strip_prefix('(')?;
         let close = r.find(')')?;
-        let nums: Option<Vec<u32>> = r[..close]
-            .split(',')
-            .map(|t| t.trim().parse().ok())
-            .collect();
+        let nums: Option<Vec<u32>> = r[..close].split(',').map(|t| t.trim().parse().ok()).collect();
         out.push(nums?);
         rest = r[close + 1..].trim_start();
     }
@@ -363,9 +344,7 @@ fn apply_attr(route: &mut Route, key: &str, v: &str, line: usize) -> Result<(), 
     let err = |what: &str| ParseError::new(INPUT, line, format!("{key}: {what}"), v);
     let a = &mut route.attrs;
     match key {
-        "BGP.origin" => {
-            a.origin = Some(Origin::from_word(v).ok_or_else(|| err("IGP, EGP or Incomplete"))?)
-        }
+        "BGP.origin" => a.origin = Some(Origin::from_word(v).ok_or_else(|| err("IGP, EGP or Incomplete"))?),
         "BGP.as_path" => a.as_path = parse_u32_list(v).ok_or_else(|| err("AS numbers"))?,
         "BGP.next_hop" => {
             let mut it = v.split_whitespace();
@@ -380,9 +359,7 @@ fn apply_attr(route: &mut Route, key: &str, v: &str, line: usize) -> Result<(), 
         }
         "BGP.local_pref" => a.local_pref = Some(v.parse().map_err(|_| err("a number"))?),
         "BGP.med" => a.med = Some(v.parse().map_err(|_| err("a number"))?),
-        "BGP.originator_id" => {
-            a.originator_id = Some(v.parse().map_err(|_| err("an IPv4 address"))?)
-        }
+        "BGP.originator_id" => a.originator_id = Some(v.parse().map_err(|_| err("an IPv4 address"))?),
         "BGP.cluster_list" => {
             a.cluster_list = v
                 .split_whitespace()
@@ -432,8 +409,7 @@ pub fn parse_routes(text: &str) -> Result<Vec<Route>, ParseError> {
         match l.code {
             Some(8001) if t.trim() == "Network not in table" => continue,
             Some(c) if c >= 8000 => {
-                let mut e =
-                    ParseError::new(INPUT, l.line, "a `show route` reply", format!("{c:04} {t}"));
+                let mut e = ParseError::new(INPUT, l.line, "a `show route` reply", format!("{c:04} {t}"));
                 e.bird_code = Some(c);
                 return Err(e);
             }
@@ -451,24 +427,16 @@ pub fn parse_routes(text: &str) -> Result<Vec<Route>, ParseError> {
         }
         if let Some(attr) = t.strip_prefix('\t') {
             let Some(route) = out.last_mut() else {
-                return Err(ParseError::new(
-                    INPUT,
-                    l.line,
-                    "a route line before attribute lines",
-                    t,
-                ));
+                return Err(ParseError::new(INPUT, l.line, "a route line before attribute lines", t));
             };
             let attr = attr.trim_end();
             if let Some(nh) = attr.strip_prefix("via ") {
                 let toks: Vec<&str> = nh.split_whitespace().collect();
-                let via = toks.first().and_then(|a| a.parse().ok()).ok_or_else(|| {
-                    ParseError::new(INPUT, l.line, "`via <gw> on <if> weight <n>`", t)
-                })?;
-                let mut hop = NextHop {
-                    via,
-                    dev: None,
-                    weight: None,
-                };
+                let via = toks
+                    .first()
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| ParseError::new(INPUT, l.line, "`via <gw> on <if> weight <n>`", t))?;
+                let mut hop = NextHop { via, dev: None, weight: None };
                 let mut i = 1;
                 while i < toks.len() {
                     match (toks[i], toks.get(i + 1)) {
@@ -489,30 +457,19 @@ pub fn parse_routes(text: &str) -> Result<Vec<Route>, ParseError> {
                 continue;
             }
             let Some((k, v)) = attr.split_once(':') else {
-                return Err(ParseError::new(
-                    INPUT,
-                    l.line,
-                    "an attribute line `\\t<name>: <value>`",
-                    t,
-                ));
+                return Err(ParseError::new(INPUT, l.line, "an attribute line `\\t<name>: <value>`", t));
             };
             apply_attr(route, k.trim(), v.trim(), l.line)?;
             continue;
         }
         let (prefix, body) = if t.starts_with(char::is_whitespace) {
-            let p = cur_prefix.ok_or_else(|| {
-                ParseError::new(INPUT, l.line, "a route line starting with its prefix", t)
-            })?;
+            let p =
+                cur_prefix.ok_or_else(|| ParseError::new(INPUT, l.line, "a route line starting with its prefix", t))?;
             (p, t.trim_start())
         } else {
             let (p, body) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
             let p: Prefix = p.parse().map_err(|_| {
-                ParseError::new(
-                    INPUT,
-                    l.line,
-                    "a route line starting with a prefix (`10.0.0.0/24 …`)",
-                    t,
-                )
+                ParseError::new(INPUT, l.line, "a route line starting with a prefix (`10.0.0.0/24 …`)", t)
             })?;
             (p, body.trim_start())
         };
@@ -601,7 +558,8 @@ bird> show route
     // `birdcl -s /var/run/calico/bird.ctl show route | grep …` on a Calico
     // node: routes reflected by an RR (`from`), dates as `since`.
     // https://github.com/projectcalico/calico/issues/9500
-    const ISSUE_CALICO_9500: &str = "10.128.121.154/32  via 10.128.122.48 on bond0 [Node_10_128_122_26 08:12:30 from 10.128.122.26] * (100/0) [i]
+    const ISSUE_CALICO_9500: &str =
+        "10.128.121.154/32  via 10.128.122.48 on bond0 [Node_10_128_122_26 08:12:30 from 10.128.122.26] * (100/0) [i]
 10.128.121.145/32  via 10.128.122.48 on bond0 [Node_10_128_122_26 07:16:26 from 10.128.122.26] * (100/0) [i]
 10.128.121.192/27  via 10.128.122.48 on bond0 [Node_10_128_122_26 2023-10-08 from 10.128.122.26] * (100/0) [i]
 10.128.121.255/32  via 10.128.122.48 on bond0 [Node_10_128_122_26 2024-09-05 from 10.128.122.26] * (100/0) [i]
@@ -666,10 +624,7 @@ bird> show route
         assert_eq!(r.learned_from(), Some(ip("10.99.0.1")));
         assert!(find_route(&routes, "172.16.4.0/26").is_none());
         assert!(find_route(&routes, "not a prefix").is_none());
-        assert_eq!(
-            find_route(&routes, "172.16.2.0/26").unwrap().learned_from(),
-            None
-        );
+        assert_eq!(find_route(&routes, "172.16.2.0/26").unwrap().learned_from(), None);
     }
 
     #[test]
@@ -688,10 +643,7 @@ bird> show route
         assert_eq!(both[1].origin, Some(Origin::Incomplete));
         assert_eq!(both[1].attrs.origin, Some(Origin::Incomplete));
         assert_eq!(both[1].igp_metric, Some(IgpMetric::Unknown));
-        assert_eq!(
-            find_route(&routes, "172.16.5.0/26").unwrap().kind,
-            RouteKind::Blackhole
-        );
+        assert_eq!(find_route(&routes, "172.16.5.0/26").unwrap().kind, RouteKind::Blackhole);
 
         // The non-reflected route from the RR itself: empty AS path, no cluster list.
         let r = find_route(&routes, "172.16.1.0/26").unwrap();
@@ -705,10 +657,7 @@ bird> show route
 
         // Device routes and the static route to the RR's other subnet.
         let d = find_route(&routes, "10.244.1.0/32").unwrap();
-        assert_eq!(
-            (d.kind, d.dev.as_deref(), d.via),
-            (RouteKind::Unicast, Some("tunl0"), None)
-        );
+        assert_eq!((d.kind, d.dev.as_deref(), d.via), (RouteKind::Unicast, Some("tunl0"), None));
         assert_eq!(d.source.as_deref(), Some("device"));
         let s = find_route(&routes, "10.99.1.0/24").unwrap();
         assert_eq!(s.via, Some(ip("10.99.0.1")));
@@ -749,10 +698,7 @@ bird> show route
             ]
         );
         let u = find_route(&routes, "172.16.9.0/24").unwrap();
-        assert_eq!(
-            (u.kind, u.protocol.as_str(), u.preference),
-            (RouteKind::Unreachable, "static1", 200)
-        );
+        assert_eq!((u.kind, u.protocol.as_str(), u.preference), (RouteKind::Unreachable, "static1", 200));
         let bh = find_route(&routes, "172.16.1.0/26").unwrap();
         assert_eq!(bh.kind, RouteKind::Blackhole);
         let two = find_routes(&routes, "172.16.5.0/26");
@@ -810,28 +756,16 @@ bird> show route
 
         let first: String = B_RAW_SESSION
             .lines()
-            .filter(|l| {
-                l.starts_with("1007")
-                    || l.starts_with("1008")
-                    || l.starts_with("1012")
-                    || l.starts_with(" \t")
-            })
+            .filter(|l| l.starts_with("1007") || l.starts_with("1008") || l.starts_with("1012") || l.starts_with(" \t"))
             .map(|l| format!("{l}\n"))
             .collect();
         let r = parse_routes(&first).unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].cluster_list(), &[v4("1.0.0.1")]);
 
-        assert_eq!(
-            parse_routes("0001 BIRD 1.6.8 ready.\n8001 Network not in table\n").unwrap(),
-            vec![]
-        );
-        assert_eq!(
-            parse_routes("BIRD 1.6.8 ready.\nNetwork not in table\n").unwrap(),
-            vec![]
-        );
-        let e =
-            parse_routes("0001 BIRD 1.6.8 ready.\n9001 nosuch is not a protocol\n").unwrap_err();
+        assert_eq!(parse_routes("0001 BIRD 1.6.8 ready.\n8001 Network not in table\n").unwrap(), vec![]);
+        assert_eq!(parse_routes("BIRD 1.6.8 ready.\nNetwork not in table\n").unwrap(), vec![]);
+        let e = parse_routes("0001 BIRD 1.6.8 ready.\n9001 nosuch is not a protocol\n").unwrap_err();
         assert_eq!((e.line, e.bird_code), (2, Some(9001)));
     }
 
@@ -847,17 +781,12 @@ bird> show route
         assert!(bad.primary && bad.sync_error);
         assert_eq!(bad.protocol, "Node_192_168_10_1");
         let k = find_route(&r, "0.0.0.0/0").unwrap();
-        assert_eq!(
-            (k.protocol.as_str(), k.preference, k.igp_metric, k.origin),
-            ("kernel1", 10, None, None)
-        );
+        assert_eq!((k.protocol.as_str(), k.preference, k.igp_metric, k.origin), ("kernel1", 10, None, None));
         assert_eq!(k.dev.as_deref(), Some("bond0.10"));
 
         let r = parse_routes(ISSUE_CALICO_9500).unwrap();
         assert_eq!(r.len(), 6);
-        assert!(r
-            .iter()
-            .all(|x| x.from == Some(ip("10.128.122.26")) && x.via == Some(ip("10.128.122.48"))));
+        assert!(r.iter().all(|x| x.from == Some(ip("10.128.122.26")) && x.via == Some(ip("10.128.122.48"))));
         assert_eq!(r[2].since, "2023-10-08");
         assert_eq!(r[2].prefix.to_string(), "10.128.121.192/27");
     }
@@ -885,16 +814,8 @@ bird> show route
         assert_eq!(
             r[0].nexthops,
             vec![
-                NextHop {
-                    via: ip("10.99.0.1"),
-                    dev: Some("eth0".into()),
-                    weight: Some(1)
-                },
-                NextHop {
-                    via: ip("10.99.0.2"),
-                    dev: Some("eth1".into()),
-                    weight: Some(2)
-                },
+                NextHop { via: ip("10.99.0.1"), dev: Some("eth0".into()), weight: Some(1) },
+                NextHop { via: ip("10.99.0.2"), dev: Some("eth1".into()), weight: Some(2) },
             ]
         );
         assert!(r[1].suppressed);
@@ -902,10 +823,7 @@ bird> show route
         assert_eq!(r[1].attrs.as_path, vec![64512, 64513, 64514]);
         assert_eq!(r[1].attrs.next_hop_link_local, Some(ip("fe80::1")));
         assert!(r[1].attrs.atomic_aggregate);
-        assert_eq!(
-            r[1].other_attrs,
-            vec![("Kernel.metric".to_string(), "0".to_string())]
-        );
+        assert_eq!(r[1].other_attrs, vec![("Kernel.metric".to_string(), "0".to_string())]);
         assert_eq!(r[2].kind, RouteKind::Prohibited);
         assert_eq!(r[2].since, "2016-11-21 12:00:00");
         assert!(!r[2].primary);
@@ -920,14 +838,12 @@ bird> show route
         assert_eq!(e.line, 1);
         let e = parse_routes("\tBGP.origin: IGP\n").unwrap_err();
         assert!(e.expected.contains("route line before"));
-        let e = parse_routes("10.0.0.0/24 dev eth0 [direct1 12:00:00] * (240)\n\tBGP.med: lots\n")
-            .unwrap_err();
+        let e = parse_routes("10.0.0.0/24 dev eth0 [direct1 12:00:00] * (240)\n\tBGP.med: lots\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.expected.starts_with("BGP.med"), "{e}");
         let e = parse_routes("10.0.0.0/24 teleport [direct1 12:00:00] * (240)\n").unwrap_err();
         assert!(e.expected.contains("destination"));
-        let e =
-            parse_routes("                   dev eth0 [direct1 12:00:00] * (240)\n").unwrap_err();
+        let e = parse_routes("                   dev eth0 [direct1 12:00:00] * (240)\n").unwrap_err();
         assert!(e.expected.contains("starting with its prefix"));
     }
 }

@@ -84,8 +84,7 @@ fn add_member(set: &mut IpSet, entry: &str) {
     match entry.split_once(char::is_whitespace) {
         Some((m, opts)) => {
             set.members.push(m.to_string());
-            set.member_options
-                .insert(m.to_string(), opts.trim().to_string());
+            set.member_options.insert(m.to_string(), opts.trim().to_string());
         }
         None => set.members.push(entry.to_string()),
     }
@@ -117,12 +116,7 @@ fn parse_save(text: &str) -> Result<Vec<IpSet>, ParseError> {
             }
             ["add", name, _elem, ..] => {
                 let Some(set) = out.iter_mut().rev().find(|s| s.name == *name) else {
-                    return Err(ParseError::new(
-                        INPUT,
-                        n,
-                        format!("`create {name} …` before its members"),
-                        l,
-                    ));
+                    return Err(ParseError::new(INPUT, n, format!("`create {name} …` before its members"), l));
                 };
                 let entry = l.trim_start()["add".len()..].trim_start()[name.len()..].trim_start();
                 add_member(set, entry);
@@ -152,12 +146,7 @@ fn parse_list(text: &str) -> Result<Vec<IpSet>, ParseError> {
         }
         if let Some(name) = l.strip_prefix("Name: ") {
             if let Some((pn, _)) = pending_name {
-                return Err(ParseError::new(
-                    INPUT,
-                    pn + 1,
-                    "`Type: <set type>` after `Name:`",
-                    l,
-                ));
+                return Err(ParseError::new(INPUT, pn + 1, "`Type: <set type>` after `Name:`", l));
             }
             pending_name = Some((n, name.trim().to_string()));
             in_members = false;
@@ -165,12 +154,7 @@ fn parse_list(text: &str) -> Result<Vec<IpSet>, ParseError> {
         }
         if let Some((_, name)) = pending_name.take() {
             let Some(kind) = l.strip_prefix("Type: ") else {
-                return Err(ParseError::new(
-                    INPUT,
-                    n,
-                    "`Type: <set type>` after `Name:`",
-                    l,
-                ));
+                return Err(ParseError::new(INPUT, n, "`Type: <set type>` after `Name:`", l));
             };
             out.push(IpSet::new(&name, kind.trim()));
             continue;
@@ -183,12 +167,7 @@ fn parse_list(text: &str) -> Result<Vec<IpSet>, ParseError> {
             continue;
         }
         let Some((k, v)) = l.split_once(':') else {
-            return Err(ParseError::new(
-                INPUT,
-                n,
-                "a `Field: value` header line or `Members:`",
-                l,
-            ));
+            return Err(ParseError::new(INPUT, n, "a `Field: value` header line or `Members:`", l));
         };
         let v = v.trim();
         let num_err = |what: &str| ParseError::new(INPUT, n, format!("{what} (a number)"), l);
@@ -197,9 +176,7 @@ fn parse_list(text: &str) -> Result<Vec<IpSet>, ParseError> {
             "Header" => set.header = parse_header(&v.split_whitespace().collect::<Vec<_>>()),
             "Size in memory" => set.size_in_memory = Some(v.parse().map_err(|_| num_err("Size in memory"))?),
             "References" => set.references = Some(v.parse().map_err(|_| num_err("References"))?),
-            "Number of entries" => {
-                set.number_of_entries = Some(v.parse().map_err(|_| num_err("Number of entries"))?)
-            }
+            "Number of entries" => set.number_of_entries = Some(v.parse().map_err(|_| num_err("Number of entries"))?),
             "Members" => in_members = true,
             _ => {
                 return Err(ParseError::new(
@@ -212,12 +189,7 @@ fn parse_list(text: &str) -> Result<Vec<IpSet>, ParseError> {
         }
     }
     if let Some((pn, _)) = pending_name {
-        return Err(ParseError::new(
-            INPUT,
-            pn + 1,
-            "`Type: <set type>` after `Name:`",
-            "end of input",
-        ));
+        return Err(ParseError::new(INPUT, pn + 1, "`Type: <set type>` after `Name:`", "end of input"));
     }
     Ok(out)
 }
@@ -256,33 +228,15 @@ mod tests {
         assert_eq!(hosts.kind, "hash:net");
         assert_eq!(hosts.revision, Some(7));
         assert_eq!(hosts.family(), Some("inet"));
-        assert_eq!(
-            hosts.header.get("hashsize").map(String::as_str),
-            Some("1024")
-        );
-        assert_eq!(
-            hosts.header.get("maxelem").map(String::as_str),
-            Some("1048576")
-        );
-        assert_eq!(
-            hosts.header.get("bucketsize").map(String::as_str),
-            Some("12")
-        );
-        assert_eq!(
-            hosts.header.get("initval").map(String::as_str),
-            Some("0xc9f9c50f")
-        );
+        assert_eq!(hosts.header.get("hashsize").map(String::as_str), Some("1024"));
+        assert_eq!(hosts.header.get("maxelem").map(String::as_str), Some("1048576"));
+        assert_eq!(hosts.header.get("bucketsize").map(String::as_str), Some("12"));
+        assert_eq!(hosts.header.get("initval").map(String::as_str), Some("0xc9f9c50f"));
         assert_eq!(hosts.size_in_memory, Some(648));
         assert_eq!(hosts.references, Some(2));
         assert_eq!(hosts.number_of_entries, Some(4));
-        assert_eq!(
-            hosts.members,
-            vec!["192.168.100.0/24", "10.99.0.2", "10.99.0.1", "10.99.1.3"]
-        );
-        assert_eq!(
-            hosts.sorted_members(),
-            vec!["10.99.0.1", "10.99.0.2", "10.99.1.3", "192.168.100.0/24"]
-        );
+        assert_eq!(hosts.members, vec!["192.168.100.0/24", "10.99.0.2", "10.99.0.1", "10.99.1.3"]);
+        assert_eq!(hosts.sorted_members(), vec!["10.99.0.1", "10.99.0.2", "10.99.1.3", "192.168.100.0/24"]);
         assert!(hosts.contains("10.99.1.3"));
         assert!(!hosts.contains("10.99.0.50"));
         assert_eq!(sets[2].members, vec!["10.244.0.0/16", "172.16.0.0/16"]);
@@ -305,10 +259,7 @@ mod tests {
         let saved = parse_ipset(SAVE).unwrap();
         assert_eq!(saved.len(), listed.len());
         for (s, l) in saved.iter().zip(&listed) {
-            assert_eq!(
-                (&s.name, &s.kind, &s.header, &s.members),
-                (&l.name, &l.kind, &l.header, &l.members)
-            );
+            assert_eq!((&s.name, &s.kind, &s.header, &s.members), (&l.name, &l.kind, &l.header, &l.members));
             assert_eq!((s.revision, s.references), (None, None));
         }
     }

@@ -126,27 +126,19 @@ impl IpTables {
                 .filter(move |c| c.name == chain)
                 .flat_map(|c| c.rules.iter())
         };
-        rules()
-            .find(|r| r.has_comment(text))
-            .or_else(|| rules().find(|r| r.comments.iter().any(|c| c.contains(text))))
+        rules().find(|r| r.has_comment(text)).or_else(|| rules().find(|r| r.comments.iter().any(|c| c.contains(text))))
     }
 
     /// Every rule, in order.
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
-        self.tables
-            .iter()
-            .flat_map(|t| t.chains.iter())
-            .flat_map(|c| c.rules.iter())
+        self.tables.iter().flat_map(|t| t.chains.iter()).flat_map(|c| c.rules.iter())
     }
 }
 
 fn parse_counters(s: &str) -> Option<Counters> {
     let inner = s.strip_prefix('[')?.strip_suffix(']')?;
     let (p, b) = inner.split_once(':')?;
-    Some(Counters {
-        packets: p.parse().ok()?,
-        bytes: b.parse().ok()?,
-    })
+    Some(Counters { packets: p.parse().ok()?, bytes: b.parse().ok()? })
 }
 
 /// Split an iptables-save rule into words: blanks separate, double quotes
@@ -195,12 +187,7 @@ fn parse_rule(
 ) -> Result<Rule, ParseError> {
     const INPUT: &str = "iptables-save";
     if words.len() < 2 || words[0] != "-A" {
-        return Err(ParseError::new(
-            INPUT,
-            line,
-            "`[pkts:bytes] -A <chain> …`",
-            raw,
-        ));
+        return Err(ParseError::new(INPUT, line, "`[pkts:bytes] -A <chain> …`", raw));
     }
     let mut r = Rule {
         table: table.to_string(),
@@ -224,13 +211,10 @@ fn parse_rule(
     let mut neg = false;
     let mut i = 0;
     let (mut comments, mut sets) = (Vec::new(), Vec::new());
-    let (mut proto, mut proto_neg, mut src, mut dst, mut iif, mut oif) =
-        (None, false, None, None, None, None);
+    let (mut proto, mut proto_neg, mut src, mut dst, mut iif, mut oif) = (None, false, None, None, None, None);
     let (mut target, mut goto, mut targs) = (None, false, Vec::new());
     let need = |i: usize, opt: &str| -> Result<String, ParseError> {
-        a.get(i + 1)
-            .cloned()
-            .ok_or_else(|| ParseError::new(INPUT, line, format!("a value after `{opt}`"), raw))
+        a.get(i + 1).cloned().ok_or_else(|| ParseError::new(INPUT, line, format!("a value after `{opt}`"), raw))
     };
     while i < a.len() {
         let t = a[i].as_str();
@@ -271,14 +255,11 @@ fn parse_rule(
             }
             "--match-set" => {
                 let name = need(i, t)?;
-                let flags = a.get(i + 2).cloned().ok_or_else(|| {
-                    ParseError::new(INPUT, line, "`--match-set <name> <flags>`", raw)
-                })?;
-                sets.push(MatchSet {
-                    name,
-                    flags,
-                    negated: neg,
-                });
+                let flags = a
+                    .get(i + 2)
+                    .cloned()
+                    .ok_or_else(|| ParseError::new(INPUT, line, "`--match-set <name> <flags>`", raw))?;
+                sets.push(MatchSet { name, flags, negated: neg });
                 i += 3;
             }
             "-j" | "--jump" | "-g" | "--goto" => {
@@ -317,17 +298,9 @@ pub fn parse_iptables_save(text: &str) -> Result<IpTables, ParseError> {
         }
         if let Some(name) = t.strip_prefix('*') {
             if open {
-                return Err(ParseError::new(
-                    INPUT,
-                    n,
-                    "`COMMIT` before the next table",
-                    l,
-                ));
+                return Err(ParseError::new(INPUT, n, "`COMMIT` before the next table", l));
             }
-            out.tables.push(Table {
-                name: name.to_string(),
-                chains: Vec::new(),
-            });
+            out.tables.push(Table { name: name.to_string(), chains: Vec::new() });
             open = true;
             continue;
         }
@@ -347,27 +320,19 @@ pub fn parse_iptables_save(text: &str) -> Result<IpTables, ParseError> {
                 [name, policy, c] => (
                     *name,
                     *policy,
-                    Some(parse_counters(c).ok_or_else(|| {
-                        ParseError::new(INPUT, n, "chain counters `[packets:bytes]`", l)
-                    })?),
+                    Some(
+                        parse_counters(c)
+                            .ok_or_else(|| ParseError::new(INPUT, n, "chain counters `[packets:bytes]`", l))?,
+                    ),
                 ),
                 [name, policy] => (*name, *policy, None),
                 _ => {
-                    return Err(ParseError::new(
-                        INPUT,
-                        n,
-                        "`:<chain> <policy|-> [packets:bytes]`",
-                        l,
-                    ));
+                    return Err(ParseError::new(INPUT, n, "`:<chain> <policy|-> [packets:bytes]`", l));
                 }
             };
             table.chains.push(Chain {
                 name: name.to_string(),
-                policy: if policy == "-" {
-                    None
-                } else {
-                    Some(policy.to_string())
-                },
+                policy: if policy == "-" { None } else { Some(policy.to_string()) },
                 counters,
                 rules: Vec::new(),
             });
@@ -376,16 +341,13 @@ pub fn parse_iptables_save(text: &str) -> Result<IpTables, ParseError> {
         let (counters, rest) = if t.starts_with('[') {
             let (c, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
             (
-                Some(parse_counters(c).ok_or_else(|| {
-                    ParseError::new(INPUT, n, "rule counters `[packets:bytes]`", l)
-                })?),
+                Some(parse_counters(c).ok_or_else(|| ParseError::new(INPUT, n, "rule counters `[packets:bytes]`", l))?),
                 rest,
             )
         } else {
             (None, t)
         };
-        let words =
-            split_words(rest).ok_or_else(|| ParseError::new(INPUT, n, "a closing `\"`", l))?;
+        let words = split_words(rest).ok_or_else(|| ParseError::new(INPUT, n, "a closing `\"`", l))?;
         let table_name = table.name.clone();
         let rule = parse_rule(&table_name, words, counters, n, l)?;
         match table.chains.iter_mut().find(|c| c.name == rule.chain) {
@@ -401,12 +363,7 @@ pub fn parse_iptables_save(text: &str) -> Result<IpTables, ParseError> {
         }
     }
     if open {
-        return Err(ParseError::new(
-            INPUT,
-            text.lines().count(),
-            "`COMMIT`",
-            "end of input",
-        ));
+        return Err(ParseError::new(INPUT, text.lines().count(), "`COMMIT`", "end of input"));
     }
     Ok(out)
 }
@@ -463,11 +420,7 @@ impl IptablesListing {
         c.rules
             .iter()
             .find(|r| r.comments.iter().any(|x| x == text))
-            .or_else(|| {
-                c.rules
-                    .iter()
-                    .find(|r| r.comments.iter().any(|x| x.contains(text)))
-            })
+            .or_else(|| c.rules.iter().find(|r| r.comments.iter().any(|x| x.contains(text))))
     }
 }
 
@@ -517,9 +470,7 @@ pub fn parse_iptables_list(text: &str) -> Result<IptablesListing, ParseError> {
             let inner = paren
                 .strip_prefix('(')
                 .and_then(|p| p.strip_suffix(')'))
-                .ok_or_else(|| {
-                    ParseError::new(INPUT, n, "`Chain <name> (policy …)` or `(N references)`", l)
-                })?;
+                .ok_or_else(|| ParseError::new(INPUT, n, "`Chain <name> (policy …)` or `(N references)`", l))?;
             let w: Vec<&str> = inner.split_whitespace().collect();
             let mut chain = ListedChain {
                 name: name.to_string(),
@@ -533,26 +484,14 @@ pub fn parse_iptables_list(text: &str) -> Result<IptablesListing, ParseError> {
                 ["policy", p, pk, "packets,", b, "bytes"] => {
                     chain.policy = Some(p.to_string());
                     chain.policy_counters = Some(Counters {
-                        packets: parse_count(pk)
-                            .ok_or_else(|| ParseError::new(INPUT, n, "a packet count", l))?,
-                        bytes: parse_count(b)
-                            .ok_or_else(|| ParseError::new(INPUT, n, "a byte count", l))?,
+                        packets: parse_count(pk).ok_or_else(|| ParseError::new(INPUT, n, "a packet count", l))?,
+                        bytes: parse_count(b).ok_or_else(|| ParseError::new(INPUT, n, "a byte count", l))?,
                     });
                 }
                 [r, "references"] => {
-                    chain.references = Some(
-                        r.parse()
-                            .map_err(|_| ParseError::new(INPUT, n, "a reference count", l))?,
-                    )
+                    chain.references = Some(r.parse().map_err(|_| ParseError::new(INPUT, n, "a reference count", l))?)
                 }
-                _ => {
-                    return Err(ParseError::new(
-                        INPUT,
-                        n,
-                        "`(policy P [N packets, N bytes])` or `(N references)`",
-                        l,
-                    ))
-                }
+                _ => return Err(ParseError::new(INPUT, n, "`(policy P [N packets, N bytes])` or `(N references)`", l)),
             }
             out.chains.push(chain);
             verbose = None;
@@ -564,16 +503,16 @@ pub fn parse_iptables_list(text: &str) -> Result<IptablesListing, ParseError> {
         let toks: Vec<&str> = l.split_whitespace().collect();
         if verbose.is_none() {
             verbose = Some(match toks.as_slice() {
-                ["pkts", "bytes", "target", "prot", "opt", "in", "out", "source", "destination"] => {
-                    true
-                }
+                ["pkts", "bytes", "target", "prot", "opt", "in", "out", "source", "destination"] => true,
                 ["target", "prot", "opt", "source", "destination"] => false,
-                _ => return Err(ParseError::new(
-                    INPUT,
-                    n,
-                    "the column header (`pkts bytes target prot opt in out source destination`)",
-                    l,
-                )),
+                _ => {
+                    return Err(ParseError::new(
+                        INPUT,
+                        n,
+                        "the column header (`pkts bytes target prot opt in out source destination`)",
+                        l,
+                    ))
+                }
             });
             continue;
         }
@@ -586,46 +525,27 @@ pub fn parse_iptables_list(text: &str) -> Result<IptablesListing, ParseError> {
             (_, Some(o)) if is_opt(o) => true,
             (Some(o), _) if is_opt(o) => false,
             _ => {
-                return Err(ParseError::new(
-                    INPUT,
-                    n,
-                    "a rule row (the `opt` column `--`, `-f` or `!f`)",
-                    l,
-                ));
+                return Err(ParseError::new(INPUT, n, "a rule row (the `opt` column `--`, `-f` or `!f`)", l));
             }
         };
         let first = base + usize::from(has_target);
         let last = first + rest_cols - 1; // index of destination
         if toks.len() <= last {
-            return Err(ParseError::new(
-                INPUT,
-                n,
-                "a rule row with source and destination columns",
-                l,
-            ));
+            return Err(ParseError::new(INPUT, n, "a rule row with source and destination columns", l));
         }
         let counters = if v {
             Some(Counters {
-                packets: parse_count(toks[0])
-                    .ok_or_else(|| ParseError::new(INPUT, n, "a packet count", l))?,
-                bytes: parse_count(toks[1])
-                    .ok_or_else(|| ParseError::new(INPUT, n, "a byte count", l))?,
+                packets: parse_count(toks[0]).ok_or_else(|| ParseError::new(INPUT, n, "a packet count", l))?,
+                bytes: parse_count(toks[1]).ok_or_else(|| ParseError::new(INPUT, n, "a byte count", l))?,
             })
         } else {
             None
         };
         let iface = |s: &str| if s == "*" { None } else { Some(s.to_string()) };
-        let extra = offsets
-            .get(last + 1)
-            .map(|(off, _)| l[*off..].trim_end().to_string())
-            .unwrap_or_default();
+        let extra = offsets.get(last + 1).map(|(off, _)| l[*off..].trim_end().to_string()).unwrap_or_default();
         chain.rules.push(ListedRule {
             counters,
-            target: if has_target {
-                Some(toks[base].to_string())
-            } else {
-                None
-            },
+            target: if has_target { Some(toks[base].to_string()) } else { None },
             prot: toks[first].to_string(),
             opt: toks[first + 1].to_string(),
             in_iface: if v { iface(toks[first + 2]) } else { None },
@@ -672,20 +592,12 @@ mod tests {
         let filter = t.table("filter").unwrap();
         let input = filter.chain("INPUT").unwrap();
         assert_eq!(input.policy.as_deref(), Some("ACCEPT"));
-        assert_eq!(
-            input.counters,
-            Some(Counters {
-                packets: 0,
-                bytes: 0
-            })
-        );
+        assert_eq!(input.counters, Some(Counters { packets: 0, bytes: 0 }));
         let cali = filter.chain("cali-INPUT").unwrap();
         assert_eq!(cali.policy, None);
         assert_eq!(cali.rules.len(), 2);
 
-        let drop = t
-            .rule_by_comment("cali-INPUT", "Drop IPIP packets from non-Calico hosts")
-            .unwrap();
+        let drop = t.rule_by_comment("cali-INPUT", "Drop IPIP packets from non-Calico hosts").unwrap();
         assert_eq!(
             *drop,
             Rule {
@@ -708,10 +620,7 @@ mod tests {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-                comments: vec![
-                    "cali:_wjq-Yrma8Ly1Svo".into(),
-                    "Drop IPIP packets from non-Calico hosts".into()
-                ],
+                comments: vec!["cali:_wjq-Yrma8Ly1Svo".into(), "Drop IPIP packets from non-Calico hosts".into()],
                 protocol: Some("ipencap".into()),
                 protocol_negated: false,
                 source: None,
@@ -722,65 +631,35 @@ mod tests {
                 target: Some("DROP".into()),
                 goto: false,
                 target_args: vec![],
-                counters: Some(Counters {
-                    packets: 2,
-                    bytes: 96
-                }),
+                counters: Some(Counters { packets: 2, bytes: 96 }),
                 line: 11,
             }
         );
         assert_eq!(drop.protocol_number(), Some(4));
 
-        let allow = t
-            .rule_by_comment("cali-INPUT", "Allow IPIP packets from Calico hosts")
-            .unwrap();
-        assert_eq!(
-            allow.counters,
-            Some(Counters {
-                packets: 3,
-                bytes: 144
-            })
-        );
+        let allow = t.rule_by_comment("cali-INPUT", "Allow IPIP packets from Calico hosts").unwrap();
+        assert_eq!(allow.counters, Some(Counters { packets: 3, bytes: 144 }));
         assert_eq!(
             allow.match_sets,
-            vec![MatchSet {
-                name: "cali40all-hosts-net".into(),
-                flags: "src".into(),
-                negated: false
-            }]
+            vec![MatchSet { name: "cali40all-hosts-net".into(), flags: "src".into(), negated: false }]
         );
         assert_eq!(allow.target.as_deref(), Some("ACCEPT"));
         // substring match falls back when no comment is equal
-        assert_eq!(
-            t.rule_by_comment("cali-INPUT", "non-Calico").unwrap().line,
-            11
-        );
+        assert_eq!(t.rule_by_comment("cali-INPUT", "non-Calico").unwrap().line, 11);
         assert!(t.rule_by_comment("cali-OUTPUT", "Drop IPIP").is_none());
 
-        let nat = t
-            .rule_by_comment("cali-nat-outgoing", "cali:flqWnvo8yq4ULQLa")
-            .unwrap();
+        let nat = t.rule_by_comment("cali-nat-outgoing", "cali:flqWnvo8yq4ULQLa").unwrap();
         assert_eq!(nat.table, "nat");
         assert_eq!(
             nat.match_sets,
             vec![
-                MatchSet {
-                    name: "cali40masq-ipam-pools".into(),
-                    flags: "src".into(),
-                    negated: false
-                },
-                MatchSet {
-                    name: "cali40all-ipam-pools".into(),
-                    flags: "dst".into(),
-                    negated: true
-                },
+                MatchSet { name: "cali40masq-ipam-pools".into(), flags: "src".into(), negated: false },
+                MatchSet { name: "cali40all-ipam-pools".into(), flags: "dst".into(), negated: true },
             ]
         );
         assert_eq!(nat.target.as_deref(), Some("MASQUERADE"));
         assert_eq!(nat.target_args, vec!["--random-fully"]);
-        let tun = t
-            .rule_by_comment("cali-POSTROUTING", "cali:SXWvdsbh4Mw7wOln")
-            .unwrap();
+        let tun = t.rule_by_comment("cali-POSTROUTING", "cali:SXWvdsbh4Mw7wOln").unwrap();
         assert_eq!(tun.out_interface.as_deref(), Some("tunl0"));
         assert_eq!(t.rules().count(), 9);
     }
@@ -789,12 +668,8 @@ mod tests {
     fn save_without_counters_matches() {
         let with = parse_iptables_save(SAVE_C).unwrap();
         let without = parse_iptables_save(SAVE).unwrap();
-        let a: Vec<(&str, &Vec<String>)> =
-            with.rules().map(|r| (r.chain.as_str(), &r.args)).collect();
-        let b: Vec<(&str, &Vec<String>)> = without
-            .rules()
-            .map(|r| (r.chain.as_str(), &r.args))
-            .collect();
+        let a: Vec<(&str, &Vec<String>)> = with.rules().map(|r| (r.chain.as_str(), &r.args)).collect();
+        let b: Vec<(&str, &Vec<String>)> = without.rules().map(|r| (r.chain.as_str(), &r.args)).collect();
         assert_eq!(a, b);
         assert!(without.rules().all(|r| r.counters.is_none()));
     }
@@ -806,9 +681,7 @@ mod tests {
         assert_eq!(c.references, Some(1));
         assert_eq!(c.policy, None);
         assert_eq!(c.rules.len(), 2);
-        let allow = l
-            .rule_by_comment("cali-INPUT", "Allow IPIP packets from Calico hosts")
-            .unwrap();
+        let allow = l.rule_by_comment("cali-INPUT", "Allow IPIP packets from Calico hosts").unwrap();
         assert_eq!(
             *allow,
             ListedRule {
@@ -825,58 +698,28 @@ mod tests {
                 line: 3,
             }
         );
-        let drop = l
-            .rule_by_comment("cali-INPUT", "Drop IPIP packets from non-Calico hosts")
-            .unwrap();
-        assert_eq!(
-            drop.counters,
-            Some(Counters {
-                packets: 2,
-                bytes: 96
-            })
-        );
+        let drop = l.rule_by_comment("cali-INPUT", "Drop IPIP packets from non-Calico hosts").unwrap();
+        assert_eq!(drop.counters, Some(Counters { packets: 2, bytes: 96 }));
         assert_eq!(drop.target.as_deref(), Some("DROP"));
 
         let input = parse_iptables_list(L_INPUT).unwrap();
         let c = input.chain("INPUT").unwrap();
         assert_eq!(c.policy.as_deref(), Some("ACCEPT"));
-        assert_eq!(
-            c.policy_counters,
-            Some(Counters {
-                packets: 0,
-                bytes: 0
-            })
-        );
+        assert_eq!(c.policy_counters, Some(Counters { packets: 0, bytes: 0 }));
         assert_eq!(c.rules[0].target.as_deref(), Some("cali-INPUT"));
-        assert_eq!(
-            c.rules[0].counters,
-            Some(Counters {
-                packets: 7,
-                bytes: 416
-            })
-        );
+        assert_eq!(c.rules[0].counters, Some(Counters { packets: 7, bytes: 416 }));
 
         let nat = parse_iptables_list(L_NAT).unwrap();
-        let masq = nat
-            .rule_by_comment("cali-POSTROUTING", "cali:SXWvdsbh4Mw7wOln")
-            .unwrap();
+        let masq = nat.rule_by_comment("cali-POSTROUTING", "cali:SXWvdsbh4Mw7wOln").unwrap();
         assert_eq!(masq.out_iface.as_deref(), Some("tunl0"));
         assert_eq!(masq.target.as_deref(), Some("MASQUERADE"));
 
         let all = parse_iptables_list(L_ALL).unwrap();
         let names: Vec<&str> = all.chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["INPUT", "FORWARD", "OUTPUT", "cali-INPUT", "cali-OUTPUT"]);
         assert_eq!(
-            names,
-            vec!["INPUT", "FORWARD", "OUTPUT", "cali-INPUT", "cali-OUTPUT"]
-        );
-        assert_eq!(
-            all.rule_by_comment("cali-INPUT", "Drop IPIP packets from non-Calico hosts")
-                .unwrap()
-                .counters,
-            Some(Counters {
-                packets: 2,
-                bytes: 96
-            })
+            all.rule_by_comment("cali-INPUT", "Drop IPIP packets from non-Calico hosts").unwrap().counters,
+            Some(Counters { packets: 2, bytes: 96 })
         );
     }
 
@@ -888,13 +731,7 @@ mod tests {
         .unwrap();
         let r = &l.chains[0].rules[0];
         assert_eq!(r.target, None);
-        assert_eq!(
-            r.counters,
-            Some(Counters {
-                packets: 12_000,
-                bytes: 3_000_000
-            })
-        );
+        assert_eq!(r.counters, Some(Counters { packets: 12_000, bytes: 3_000_000 }));
         assert_eq!(r.in_iface.as_deref(), Some("eth0"));
         assert_eq!(r.source, "10.0.0.0/8");
         let l = parse_iptables_list(
@@ -923,8 +760,7 @@ mod tests {
 
     #[test]
     fn malformed_iptables_name_the_line() {
-        let e =
-            parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j\nCOMMIT\n").unwrap_err();
+        let e = parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j\nCOMMIT\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.expected.contains("after `-j`"), "{e}");
         let e = parse_iptables_save("*filter\n-A NOPE -j ACCEPT\nCOMMIT\n").unwrap_err();
@@ -932,9 +768,7 @@ mod tests {
         assert!(e.expected.contains(":NOPE"));
         let e = parse_iptables_save("*filter\n:INPUT ACCEPT [x:0]\nCOMMIT\n").unwrap_err();
         assert_eq!(e.line, 2);
-        let e =
-            parse_iptables_save("*filter\n:X - [0:0]\n-A X -m comment --comment \"open\nCOMMIT\n")
-                .unwrap_err();
+        let e = parse_iptables_save("*filter\n:X - [0:0]\n-A X -m comment --comment \"open\nCOMMIT\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.expected.contains("closing"));
         let e = parse_iptables_save("*filter\n:X - [0:0]\n").unwrap_err();

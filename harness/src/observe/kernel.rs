@@ -202,11 +202,9 @@ impl fmt::Display for KernelRoute {
         if let Some(r) = &self.realms {
             match (&r.from, &r.to) {
                 (None, Some(to)) => parts.push(format!("realm {to}")),
-                (from, to) => parts.push(format!(
-                    "realms {}/{}",
-                    from.as_deref().unwrap_or("0"),
-                    to.as_deref().unwrap_or("0")
-                )),
+                (from, to) => {
+                    parts.push(format!("realms {}/{}", from.as_deref().unwrap_or("0"), to.as_deref().unwrap_or("0")))
+                }
             }
         }
         if let Some(p) = &self.pref {
@@ -283,39 +281,20 @@ fn json_str(v: &Value) -> String {
 
 fn json_ip(v: &Value, what: &str, n: usize, line: usize) -> Result<IpAddr, ParseError> {
     v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
-        ParseError::new(
-            JSON_INPUT,
-            line,
-            format!("route #{n}: \"{what}\" as an IP address"),
-            v.to_string(),
-        )
+        ParseError::new(JSON_INPUT, line, format!("route #{n}: \"{what}\" as an IP address"), v.to_string())
     })
 }
 
 fn json_flags(v: &Value, n: usize, line: usize) -> Result<Vec<String>, ParseError> {
-    v.as_array()
-        .and_then(|a| a.iter().map(|f| f.as_str().map(String::from)).collect())
-        .ok_or_else(|| {
-            ParseError::new(
-                JSON_INPUT,
-                line,
-                format!("route #{n}: \"flags\" as an array of strings"),
-                v.to_string(),
-            )
-        })
+    v.as_array().and_then(|a| a.iter().map(|f| f.as_str().map(String::from)).collect()).ok_or_else(|| {
+        ParseError::new(JSON_INPUT, line, format!("route #{n}: \"flags\" as an array of strings"), v.to_string())
+    })
 }
 
 fn json_u32(v: &Value, what: &str, n: usize, line: usize) -> Result<u32, ParseError> {
     v.as_u64()
         .and_then(|x| u32::try_from(x).ok())
-        .ok_or_else(|| {
-            ParseError::new(
-                JSON_INPUT,
-                line,
-                format!("route #{n}: \"{what}\" as a number"),
-                v.to_string(),
-            )
-        })
+        .ok_or_else(|| ParseError::new(JSON_INPUT, line, format!("route #{n}: \"{what}\" as a number"), v.to_string()))
 }
 
 /// Parse `ip -j [-d] route show …` output.
@@ -331,54 +310,30 @@ pub fn parse_ip_route_json(text: &str) -> Result<Vec<KernelRoute>, ParseError> {
             text.lines().nth(e.line().saturating_sub(1)).unwrap_or(""),
         )
     })?;
-    let arr = doc.as_array().ok_or_else(|| {
-        ParseError::new(
-            JSON_INPUT,
-            1,
-            "a JSON array of routes",
-            super::shorten(text, 60),
-        )
-    })?;
+    let arr = doc
+        .as_array()
+        .ok_or_else(|| ParseError::new(JSON_INPUT, 1, "a JSON array of routes", super::shorten(text, 60)))?;
     // `ip -j` prints one line; element errors then point at line 1.
-    let line = if text.trim().lines().count() == 1 {
-        1
-    } else {
-        0
-    };
+    let line = if text.trim().lines().count() == 1 { 1 } else { 0 };
     let mut out = Vec::with_capacity(arr.len());
     for (i, item) in arr.iter().enumerate() {
         let n = i + 1;
         let obj = item.as_object().ok_or_else(|| {
-            ParseError::new(
-                JSON_INPUT,
-                line,
-                format!("route #{n} as a JSON object"),
-                item.to_string(),
-            )
+            ParseError::new(JSON_INPUT, line, format!("route #{n} as a JSON object"), item.to_string())
         })?;
         let gateway = match obj.get("gateway") {
             Some(g) => Some(json_ip(g, "gateway", n, line)?),
             None => None,
         };
         let dst_s = obj.get("dst").and_then(Value::as_str).ok_or_else(|| {
-            ParseError::new(
-                JSON_INPUT,
-                line,
-                format!("route #{n}: a \"dst\" string"),
-                item.to_string(),
-            )
+            ParseError::new(JSON_INPUT, line, format!("route #{n}: a \"dst\" string"), item.to_string())
         })?;
         let prefsrc = match obj.get("prefsrc") {
             Some(p) => Some(json_ip(p, "prefsrc", n, line)?),
             None => None,
         };
         let dst = parse_dst(dst_s, gateway.as_ref().or(prefsrc.as_ref())).ok_or_else(|| {
-            ParseError::new(
-                JSON_INPUT,
-                line,
-                format!("route #{n}: \"dst\" as a prefix or `default`"),
-                dst_s,
-            )
+            ParseError::new(JSON_INPUT, line, format!("route #{n}: \"dst\" as a prefix or `default`"), dst_s)
         })?;
         let kind = match obj.get("type") {
             Some(t) => {
@@ -400,12 +355,7 @@ pub fn parse_ip_route_json(text: &str) -> Result<Vec<KernelRoute>, ParseError> {
                 "metric" => r.metric = Some(json_u32(v, "metric", n, line)?),
                 "flags" => r.flags = json_flags(v, n, line)?,
                 "pref" => r.pref = Some(json_str(v)),
-                "flow" => {
-                    r.realms = Some(Realms {
-                        from: v.get("from").map(json_str),
-                        to: v.get("to").map(json_str),
-                    })
-                }
+                "flow" => r.realms = Some(Realms { from: v.get("from").map(json_str), to: v.get("to").map(json_str) }),
                 "nexthops" => {
                     let hops = v.as_array().ok_or_else(|| {
                         ParseError::new(
@@ -448,12 +398,7 @@ pub fn parse_ip_route_json(text: &str) -> Result<Vec<KernelRoute>, ParseError> {
 const TEXT_INPUT: &str = "ip route";
 
 fn parse_hop_tokens(toks: &[&str], line: usize, l: &str) -> Result<KernelNextHop, ParseError> {
-    let mut hop = KernelNextHop {
-        gateway: None,
-        dev: None,
-        weight: None,
-        flags: Vec::new(),
-    };
+    let mut hop = KernelNextHop { gateway: None, dev: None, weight: None, flags: Vec::new() };
     let mut i = 0;
     while i < toks.len() {
         let t = toks[i];
@@ -466,9 +411,8 @@ fn parse_hop_tokens(toks: &[&str], line: usize, l: &str) -> Result<KernelNextHop
                 } else {
                     v
                 };
-                hop.gateway = Some(v.parse().map_err(|_| {
-                    ParseError::new(TEXT_INPUT, line, "a gateway address after `via`", l)
-                })?);
+                hop.gateway =
+                    Some(v.parse().map_err(|_| ParseError::new(TEXT_INPUT, line, "a gateway address after `via`", l))?);
                 i += 2;
             }
             ("dev", Some(v)) => {
@@ -476,23 +420,15 @@ fn parse_hop_tokens(toks: &[&str], line: usize, l: &str) -> Result<KernelNextHop
                 i += 2;
             }
             ("weight", Some(v)) => {
-                hop.weight = Some(v.parse().map_err(|_| {
-                    ParseError::new(TEXT_INPUT, line, "a number after `weight`", l)
-                })?);
+                hop.weight =
+                    Some(v.parse().map_err(|_| ParseError::new(TEXT_INPUT, line, "a number after `weight`", l))?);
                 i += 2;
             }
             (f, _) if FLAGS.contains(&f) => {
                 hop.flags.push(f.to_string());
                 i += 1;
             }
-            _ => {
-                return Err(ParseError::new(
-                    TEXT_INPUT,
-                    line,
-                    "a next hop `nexthop via <gw> dev <if> weight <n>`",
-                    l,
-                ))
-            }
+            _ => return Err(ParseError::new(TEXT_INPUT, line, "a next hop `nexthop via <gw> dev <if> weight <n>`", l)),
         }
     }
     Ok(hop)
@@ -509,20 +445,10 @@ pub fn parse_ip_route_text(text: &str) -> Result<Vec<KernelRoute>, ParseError> {
         if l.starts_with(char::is_whitespace) {
             // multipath continuation: `\tnexthop via … dev … weight 1`
             let Some(r) = out.last_mut() else {
-                return Err(ParseError::new(
-                    TEXT_INPUT,
-                    n,
-                    "a route line before `nexthop` lines",
-                    l,
-                ));
+                return Err(ParseError::new(TEXT_INPUT, n, "a route line before `nexthop` lines", l));
             };
             if toks.first() != Some(&"nexthop") {
-                return Err(ParseError::new(
-                    TEXT_INPUT,
-                    n,
-                    "`nexthop …` (an indented line)",
-                    l,
-                ));
+                return Err(ParseError::new(TEXT_INPUT, n, "`nexthop …` (an indented line)", l));
             }
             r.nexthops.push(parse_hop_tokens(&toks[1..], n, l)?);
             continue;
@@ -538,14 +464,8 @@ pub fn parse_ip_route_text(text: &str) -> Result<Vec<KernelRoute>, ParseError> {
         let dst_s = toks.get(i).copied().unwrap_or("");
         // Family hint for `default`: the first address on the line.
         let hint: Option<IpAddr> = toks.iter().skip(i + 1).find_map(|t| t.parse().ok());
-        let dst = parse_dst(dst_s, hint.as_ref()).ok_or_else(|| {
-            ParseError::new(
-                TEXT_INPUT,
-                n,
-                "[type] then a destination prefix or `default`",
-                l,
-            )
-        })?;
+        let dst = parse_dst(dst_s, hint.as_ref())
+            .ok_or_else(|| ParseError::new(TEXT_INPUT, n, "[type] then a destination prefix or `default`", l))?;
         i += 1;
         let mut r = KernelRoute::new(kind, dst);
         while i < toks.len() {
@@ -560,33 +480,18 @@ pub fn parse_ip_route_text(text: &str) -> Result<Vec<KernelRoute>, ParseError> {
                     } else {
                         v
                     };
-                    r.gateway = Some(
-                        v.parse()
-                            .map_err(|_| bad("a gateway address after `via`"))?,
-                    );
+                    r.gateway = Some(v.parse().map_err(|_| bad("a gateway address after `via`"))?);
                 }
                 ("dev", Some(v)) => r.dev = Some(v.to_string()),
                 ("table", Some(v)) => r.table = Some(v.to_string()),
                 ("proto", Some(v)) => r.protocol = Some(v.to_string()),
                 ("scope", Some(v)) => r.scope = Some(v.to_string()),
-                ("src", Some(v)) => {
-                    r.prefsrc = Some(v.parse().map_err(|_| bad("an address after `src`"))?)
-                }
-                ("metric", Some(v)) => {
-                    r.metric = Some(v.parse().map_err(|_| bad("a number after `metric`"))?)
-                }
-                ("realm", Some(v)) => {
-                    r.realms = Some(Realms {
-                        from: None,
-                        to: Some(v.to_string()),
-                    })
-                }
+                ("src", Some(v)) => r.prefsrc = Some(v.parse().map_err(|_| bad("an address after `src`"))?),
+                ("metric", Some(v)) => r.metric = Some(v.parse().map_err(|_| bad("a number after `metric`"))?),
+                ("realm", Some(v)) => r.realms = Some(Realms { from: None, to: Some(v.to_string()) }),
                 ("realms", Some(v)) => {
                     let (from, to) = v.split_once('/').ok_or_else(|| bad("`realms FROM/TO`"))?;
-                    r.realms = Some(Realms {
-                        from: Some(from.to_string()),
-                        to: Some(to.to_string()),
-                    });
+                    r.realms = Some(Realms { from: Some(from.to_string()), to: Some(to.to_string()) });
                 }
                 ("pref", Some(v)) => r.pref = Some(v.to_string()),
                 (f, _) if FLAGS.contains(&f) => {
@@ -729,14 +634,8 @@ mod tests {
         assert_eq!(shown(&parse_ip_route(ALL_D_JSON).unwrap()), want);
         assert_eq!(shown(&parse_ip_route(ALL_TEXT).unwrap()), want);
 
-        assert_eq!(
-            shown(&parse_ip_route(LINKDOWN_JSON).unwrap()),
-            lines(LINKDOWN_TEXT)
-        );
-        assert_eq!(
-            shown(&parse_ip_route(ISSUE_7706_BLACKHOLE).unwrap()),
-            lines(ISSUE_7706_BLACKHOLE)
-        );
+        assert_eq!(shown(&parse_ip_route(LINKDOWN_JSON).unwrap()), lines(LINKDOWN_TEXT));
+        assert_eq!(shown(&parse_ip_route(ISSUE_7706_BLACKHOLE).unwrap()), lines(ISSUE_7706_BLACKHOLE));
     }
 
     #[test]
@@ -752,45 +651,19 @@ mod tests {
     fn table_201_realms() {
         let r = parse_ip_route_json(T201_D_JSON).unwrap();
         assert_eq!(r.len(), 7);
-        let pool = r
-            .iter()
-            .find(|x| x.dst.to_string() == "172.16.3.0/26")
-            .unwrap();
-        assert_eq!(
-            pool.realms,
-            Some(Realms {
-                from: None,
-                to: Some("1".into())
-            })
-        );
+        let pool = r.iter().find(|x| x.dst.to_string() == "172.16.3.0/26").unwrap();
+        assert_eq!(pool.realms, Some(Realms { from: None, to: Some("1".into()) }));
         assert_eq!(pool.gateway, Some("10.99.0.1".parse().unwrap()));
         assert_eq!(pool.dev.as_deref(), Some("veth-ba"));
         assert_eq!(pool.table, None);
         let t = parse_ip_route_text(T201_TEXT).unwrap();
-        assert_eq!(
-            t[2].realms,
-            Some(Realms {
-                from: None,
-                to: Some("1".into())
-            })
-        );
+        assert_eq!(t[2].realms, Some(Realms { from: None, to: Some("1".into()) }));
         let all = parse_ip_route_json(ALL_D_JSON).unwrap();
-        assert_eq!(
-            all.iter()
-                .filter(|x| x.table.as_deref() == Some("201"))
-                .count(),
-            7
-        );
-        let local = all
-            .iter()
-            .find(|x| x.kind == KernelRouteType::Local)
-            .unwrap();
+        assert_eq!(all.iter().filter(|x| x.table.as_deref() == Some("201")).count(), 7);
+        let local = all.iter().find(|x| x.kind == KernelRouteType::Local).unwrap();
         assert_eq!(local.table.as_deref(), Some("local"));
         assert_eq!(local.scope.as_deref(), Some("host"));
-        let v6 = all
-            .iter()
-            .find(|x| x.dst.to_string() == "fe80::/64")
-            .unwrap();
+        let v6 = all.iter().find(|x| x.dst.to_string() == "fe80::/64").unwrap();
         assert_eq!((v6.metric, v6.pref.as_deref()), (Some(256), Some("medium")));
     }
 
@@ -816,18 +689,9 @@ mod tests {
         assert_eq!(r[0].to_string(), "default proto bird src 10.0.0.1 metric 20\n\tnexthop via 10.0.0.2 dev eth0 weight 1\n\tnexthop via 10.0.0.3 dev eth1 weight 1 onlink");
         assert_eq!(r[1].gateway, Some("fe80::1".parse().unwrap()));
         assert_eq!(r[1].extra.get("mtu").map(String::as_str), Some("lock 1400"));
-        assert_eq!(
-            r[1].realms,
-            Some(Realms {
-                from: Some("2".into()),
-                to: Some("3".into())
-            })
-        );
+        assert_eq!(r[1].realms, Some(Realms { from: Some("2".into()), to: Some("3".into()) }));
         assert_eq!(r[2].dst, Prefix::default_v6());
-        assert_eq!(
-            r[2].extra.get("expires").map(String::as_str),
-            Some("1799sec")
-        );
+        assert_eq!(r[2].extra.get("expires").map(String::as_str), Some("1799sec"));
         let j = parse_ip_route_json(
             r#"[{"dst":"default","protocol":"bird","metric":20,"flags":[],"nexthops":[{"gateway":"10.0.0.2","dev":"eth0","weight":1,"flags":[]}]}]"#,
         )
@@ -852,8 +716,7 @@ mod tests {
         let e = parse_ip_route_json("[{\"dst\":\"10.0.0.0/24\"},{\"dev\":\"eth0\"}]").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.expected.contains("route #2"), "{e}");
-        let e =
-            parse_ip_route_json("[\n{\"dst\":\"10.0.0.0/24\",\n\"metric\":\"x\"}\n]").unwrap_err();
+        let e = parse_ip_route_json("[\n{\"dst\":\"10.0.0.0/24\",\n\"metric\":\"x\"}\n]").unwrap_err();
         assert!(e.expected.contains("metric"), "{e}");
         let e = parse_ip_route_json("[{\"dst\": 10.0.0.0/24}]").unwrap_err();
         assert_eq!(e.line, 1);

@@ -32,25 +32,22 @@ mod tablewriter;
 mod robustness_tests;
 
 pub use bird::{
-    decode_bird, parse_configure, parse_configure_replies, parse_protocols, parse_protocols_all,
-    parse_status, BgpDetail, BirdLine, BirdStatus, ConfigError, ConfigureOutcome, ConfigureReply,
-    DaemonState, Protocol, ProtocolDetail, RouteChangeStat, RouteCounts,
+    decode_bird, parse_configure, parse_configure_replies, parse_protocols, parse_protocols_all, parse_status,
+    BgpDetail, BirdLine, BirdStatus, ConfigError, ConfigureOutcome, ConfigureReply, DaemonState, Protocol,
+    ProtocolDetail, RouteChangeStat, RouteCounts,
 };
-pub use birdroute::{
-    find_route, find_routes, parse_routes, BgpAttrs, IgpMetric, NextHop, Origin, Route, RouteKind,
-};
+pub use birdroute::{find_route, find_routes, parse_routes, BgpAttrs, IgpMetric, NextHop, Origin, Route, RouteKind};
 pub use ipset::{parse_ipset, IpSet};
 pub use iptables::{
-    parse_iptables_list, parse_iptables_save, Chain, Counters, IpTables, IptablesListing,
-    ListedChain, ListedRule, MatchSet, Rule, Table,
+    parse_iptables_list, parse_iptables_save, Chain, Counters, IpTables, IptablesListing, ListedChain, ListedRule,
+    MatchSet, Rule, Table,
 };
 pub use kernel::{
-    parse_ip_route, parse_ip_route_json, parse_ip_route_text, KernelNextHop, KernelRoute,
-    KernelRouteType, Realms,
+    parse_ip_route, parse_ip_route_json, parse_ip_route_text, KernelNextHop, KernelRoute, KernelRouteType, Realms,
 };
 pub use nodestatus::{
-    parse_node_status, parse_node_status_report, render_node_status, render_node_status_with,
-    BgpSection, NodeStatus, NodeStatusInput, PeerStatus, PeerType,
+    parse_node_status, parse_node_status_report, render_node_status, render_node_status_with, BgpSection, NodeStatus,
+    NodeStatusInput, PeerStatus, PeerType,
 };
 pub use ping::{parse_ping, PingError, PingReply, PingResult, Rtt};
 
@@ -74,12 +71,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    pub(crate) fn new(
-        input: &str,
-        line: usize,
-        expected: impl Into<String>,
-        found: impl AsRef<str>,
-    ) -> Self {
+    pub(crate) fn new(input: &str, line: usize, expected: impl Into<String>, found: impl AsRef<str>) -> Self {
         ParseError {
             input: input.to_string(),
             line,
@@ -91,15 +83,9 @@ impl ParseError {
 
     fn describe(&self) -> String {
         if self.line == 0 {
-            format!(
-                "{}: expected {}, found {:?}",
-                self.input, self.expected, self.found
-            )
+            format!("{}: expected {}, found {:?}", self.input, self.expected, self.found)
         } else {
-            format!(
-                "{}: line {}: expected {}, found {:?}",
-                self.input, self.line, self.expected, self.found
-            )
+            format!("{}: line {}: expected {}, found {:?}", self.input, self.line, self.expected, self.found)
         }
     }
 }
@@ -133,18 +119,12 @@ impl Prefix {
 
     /// The IPv4 default route `0.0.0.0/0`.
     pub fn default_v4() -> Prefix {
-        Prefix {
-            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            len: 0,
-        }
+        Prefix { addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED), len: 0 }
     }
 
     /// The IPv6 default route `::/0`.
     pub fn default_v6() -> Prefix {
-        Prefix {
-            addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            len: 0,
-        }
+        Prefix { addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED), len: 0 }
     }
 
     pub fn is_default(&self) -> bool {
@@ -160,19 +140,11 @@ impl Prefix {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.len == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.len))
-                };
+                let mask = if self.len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.len)) };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.len))
-                };
+                let mask = if self.len == 0 { 0 } else { u128::MAX << (128 - u32::from(self.len)) };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -200,13 +172,9 @@ impl FromStr for Prefix {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IP prefix"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP prefix"))?;
         let len = match len {
-            Some(l) => l
-                .parse::<u8>()
-                .map_err(|_| format!("{s:?} has a bad prefix length"))?,
+            Some(l) => l.parse::<u8>().map_err(|_| format!("{s:?} has a bad prefix length"))?,
             None => max_len(&addr),
         };
         Prefix::new(addr, len).ok_or_else(|| format!("{s:?} has a prefix length out of range"))
@@ -248,9 +216,7 @@ pub(crate) fn tokens_with_offsets(s: &str) -> Vec<(usize, &str)> {
 
 /// Lines of `text` numbered from 1 (handles `\r\n`).
 pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+    text.lines().enumerate().map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
 }
 
 #[cfg(test)]
@@ -272,10 +238,7 @@ mod tests {
         assert!("10.0.0/8".parse::<Prefix>().is_err());
         let v6: Prefix = "fd80:24e2:f998:72d7::/64".parse().unwrap();
         assert!(v6.contains("fd80:24e2:f998:72d7::2".parse().unwrap()));
-        assert_eq!(
-            serde_json::to_string(&p).unwrap(),
-            "\"10.244.1.0/26\"".to_string()
-        );
+        assert_eq!(serde_json::to_string(&p).unwrap(), "\"10.244.1.0/26\"".to_string());
         let back: Prefix = serde_json::from_str("\"10.244.1.0/26\"").unwrap();
         assert_eq!(back, p);
     }
@@ -283,15 +246,9 @@ mod tests {
     #[test]
     fn parse_error_names_line_and_expectation() {
         let e = ParseError::new("birdc show protocols", 3, "a protocol row", "garbage");
-        assert_eq!(
-            e.to_string(),
-            "birdc show protocols: line 3: expected a protocol row, found \"garbage\""
-        );
+        assert_eq!(e.to_string(), "birdc show protocols: line 3: expected a protocol row, found \"garbage\"");
         let e = ParseError::new("ip -j route", 0, "a JSON array", "{}");
-        assert_eq!(
-            e.to_string(),
-            "ip -j route: expected a JSON array, found \"{}\""
-        );
+        assert_eq!(e.to_string(), "ip -j route: expected a JSON array, found \"{}\"");
     }
 
     #[test]

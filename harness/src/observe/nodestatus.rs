@@ -84,20 +84,10 @@ impl PeerStatus {
     /// The peer row calicoctl shows for a `show protocols` row, if any.
     pub fn from_protocol(p: &Protocol, ip_version: u8) -> Option<PeerStatus> {
         // calicoctl re-splits BIRD's line on whitespace.
-        let mut cols: Vec<&str> = vec![
-            p.name.as_str(),
-            p.proto.as_str(),
-            p.table.as_str(),
-            p.state.as_str(),
-        ];
+        let mut cols: Vec<&str> = vec![p.name.as_str(), p.proto.as_str(), p.table.as_str(), p.state.as_str()];
         cols.extend(p.since.split_whitespace());
         cols.extend(p.info.split_whitespace());
-        if cols.len() < 6
-            || cols
-                .iter()
-                .take(4)
-                .any(|c| c.is_empty() || c.contains(char::is_whitespace))
-        {
+        if cols.len() < 6 || cols.iter().take(4).any(|c| c.is_empty() || c.contains(char::is_whitespace)) {
             return None;
         }
         if cols[1] != "BGP" {
@@ -133,10 +123,7 @@ pub struct NodeStatusInput<'a> {
 
 fn section(out: &mut String, ipv: u8, protocols: &[Protocol]) {
     out.push_str(&format!("\nIPv{ipv} BGP status\n"));
-    let peers: Vec<PeerStatus> = protocols
-        .iter()
-        .filter_map(|p| PeerStatus::from_protocol(p, ipv))
-        .collect();
+    let peers: Vec<PeerStatus> = protocols.iter().filter_map(|p| PeerStatus::from_protocol(p, ipv)).collect();
     if peers.is_empty() {
         out.push_str(&format!("No IPv{ipv} peers found.\n"));
         return;
@@ -144,19 +131,10 @@ fn section(out: &mut String, ipv: u8, protocols: &[Protocol]) {
     let rows: Vec<Vec<String>> = peers
         .iter()
         .map(|p| {
-            vec![
-                p.address.clone(),
-                p.peer_type.as_str().to_string(),
-                p.state.clone(),
-                p.since.clone(),
-                p.info.clone(),
-            ]
+            vec![p.address.clone(), p.peer_type.as_str().to_string(), p.state.clone(), p.since.clone(), p.info.clone()]
         })
         .collect();
-    out.push_str(&tablewriter::render(
-        &["Peer address", "Peer type", "State", "Since", "Info"],
-        &rows,
-    ));
+    out.push_str(&tablewriter::render(&["Peer address", "Peer type", "State", "Since", "Info"], &rows));
 }
 
 /// Render `calicoctl node status` for any combination of processes.
@@ -236,12 +214,8 @@ fn split_row(l: &str) -> Option<Vec<String>> {
 
 /// Parse the full `calicoctl node status` output.
 pub fn parse_node_status_report(text: &str) -> Result<NodeStatus, ParseError> {
-    let mut st = NodeStatus {
-        calico_running: false,
-        bird_running: true,
-        ipv4: BgpSection::Absent,
-        ipv6: BgpSection::Absent,
-    };
+    let mut st =
+        NodeStatus { calico_running: false, bird_running: true, ipv4: BgpSection::Absent, ipv6: BgpSection::Absent };
     let mut seen_process = false;
     let mut cur: Option<u8> = None;
     // Table state for the current section.
@@ -277,29 +251,14 @@ pub fn parse_node_status_report(text: &str) -> Result<NodeStatus, ParseError> {
             st.bird_running = false;
             continue;
         }
-        if let Some(v) = t
-            .strip_prefix("IPv")
-            .and_then(|r| r.strip_suffix(" BGP status"))
-        {
+        if let Some(v) = t.strip_prefix("IPv").and_then(|r| r.strip_suffix(" BGP status")) {
             let v: u8 = match v {
                 "4" => 4,
                 "6" => 6,
-                _ => {
-                    return Err(ParseError::new(
-                        INPUT,
-                        n,
-                        "`IPv4 BGP status` or `IPv6 BGP status`",
-                        l,
-                    ))
-                }
+                _ => return Err(ParseError::new(INPUT, n, "`IPv4 BGP status` or `IPv6 BGP status`", l)),
             };
             if cur.is_some() && borders != 0 && borders != 3 {
-                return Err(ParseError::new(
-                    INPUT,
-                    n,
-                    "the end of the previous table (`+---…`)",
-                    l,
-                ));
+                return Err(ParseError::new(INPUT, n, "the end of the previous table (`+---…`)", l));
             }
             cur = Some(v);
             borders = 0;
@@ -338,8 +297,7 @@ pub fn parse_node_status_report(text: &str) -> Result<NodeStatus, ParseError> {
             continue;
         }
         if t.starts_with('|') {
-            let cells =
-                split_row(t).ok_or_else(|| ParseError::new(INPUT, n, "a table row `| … |`", l))?;
+            let cells = split_row(t).ok_or_else(|| ParseError::new(INPUT, n, "a table row `| … |`", l))?;
             if cells.len() != 5 {
                 return Err(ParseError::new(
                     INPUT,
@@ -361,12 +319,7 @@ pub fn parse_node_status_report(text: &str) -> Result<NodeStatus, ParseError> {
                 continue;
             }
             if borders != 2 {
-                return Err(ParseError::new(
-                    INPUT,
-                    n,
-                    "a row between the header border and the closing border",
-                    l,
-                ));
+                return Err(ParseError::new(INPUT, n, "a row between the header border and the closing border", l));
             }
             if cells[0].is_empty() {
                 // tablewriter wrapped a long cell onto this line
@@ -374,12 +327,7 @@ pub fn parse_node_status_report(text: &str) -> Result<NodeStatus, ParseError> {
                     return Err(ParseError::new(INPUT, n, "a row with a peer address", l));
                 };
                 if !cells[1].is_empty() {
-                    return Err(ParseError::new(
-                        INPUT,
-                        n,
-                        "a wrapped row with an empty PEER TYPE",
-                        l,
-                    ));
+                    return Err(ParseError::new(INPUT, n, "a wrapped row with an empty PEER TYPE", l));
                 }
                 let targets: [&mut String; 3] = [&mut prev.state, &mut prev.since, &mut prev.info];
                 for (cell, dst) in cells[2..].iter().zip(targets) {
@@ -393,12 +341,7 @@ pub fn parse_node_status_report(text: &str) -> Result<NodeStatus, ParseError> {
                 continue;
             }
             let peer_type = PeerType::from_display(&cells[1]).ok_or_else(|| {
-                ParseError::new(
-                    INPUT,
-                    n,
-                    "PEER TYPE `node-to-node mesh`, `node specific` or `global`",
-                    l,
-                )
+                ParseError::new(INPUT, n, "PEER TYPE `node-to-node mesh`, `node specific` or `global`", l)
             })?;
             rows.push(PeerStatus {
                 address: cells[0].clone(),
@@ -414,28 +357,13 @@ pub fn parse_node_status_report(text: &str) -> Result<NodeStatus, ParseError> {
             set(&mut st, v, BgpSection::Error(t.to_string()));
             continue;
         }
-        return Err(ParseError::new(
-            INPUT,
-            n,
-            "a table line, `No IPvN peers found.` or the next section",
-            l,
-        ));
+        return Err(ParseError::new(INPUT, n, "a table line, `No IPvN peers found.` or the next section", l));
     }
     if !seen_process {
-        return Err(ParseError::new(
-            INPUT,
-            last_line,
-            "`Calico process is running.`",
-            "end of input",
-        ));
+        return Err(ParseError::new(INPUT, last_line, "`Calico process is running.`", "end of input"));
     }
     if cur.is_some() && borders != 0 && borders != 3 {
-        return Err(ParseError::new(
-            INPUT,
-            last_line,
-            "the closing table border",
-            "end of input",
-        ));
+        return Err(ParseError::new(INPUT, last_line, "the closing table border", "end of input"));
     }
     Ok(st)
 }
@@ -545,48 +473,20 @@ IPv6 BGP status
     #[test]
     fn renders_issue_outputs_byte_for_byte() {
         // BIRD's info column pads the BGP state to 14 columns.
-        let protos = [p(
-            "Mesh_192_168_63_204",
-            "start",
-            "17:19:38",
-            "Active        Socket: Connection refused",
-        )];
-        assert_eq!(
-            render_node_status(&protos, true),
-            with_final_newline(ISSUE_1883)
-        );
+        let protos = [p("Mesh_192_168_63_204", "start", "17:19:38", "Active        Socket: Connection refused")];
+        assert_eq!(render_node_status(&protos, true), with_final_newline(ISSUE_1883));
 
         let protos = [
-            Protocol {
-                proto: "Kernel".into(),
-                ..p("kernel1", "up", "05:04:40", "")
-            },
+            Protocol { proto: "Kernel".into(), ..p("kernel1", "up", "05:04:40", "") },
             p("Global_192_168_56_15", "up", "05:04:44", "Established"),
         ];
-        assert_eq!(
-            render_node_status(&protos, true),
-            with_final_newline(ISSUE_1281)
-        );
+        assert_eq!(render_node_status(&protos, true), with_final_newline(ISSUE_1281));
 
         let v6 = [
-            p(
-                "Mesh_2002_92a_8f7a_701_250_56ff_fe8d_be72",
-                "start",
-                "05:24:25",
-                "Passive",
-            ),
-            p(
-                "Mesh_2002_92a_8f7a_701_250_56ff_fe8d_35f0",
-                "start",
-                "05:24:25",
-                "Passive",
-            ),
+            p("Mesh_2002_92a_8f7a_701_250_56ff_fe8d_be72", "start", "05:24:25", "Passive"),
+            p("Mesh_2002_92a_8f7a_701_250_56ff_fe8d_35f0", "start", "05:24:25", "Passive"),
         ];
-        let out = render_node_status_with(NodeStatusInput {
-            calico_running: true,
-            bird4: Some(&[]),
-            bird6: Some(&v6),
-        });
+        let out = render_node_status_with(NodeStatusInput { calico_running: true, bird4: Some(&[]), bird6: Some(&v6) });
         assert_eq!(out, with_final_newline(ISSUE_2458));
     }
 
@@ -646,20 +546,14 @@ No IPv6 peers found.
 "
         );
         let back = parse_node_status(&out).unwrap();
-        let want: Vec<PeerStatus> = protos
-            .iter()
-            .filter_map(|p| PeerStatus::from_protocol(p, 4))
-            .collect();
+        let want: Vec<PeerStatus> = protos.iter().filter_map(|p| PeerStatus::from_protocol(p, 4)).collect();
         assert_eq!(back, want);
         assert_eq!(back[1].info, "Active Socket: No route to host");
         assert_eq!(back[1].peer_type, PeerType::Mesh);
 
         // The same through the raw socket reply calicoctl reads.
-        let raw: String = B_RAW_SESSION
-            .lines()
-            .take_while(|l| !l.starts_with("0000"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let raw: String =
+            B_RAW_SESSION.lines().take_while(|l| !l.starts_with("0000")).map(|l| format!("{l}\n")).collect();
         let raw_protos = parse_protocols(&raw).unwrap();
         let back = parse_node_status(&render_node_status(&raw_protos, true)).unwrap();
         assert_eq!(back.len(), 2);
@@ -670,27 +564,16 @@ No IPv6 peers found.
     fn round_trip_many_shapes() {
         let protos = vec![
             p("Mesh_10_0_0_3", "up", "12:00:01", "Established"),
-            p(
-                "Node_10_0_0_1_port_1790",
-                "start",
-                "2016-11-21",
-                "Idle          BGP Error: Bad peer AS: 64513",
-            ),
+            p("Node_10_0_0_1_port_1790", "start", "2016-11-21", "Idle          BGP Error: Bad peer AS: 64513"),
             p("Global_172_16_0_1", "start", "12:00:02", "Connect"),
-            Protocol {
-                proto: "Kernel".into(),
-                ..p("kernel1", "up", "12:00:00", "")
-            },
+            Protocol { proto: "Kernel".into(), ..p("kernel1", "up", "12:00:00", "") },
             p("Local_Workload_10_244_1_5", "up", "12:00:03", "Established"),
             p("Mesh_10_0_0_4", "down", "12:00:04", ""),
             p("bgp1", "up", "12:00:05", "Established"),
         ];
         let out = render_node_status(&protos, true);
         let back = parse_node_status(&out).unwrap();
-        let want: Vec<PeerStatus> = protos
-            .iter()
-            .filter_map(|p| PeerStatus::from_protocol(p, 4))
-            .collect();
+        let want: Vec<PeerStatus> = protos.iter().filter_map(|p| PeerStatus::from_protocol(p, 4)).collect();
         assert_eq!(want.len(), 3);
         assert_eq!(back, want);
         assert_eq!(back[1].address, "10.0.0.1.port.1790");
@@ -707,31 +590,17 @@ No IPv6 peers found.
         );
         let r = parse_node_status_report(&render_node_status(&[], false)).unwrap();
         assert!(r.calico_running && !r.bird_running);
-        assert_eq!(
-            (r.ipv4.clone(), r.ipv6.clone()),
-            (BgpSection::Absent, BgpSection::Absent)
-        );
+        assert_eq!((r.ipv4.clone(), r.ipv6.clone()), (BgpSection::Absent, BgpSection::Absent));
 
-        let out = render_node_status_with(NodeStatusInput {
-            calico_running: true,
-            bird4: Some(&[]),
-            bird6: None,
-        });
+        let out = render_node_status_with(NodeStatusInput { calico_running: true, bird4: Some(&[]), bird6: None });
         assert_eq!(
             out,
             "Calico process is running.\n\nIPv4 BGP status\nNo IPv4 peers found.\n\nINFO: BIRDv6 process: 'bird6' is not running.\n\n"
         );
         let r = parse_node_status_report(&out).unwrap();
-        assert_eq!(
-            (r.ipv4, r.ipv6),
-            (BgpSection::NoPeers, BgpSection::NotRunning)
-        );
+        assert_eq!((r.ipv4, r.ipv6), (BgpSection::NoPeers, BgpSection::NotRunning));
 
-        let out = render_node_status_with(NodeStatusInput {
-            calico_running: false,
-            bird4: None,
-            bird6: None,
-        });
+        let out = render_node_status_with(NodeStatusInput { calico_running: false, bird4: None, bird6: None });
         assert_eq!(out, "Calico process is not running.\n");
         assert!(!parse_node_status_report(&out).unwrap().calico_running);
     }
@@ -753,15 +622,10 @@ No IPv6 peers found.
         let bad_type = ISSUE_1281.replace("| global    |", "| local     |");
         let e = parse_node_status(&bad_type).unwrap_err();
         assert_eq!(e.line, 7);
-        let truncated: String = ISSUE_1281
-            .lines()
-            .take(7)
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let truncated: String = ISSUE_1281.lines().take(7).map(|l| format!("{l}\n")).collect();
         let e = parse_node_status(&truncated).unwrap_err();
         assert!(e.expected.contains("closing"), "{e}");
-        let e = parse_node_status("Calico process is running.\n\nIPv4 BGP status\n| a | b |\n")
-            .unwrap_err();
+        let e = parse_node_status("Calico process is running.\n\nIPv4 BGP status\n| a | b |\n").unwrap_err();
         assert_eq!(e.line, 4);
         let e = parse_node_status("Calico process is running.\n\nIPv5 BGP status\n").unwrap_err();
         assert_eq!(e.line, 3);

@@ -61,12 +61,7 @@ pub struct PingResult {
 impl PingResult {
     /// Sequence numbers that got a (non-duplicate) reply.
     pub fn replied_seqs(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .replies
-            .iter()
-            .filter(|r| !r.duplicate)
-            .map(|r| r.seq)
-            .collect();
+        let mut v: Vec<u32> = self.replies.iter().filter(|r| !r.duplicate).map(|r| r.seq).collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -81,8 +76,7 @@ impl PingResult {
 const INPUT: &str = "ping";
 
 fn kv<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace()
-        .find_map(|t| t.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    line.split_whitespace().find_map(|t| t.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 fn parse_stats(l: &str, r: &mut PingResult, n: usize) -> Result<(), ParseError> {
@@ -101,42 +95,21 @@ fn parse_stats(l: &str, r: &mut PingResult, n: usize) -> Result<(), ParseError> 
                 r.received = num.parse().map_err(|_| bad("a received count"))?
             }
             [num, "duplicates"] => {
-                r.duplicates = num
-                    .trim_start_matches('+')
-                    .parse()
-                    .map_err(|_| bad("a duplicate count"))?
+                r.duplicates = num.trim_start_matches('+').parse().map_err(|_| bad("a duplicate count"))?
             }
             [num, "corrupted"] => {
-                r.corrupted = num
-                    .trim_start_matches('+')
-                    .parse()
-                    .map_err(|_| bad("a corrupted count"))?
+                r.corrupted = num.trim_start_matches('+').parse().map_err(|_| bad("a corrupted count"))?
             }
-            [num, "errors"] => {
-                r.errors = num
-                    .trim_start_matches('+')
-                    .parse()
-                    .map_err(|_| bad("an error count"))?
-            }
+            [num, "errors"] => r.errors = num.trim_start_matches('+').parse().map_err(|_| bad("an error count"))?,
             [pct, "packet", "loss"] => {
-                r.loss_pct = pct
-                    .strip_suffix('%')
-                    .and_then(|p| p.parse().ok())
-                    .ok_or_else(|| bad("a loss percentage `N%`"))?;
+                r.loss_pct =
+                    pct.strip_suffix('%').and_then(|p| p.parse().ok()).ok_or_else(|| bad("a loss percentage `N%`"))?;
                 seen_loss = true;
             }
             ["time", t] => {
-                r.time_ms = Some(
-                    t.strip_suffix("ms")
-                        .and_then(|x| x.parse().ok())
-                        .ok_or_else(|| bad("`time Nms`"))?,
-                )
+                r.time_ms = Some(t.strip_suffix("ms").and_then(|x| x.parse().ok()).ok_or_else(|| bad("`time Nms`"))?)
             }
-            _ => {
-                return Err(bad(
-                    "ping statistics (`N packets transmitted, N received, …% packet loss`)",
-                ))
-            }
+            _ => return Err(bad("ping statistics (`N packets transmitted, N received, …% packet loss`)")),
         }
     }
     if seen_tx && seen_loss {
@@ -150,24 +123,10 @@ fn parse_rtt(l: &str, n: usize) -> Result<Rtt, ParseError> {
     let bad = || ParseError::new(INPUT, n, "`rtt min/avg/max/mdev = a/b/c/d ms`", l);
     let (_, vals) = l.split_once('=').ok_or_else(bad)?;
     let vals = vals.trim().trim_end_matches("ms").trim();
-    let v: Vec<f64> = vals
-        .split('/')
-        .map(|x| x.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
+    let v: Vec<f64> = vals.split('/').map(|x| x.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| bad())?;
     match v.as_slice() {
-        [min, avg, max] => Ok(Rtt {
-            min_ms: *min,
-            avg_ms: *avg,
-            max_ms: *max,
-            mdev_ms: None,
-        }),
-        [min, avg, max, mdev] => Ok(Rtt {
-            min_ms: *min,
-            avg_ms: *avg,
-            max_ms: *max,
-            mdev_ms: Some(*mdev),
-        }),
+        [min, avg, max] => Ok(Rtt { min_ms: *min, avg_ms: *avg, max_ms: *max, mdev_ms: None }),
+        [min, avg, max, mdev] => Ok(Rtt { min_ms: *min, avg_ms: *avg, max_ms: *max, mdev_ms: Some(*mdev) }),
         _ => Err(bad()),
     }
 }
@@ -205,20 +164,14 @@ pub fn parse_ping(text: &str) -> Result<PingResult, ParseError> {
                 return Ok(r);
             }
             // e.g. `ping: sendmsg: Invalid argument` mid-run
-            r.error_lines.push(PingError {
-                from: String::new(),
-                seq: None,
-                message: msg.to_string(),
-            });
+            r.error_lines.push(PingError { from: String::new(), seq: None, message: msg.to_string() });
             continue;
         }
         if let Some(rest) = t.strip_prefix("PING ") {
             let mut w = rest.split_whitespace();
             r.target = w.next().unwrap_or("").to_string();
-            r.target_addr = w
-                .next()
-                .and_then(|a| a.strip_prefix('(').and_then(|a| a.strip_suffix(')')))
-                .map(String::from);
+            r.target_addr =
+                w.next().and_then(|a| a.strip_prefix('(').and_then(|a| a.strip_suffix(')'))).map(String::from);
             if r.target.is_empty() {
                 return Err(ParseError::new(INPUT, n, "`PING <target> (<addr>) …`", l));
             }
@@ -226,12 +179,7 @@ pub fn parse_ping(text: &str) -> Result<PingResult, ParseError> {
             continue;
         }
         if !seen_header {
-            return Err(ParseError::new(
-                INPUT,
-                n,
-                "`PING <target> (<addr>) …` or `ping: <error>`",
-                l,
-            ));
+            return Err(ParseError::new(INPUT, n, "`PING <target> (<addr>) …` or `ping: <error>`", l));
         }
         if t.starts_with("--- ") && t.ends_with(" ping statistics ---") {
             continue;
@@ -246,27 +194,19 @@ pub fn parse_ping(text: &str) -> Result<PingResult, ParseError> {
             continue;
         }
         if let Some(p) = t.strip_prefix("pipe ") {
-            r.pipe = Some(
-                p.trim()
-                    .parse()
-                    .map_err(|_| ParseError::new(INPUT, n, "`pipe N`", l))?,
-            );
+            r.pipe = Some(p.trim().parse().map_err(|_| ParseError::new(INPUT, n, "`pipe N`", l))?);
             continue;
         }
         if let Some((bytes, rest)) = t.split_once(" bytes from ") {
-            let bytes: u32 = bytes
-                .parse()
-                .map_err(|_| ParseError::new(INPUT, n, "`N bytes from <addr>: icmp_seq=…`", l))?;
+            let bytes: u32 =
+                bytes.parse().map_err(|_| ParseError::new(INPUT, n, "`N bytes from <addr>: icmp_seq=…`", l))?;
             let (from, fields) = rest.split_once(": ").unwrap_or((rest, ""));
             let seq = kv(fields, "icmp_seq")
                 .or_else(|| kv(fields, "seq"))
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| ParseError::new(INPUT, n, "`icmp_seq=N` in a reply", l))?;
             let time_ms = match kv(fields, "time") {
-                Some(v) => Some(
-                    v.parse()
-                        .map_err(|_| ParseError::new(INPUT, n, "`time=N ms` in a reply", l))?,
-                ),
+                Some(v) => Some(v.parse().map_err(|_| ParseError::new(INPUT, n, "`time=N ms` in a reply", l))?),
                 None => None,
             };
             r.replies.push(PingReply {
@@ -303,12 +243,7 @@ pub fn parse_ping(text: &str) -> Result<PingResult, ParseError> {
         ));
     }
     if !seen_header {
-        return Err(ParseError::new(
-            INPUT,
-            last_line,
-            "`PING <target> …`",
-            "end of input",
-        ));
+        return Err(ParseError::new(INPUT, last_line, "`PING <target> …`", "end of input"));
     }
     if !seen_stats {
         return Err(ParseError::new(
@@ -350,15 +285,7 @@ mod tests {
         assert_eq!((r.transmitted, r.received, r.errors), (3, 3, 0));
         assert_eq!(r.loss_pct, 0.0);
         assert_eq!(r.time_ms, Some(406));
-        assert_eq!(
-            r.rtt,
-            Some(Rtt {
-                min_ms: 0.069,
-                avg_ms: 0.155,
-                max_ms: 0.328,
-                mdev_ms: Some(0.121)
-            })
-        );
+        assert_eq!(r.rtt, Some(Rtt { min_ms: 0.069, avg_ms: 0.155, max_ms: 0.328, mdev_ms: Some(0.121) }));
         assert_eq!(
             r.replies[0],
             PingReply {
@@ -393,20 +320,13 @@ mod tests {
         assert!(r.replies.is_empty() && r.error_lines.is_empty());
 
         let r = parse_ping(HOST_UNREACH).unwrap();
-        assert_eq!(
-            (r.transmitted, r.received, r.errors, r.loss_pct),
-            (5, 0, 5, 100.0)
-        );
+        assert_eq!((r.transmitted, r.received, r.errors, r.loss_pct), (5, 0, 5, 100.0));
         assert_eq!(r.time_ms, Some(4055));
         assert_eq!(r.pipe, Some(3));
         assert_eq!(r.error_lines.len(), 5);
         assert_eq!(
             r.error_lines[4],
-            PingError {
-                from: "10.99.0.2".into(),
-                seq: Some(5),
-                message: "Destination Host Unreachable".into()
-            }
+            PingError { from: "10.99.0.2".into(), seq: Some(5), message: "Destination Host Unreachable".into() }
         );
 
         let r = parse_ping(NET_UNREACH).unwrap();
@@ -436,14 +356,17 @@ mod tests {
     fn malformed_ping_names_the_line() {
         let e = parse_ping("hello\n").unwrap_err();
         assert_eq!(e.line, 1);
-        let e =
-            parse_ping("PING x (1.2.3.4) 56(84) bytes of data.\n64 bytes from 1.2.3.4: ttl=64\n")
-                .unwrap_err();
+        let e = parse_ping("PING x (1.2.3.4) 56(84) bytes of data.\n64 bytes from 1.2.3.4: ttl=64\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.expected.contains("icmp_seq"));
-        let e = parse_ping("PING x (1.2.3.4) 56(84) bytes of data.\n64 bytes from 1.2.3.4: icmp_seq=1 ttl=64 time=1 ms\n").unwrap_err();
+        let e =
+            parse_ping("PING x (1.2.3.4) 56(84) bytes of data.\n64 bytes from 1.2.3.4: icmp_seq=1 ttl=64 time=1 ms\n")
+                .unwrap_err();
         assert!(e.expected.contains("statistics"), "{e}");
-        let e = parse_ping("PING x (1.2.3.4) 56(84) bytes of data.\n3 packets transmitted, lots received, 0% packet loss\n").unwrap_err();
+        let e = parse_ping(
+            "PING x (1.2.3.4) 56(84) bytes of data.\n3 packets transmitted, lots received, 0% packet loss\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 2);
         let e = parse_ping("PING x (1.2.3.4) 56(84) bytes of data.\n3 packets transmitted, 3 received, 0% packet loss\nrtt min/avg/max/mdev = a/b/c/d ms\n").unwrap_err();
         assert_eq!(e.line, 3);

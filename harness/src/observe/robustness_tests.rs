@@ -69,11 +69,9 @@ fn run_all(s: &str) {
     let _ = parse_ping(s);
     let _ = parse_node_status(s);
     // A `|` inside a BIRD field would make calicoctl's table ambiguous too.
-    if let Ok(p) = parse_protocols(s).map(|p| {
-        p.into_iter()
-            .filter(|x| !format!("{x:?}").contains('|'))
-            .collect::<Vec<_>>()
-    }) {
+    if let Ok(p) =
+        parse_protocols(s).map(|p| p.into_iter().filter(|x| !format!("{x:?}").contains('|')).collect::<Vec<_>>())
+    {
         let out = render_node_status(&p, true);
         parse_node_status(&out).expect("rendered status parses back");
     }
@@ -114,8 +112,8 @@ fn every_sample_through_every_parser_whole_and_truncated() {
 #[test]
 fn mutated_samples_never_panic() {
     const ALPHABET: &[char] = &[
-        ' ', '\t', '\n', '|', '+', '-', '[', ']', '(', ')', '/', ':', '.', ',', '"', '\\', '*',
-        '!', '?', '0', '9', 'a', 'Z', '_', '%', '{', '}', 'é', '\u{0}', '\r',
+        ' ', '\t', '\n', '|', '+', '-', '[', ']', '(', ')', '/', ':', '.', ',', '"', '\\', '*', '!', '?', '0', '9',
+        'a', 'Z', '_', '%', '{', '}', 'é', '\u{0}', '\r',
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for s in SAMPLES {
@@ -153,8 +151,7 @@ fn everything_serializes_to_json() {
     let back: IpTables = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
     assert_eq!(back, t);
     let p = parse_protocols_all(SAMPLES[2]).unwrap();
-    let back: Vec<ProtocolDetail> =
-        serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+    let back: Vec<ProtocolDetail> = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
     assert_eq!(back, p);
     let ping = parse_ping(SAMPLES[40]).unwrap();
     let back: PingResult = serde_json::from_str(&serde_json::to_string(&ping).unwrap()).unwrap();

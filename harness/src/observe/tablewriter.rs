@@ -88,9 +88,7 @@ fn title(name: &str) -> String {
     for (i, r) in rs.iter().enumerate() {
         match r {
             '_' => out[i] = ' ',
-            '.' if (i != 0 && !num_or_space(rs[i - 1]))
-                || (i != rs.len() - 1 && !num_or_space(rs[i + 1])) =>
-            {
+            '.' if (i != 0 && !num_or_space(rs[i - 1])) || (i != rs.len() - 1 && !num_or_space(rs[i + 1])) => {
                 out[i] = ' '
             }
             _ => {}
@@ -187,11 +185,7 @@ pub(crate) fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     for x in 0..hh {
         out.push('|');
         for (y, w) in widths.iter().enumerate() {
-            let h = head
-                .get(y)
-                .and_then(|c| c.get(x))
-                .map(String::as_str)
-                .unwrap_or("");
+            let h = head.get(y).and_then(|c| c.get(x)).map(String::as_str).unwrap_or("");
             out.push(' ');
             out.push_str(&pad_center(&title(h), *w));
             out.push_str(" |");
@@ -225,15 +219,9 @@ mod tests {
 
     #[test]
     fn wraps_like_tablewriter() {
-        assert_eq!(
-            wrap_string("Active Socket: Connection refused", 30),
-            vec!["Active Socket: Connection", "refused"]
-        );
+        assert_eq!(wrap_string("Active Socket: Connection refused", 30), vec!["Active Socket: Connection", "refused"]);
         assert_eq!(cell_lines("Active Socket: Connection refused").1, 30);
-        assert_eq!(
-            cell_lines("Established"),
-            (vec!["Established".to_string()], 11)
-        );
+        assert_eq!(cell_lines("Established"), (vec!["Established".to_string()], 11));
         // A single word longer than the limit widens the column.
         let long = "2002:92a:8f7a:701:250:56ff:fe8d:be72";
         assert_eq!(cell_lines(long), (vec![long.to_string()], 36));
@@ -256,16 +244,7 @@ mod tests {
 
     #[test]
     fn numbers_align_right() {
-        let t = render(
-            &["a", "b"],
-            &[
-                vec!["12".into(), "x".into()],
-                vec!["1234".into(), "yy".into()],
-            ],
-        );
-        assert_eq!(
-            t,
-            "+------+----+\n|  A   | B  |\n+------+----+\n|   12 | x  |\n| 1234 | yy |\n+------+----+\n"
-        );
+        let t = render(&["a", "b"], &[vec!["12".into(), "x".into()], vec!["1234".into(), "yy".into()]]);
+        assert_eq!(t, "+------+----+\n|  A   | B  |\n+------+----+\n|   12 | x  |\n| 1234 | yy |\n+------+----+\n");
     }
 }

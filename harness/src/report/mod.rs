@@ -64,12 +64,7 @@ pub fn step_line(r: &StepReport) -> String {
         None => {}
     }
     for (name, p) in &r.probes {
-        parts.push(format!(
-            "loss {name} {}/{} ({} ms)",
-            p.lost(),
-            p.sent,
-            p.longest_outage.as_millis()
-        ));
+        parts.push(format!("loss {name} {}/{} ({} ms)", p.lost(), p.sent, p.longest_outage.as_millis()));
     }
     if !r.passed {
         let n = r.failures.len();
@@ -88,13 +83,7 @@ fn secs(d: Duration) -> String {
 /// Every failed expectation with its diff, the probes, then the lab dump.
 pub fn failure_text(r: &StepReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{} {}: {}",
-        r.runbook,
-        r.step,
-        if r.passed { "passed" } else { "FAILED" }
-    );
+    let _ = writeln!(s, "{} {}: {}", r.runbook, r.step, if r.passed { "passed" } else { "FAILED" });
     for m in &r.failures {
         let _ = writeln!(s, "\n  ✗ {} (line {})", m.expectation, m.line);
         for l in m.diff.lines() {
@@ -108,10 +97,7 @@ pub fn failure_text(r: &StepReport) -> String {
         }
     }
     if let Some(d) = &r.dump {
-        let _ = writeln!(
-            s,
-            "\n---------------------------------------------------------------- lab state"
-        );
+        let _ = writeln!(s, "\n---------------------------------------------------------------- lab state");
         s.push_str(d);
         if !d.ends_with('\n') {
             s.push('\n');
@@ -202,10 +188,7 @@ pub fn dump(lab: &dyn LabView) -> String {
         match lab.iptables(&n.name) {
             Ok(t) => {
                 for r in t.rules() {
-                    let c = r
-                        .counters
-                        .map(|c| format!("[{}:{}] ", c.packets, c.bytes))
-                        .unwrap_or_default();
+                    let c = r.counters.map(|c| format!("[{}:{}] ", c.packets, c.bytes)).unwrap_or_default();
                     let _ = writeln!(s, "{c}-t {} -A {} {}", r.table, r.chain, r.args.join(" "));
                 }
             }
@@ -280,10 +263,7 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 fn attr(s: &str) -> String {
-    xml_escape(s)
-        .replace('\n', "&#10;")
-        .replace('\r', "&#13;")
-        .replace('\t', "&#9;")
+    xml_escape(s).replace('\n', "&#10;").replace('\r', "&#13;").replace('\t', "&#9;")
 }
 
 /// JUnit XML: one `<testsuite>` per runbook (in order of first appearance), one `<testcase>` per step, a

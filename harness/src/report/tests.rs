@@ -8,15 +8,7 @@ use crate::runbook::tests::sample_lab;
 use crate::runbook::{check, parse, Expectation, ProbeStats, StepOutcome};
 
 fn probes() -> BTreeMap<String, ProbeStats> {
-    [(
-        "a-to-b".to_string(),
-        ProbeStats {
-            sent: 312,
-            received: 312,
-            longest_outage: Duration::ZERO,
-        },
-    )]
-    .into()
+    [("a-to-b".to_string(), ProbeStats { sent: 312, received: 312, longest_outage: Duration::ZERO })].into()
 }
 
 fn passed() -> StepReport {
@@ -46,11 +38,7 @@ fn failed() -> StepReport {
         converge: None,
         probes: [(
             "a-to-b".to_string(),
-            ProbeStats {
-                sent: 500,
-                received: 488,
-                longest_outage: Duration::from_millis(120),
-            },
+            ProbeStats { sent: 500, received: 488, longest_outage: Duration::from_millis(120) },
         )]
         .into(),
         failures: vec![m],
@@ -63,10 +51,7 @@ fn failed() -> StepReport {
 fn one_line_per_step() {
     assert_eq!(
         step_line(&passed()),
-        format!(
-            "PASS  {:<44}  converged 1.42s  loss a-to-b 0/312 (0 ms)  [3.21s]",
-            "P1 step 3 apply BGPPeers"
-        )
+        format!("PASS  {:<44}  converged 1.42s  loss a-to-b 0/312 (0 ms)  [3.21s]", "P1 step 3 apply BGPPeers")
     );
     assert_eq!(
         step_line(&failed()),
@@ -83,10 +68,7 @@ fn one_line_per_step() {
         ..Default::default()
     };
     assert_eq!(step_line(&bare), format!("PASS  {:<44}  [5.00s]", "P2 wait"));
-    assert_eq!(
-        summary_line(&[passed(), failed()]),
-        "Summary [   33.21s] 2 steps: 1 passed, 1 failed"
-    );
+    assert_eq!(summary_line(&[passed(), failed()]), "Summary [   33.21s] 2 steps: 1 passed, 1 failed");
 }
 
 #[test]
@@ -117,10 +99,7 @@ fn failure_text_has_the_diff_the_probes_and_the_dump() {
 #[test]
 fn dump_shows_every_node() {
     let mut lab = sample_lab();
-    lab.bird_errors.insert(
-        "b".into(),
-        "/tmp/rrobs/b-noas.cfg:77:1 Remote AS number must be set".into(),
-    );
+    lab.bird_errors.insert("b".into(), "/tmp/rrobs/b-noas.cfg:77:1 Remote AS number must be set".into());
     let d = dump(&lab);
     for want in [
         "=== a (cluster lab, site lan0, 10.99.0.1) ===\nlabels: rr=true\npods: a-p1 172.16.1.2\n--- calicoctl node status\nCalico process is running.\n",
@@ -161,14 +140,10 @@ fn well_formed(x: &str) -> Result<(), String> {
         }
         let mut rest = t;
         while let Some(i) = rest.find('&') {
-            let end = rest[i..]
-                .find(';')
-                .ok_or_else(|| format!("unterminated entity in {t:?}"))?;
+            let end = rest[i..].find(';').ok_or_else(|| format!("unterminated entity in {t:?}"))?;
             let ent = &rest[i + 1..i + end];
             let ok = matches!(ent, "amp" | "lt" | "gt" | "quot" | "apos")
-                || ent
-                    .strip_prefix("#x")
-                    .is_some_and(|h| u32::from_str_radix(h, 16).is_ok())
+                || ent.strip_prefix("#x").is_some_and(|h| u32::from_str_radix(h, 16).is_ok())
                 || ent.strip_prefix('#').is_some_and(|d| d.parse::<u32>().is_ok());
             if !ok {
                 return Err(format!("bad entity &{ent};"));
@@ -199,11 +174,7 @@ fn well_formed(x: &str) -> Result<(), String> {
         let tag = tag.trim_end_matches('/');
         let name_end = tag.find(char::is_whitespace).unwrap_or(tag.len());
         let name = &tag[..name_end];
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':') {
             return Err(format!("bad tag name {name:?}"));
         }
         let mut attrs = &tag[name_end..];
@@ -213,9 +184,7 @@ fn well_formed(x: &str) -> Result<(), String> {
             if attrs.is_empty() {
                 break;
             }
-            let eq = attrs
-                .find("=\"")
-                .ok_or_else(|| format!("bad attribute in <{name}>: {attrs:?}"))?;
+            let eq = attrs.find("=\"").ok_or_else(|| format!("bad attribute in <{name}>: {attrs:?}"))?;
             let an = attrs[..eq].trim();
             if seen.contains(&an) {
                 return Err(format!("duplicate attribute {an}"));
@@ -303,11 +272,7 @@ fn junit_with_a_full_dump_is_well_formed() {
     let x = junit_xml("nightly", &steps);
     well_formed(&x).unwrap_or_else(|e| panic!("{e}\n{x}"));
     assert!(x.contains("<testsuites name=\"nightly\" tests=\"3\" failures=\"1\""));
-    assert_eq!(
-        x.matches("<testsuite ").count(),
-        1,
-        "steps of one runbook share a testsuite"
-    );
+    assert_eq!(x.matches("<testsuite ").count(), 1, "steps of one runbook share a testsuite");
     assert_eq!(x.matches("<testcase ").count(), 3);
     assert!(x.contains("<failure message=\"sessions on b (line 6)\" type=\"expectation\">"));
     assert!(x.contains("=== WAN: BGP 40 packets"));
@@ -332,11 +297,7 @@ fn report_from_a_wait_result() {
     };
     let r = StepReport::new(&rb, 2, &w, vec![], Duration::from_millis(3210));
     assert_eq!(step_line(&r), step_line(&passed()));
-    let extra = crate::runbook::Mismatch {
-        expectation: "every command succeeds".into(),
-        line: 3,
-        diff: "x".into(),
-    };
+    let extra = crate::runbook::Mismatch { expectation: "every command succeeds".into(), line: 3, diff: "x".into() };
     let r = StepReport::new(&rb, 2, &w, vec![extra], Duration::from_millis(3210));
     assert!(!r.passed);
 }

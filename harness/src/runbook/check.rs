@@ -44,12 +44,7 @@ pub fn check(e: &Expectation, lab: &dyn LabView, outcome: &StepOutcome) -> Resul
 /// Check one expectation now; `block_size` is the runbook's `defaults.block_size`.
 pub fn check_with(e: &Expectation, lab: &dyn LabView, outcome: &StepOutcome, block_size: u8) -> Result<(), Mismatch> {
     let nodes = lab.nodes();
-    let cx = Cx {
-        lab,
-        nodes: &nodes,
-        outcome,
-        block_size,
-    };
+    let cx = Cx { lab, nodes: &nodes, outcome, block_size };
     let r = match e {
         Expectation::Sessions(x) => sessions(&cx, x),
         Expectation::Rib(x) => rib(&cx, x),
@@ -63,11 +58,7 @@ pub fn check_with(e: &Expectation, lab: &dyn LabView, outcome: &StepOutcome, blo
         Expectation::Converge(x) => converge(&cx, x),
         Expectation::Wan(x) => wan(&cx, x),
     };
-    r.map_err(|diff| Mismatch {
-        expectation: e.describe(),
-        line: e.line(),
-        diff,
-    })
+    r.map_err(|diff| Mismatch { expectation: e.describe(), line: e.line(), diff })
 }
 
 struct Cx<'a> {
@@ -105,16 +96,7 @@ fn per_node(cx: &Cx, on: &NodeSet, mut f: impl FnMut(&NodeInfo) -> Diff) -> Diff
 }
 
 fn indent(s: &str, by: &str) -> String {
-    s.lines()
-        .map(|l| {
-            if l.is_empty() {
-                String::new()
-            } else {
-                format!("{by}{l}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    s.lines().map(|l| if l.is_empty() { String::new() } else { format!("{by}{l}") }).collect::<Vec<_>>().join("\n")
 }
 
 /// At most `max` lines, then `… and N more`.
@@ -153,11 +135,7 @@ fn state_matches(want: &PeerState, p: &PeerStatus) -> bool {
 }
 
 fn peer_row(p: &PeerStatus) -> String {
-    let info = if p.info.is_empty() {
-        String::new()
-    } else {
-        format!("  {}", p.info)
-    };
+    let info = if p.info.is_empty() { String::new() } else { format!("  {}", p.info) };
     format!("{}  {}{info}", p.peer_type.as_str(), p.state)
 }
 
@@ -184,11 +162,7 @@ fn sessions(cx: &Cx, e: &SessionsExpect) -> Diff {
                     .collect(),
             };
             for a in addrs {
-                let w = WantPeer {
-                    peer_type: spec.peer_type,
-                    state: spec.state.clone(),
-                    line: spec.line,
-                };
+                let w = WantPeer { peer_type: spec.peer_type, state: spec.state.clone(), line: spec.line };
                 if let Some((_, prev)) = want.iter().find(|(pa, pw)| *pa == a && pw.peer_type == w.peer_type) {
                     if prev.state != w.state {
                         return Err(format!(
@@ -205,34 +179,34 @@ fn sessions(cx: &Cx, e: &SessionsExpect) -> Diff {
                 want.push((a, w));
             }
         }
-        let protocols = cx
-            .lab
-            .protocols(&node.name)
-            .map_err(|e| format!("cannot read BGP sessions: {e}"))?;
-        let actual: Vec<PeerStatus> = protocols
-            .iter()
-            .filter_map(|p| PeerStatus::from_protocol(p, 4))
-            .collect();
+        let protocols = cx.lab.protocols(&node.name).map_err(|e| format!("cannot read BGP sessions: {e}"))?;
+        let actual: Vec<PeerStatus> = protocols.iter().filter_map(|p| PeerStatus::from_protocol(p, 4)).collect();
         let mut missing = Vec::new();
         let mut wrong = Vec::new();
         let mut unexpected = Vec::new();
         let mut explained: Vec<(String, PeerType)> = Vec::new();
         for (addr, w) in &want {
-            let found: Vec<&PeerStatus> = actual
-                .iter()
-                .filter(|p| &p.address == addr && w.peer_type.is_none_or(|t| t == p.peer_type))
-                .collect();
+            let found: Vec<&PeerStatus> =
+                actual.iter().filter(|p| &p.address == addr && w.peer_type.is_none_or(|t| t == p.peer_type)).collect();
             if found.is_empty() {
                 // A session to that address of another type that nothing else expects: a wrong type.
                 let others: Vec<&PeerStatus> = actual
                     .iter()
-                    .filter(|p| &p.address == addr && !want.iter().any(|(a, w2)| a == addr && w2.peer_type.is_none_or(|t| t == p.peer_type)))
+                    .filter(|p| {
+                        &p.address == addr
+                            && !want.iter().any(|(a, w2)| a == addr && w2.peer_type.is_none_or(|t| t == p.peer_type))
+                    })
                     .collect();
                 if others.is_empty() {
                     missing.push(format!("{}  {}", label_addr(addr, cx.nodes), want_row(w)));
                 } else {
                     let rows: Vec<String> = others.iter().map(|p| peer_row(p)).collect();
-                    wrong.push(format!("{}  expected {}, found {}", label_addr(addr, cx.nodes), want_row(w), rows.join(" and ")));
+                    wrong.push(format!(
+                        "{}  expected {}, found {}",
+                        label_addr(addr, cx.nodes),
+                        want_row(w),
+                        rows.join(" and ")
+                    ));
                     explained.extend(others.iter().map(|p| (p.address.clone(), p.peer_type)));
                 }
                 continue;
@@ -340,11 +314,7 @@ fn targets<'a>(cx: &'a Cx, p: &PrefixRef, node: &NodeInfo) -> Result<Vec<(Prefix
             let skip_self = owners.len() > 1;
             let mut out = Vec::new();
             for o in owners.iter().filter(|o| !(skip_self && o.name == node.name)) {
-                let owner = cx
-                    .nodes
-                    .iter()
-                    .find(|n| n.name == o.name)
-                    .expect("resolved from these nodes");
+                let owner = cx.nodes.iter().find(|n| n.name == o.name).expect("resolved from these nodes");
                 for b in node_blocks(owner, cx.block_size)? {
                     out.push((b, Some(owner)));
                 }
@@ -366,40 +336,25 @@ fn rib_attr_diffs(cx: &Cx, e: &RibExpect, r: &Route, owner: Option<&NodeInfo>) -
         let want = resolve_addr(a, cx.nodes, owner)?;
         let got = if r.is_bgp() { r.bgp_next_hop() } else { r.via };
         if got != Some(want) {
-            d.push(format!(
-                "next_hop: expected {}, found {}",
-                fmt_ip(&want, cx.nodes),
-                show(got)
-            ));
+            d.push(format!("next_hop: expected {}, found {}", fmt_ip(&want, cx.nodes), show(got)));
         }
     }
     if let Some(a) = &e.from {
         let want = resolve_addr(a, cx.nodes, owner)?;
         let got = r.learned_from();
         if got != Some(want) {
-            d.push(format!(
-                "from: expected {}, found {}",
-                fmt_ip(&want, cx.nodes),
-                show(got)
-            ));
+            d.push(format!("from: expected {}, found {}", fmt_ip(&want, cx.nodes), show(got)));
         }
     }
     if let Some(a) = &e.originator_id {
         let want = resolve_addr(a, cx.nodes, owner)?;
         let got = r.originator_id().map(IpAddr::V4);
         if got != Some(want) {
-            d.push(format!(
-                "originator_id: expected {}, found {}",
-                fmt_ip(&want, cx.nodes),
-                show(got)
-            ));
+            d.push(format!("originator_id: expected {}, found {}", fmt_ip(&want, cx.nodes), show(got)));
         }
     }
     if let Some(list) = &e.cluster_list {
-        let want: Vec<IpAddr> = list
-            .iter()
-            .map(|a| resolve_addr(a, cx.nodes, owner))
-            .collect::<Result<_, _>>()?;
+        let want: Vec<IpAddr> = list.iter().map(|a| resolve_addr(a, cx.nodes, owner)).collect::<Result<_, _>>()?;
         let got: Vec<IpAddr> = r.cluster_list().iter().map(|c| IpAddr::V4(*c)).collect();
         if want != got {
             let f = |v: &[IpAddr]| format!("[{}]", v.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
@@ -416,10 +371,7 @@ fn rib_attr_diffs(cx: &Cx, e: &RibExpect, r: &Route, owner: Option<&NodeInfo>) -
 
 fn rib(cx: &Cx, e: &RibExpect) -> Diff {
     per_node(cx, &e.on, |node| {
-        let routes = cx
-            .lab
-            .rib(&node.name)
-            .map_err(|e| format!("cannot read BIRD's routes: {e}"))?;
+        let routes = cx.lab.rib(&node.name).map_err(|e| format!("cannot read BIRD's routes: {e}"))?;
         let mut out = Vec::new();
         for (prefix, owner) in targets(cx, &e.prefix, node)? {
             let label = match owner {
@@ -558,11 +510,7 @@ fn concretes(cx: &Cx, spec: &RouteSpec, node: &NodeInfo) -> Result<Vec<Concrete>
         out.push(Concrete {
             kind: spec.kind.clone(),
             dst,
-            via: spec
-                .via
-                .as_ref()
-                .map(|a| resolve_addr(a, cx.nodes, owner))
-                .transpose()?,
+            via: spec.via.as_ref().map(|a| resolve_addr(a, cx.nodes, owner)).transpose()?,
             dev: spec.dev.clone(),
             proto: spec.proto.clone(),
             onlink: spec.onlink,
@@ -576,16 +524,9 @@ fn concretes(cx: &Cx, spec: &RouteSpec, node: &NodeInfo) -> Result<Vec<Concrete>
 
 fn fib(cx: &Cx, e: &FibExpect) -> Diff {
     per_node(cx, &e.on, |node| {
-        let routes = cx
-            .lab
-            .fib(&node.name)
-            .map_err(|e| format!("cannot read the kernel's routes: {e}"))?;
+        let routes = cx.lab.fib(&node.name).map_err(|e| format!("cannot read the kernel's routes: {e}"))?;
         let same_dst = |c: &Concrete| -> Vec<String> {
-            routes
-                .iter()
-                .filter(|r| r.dst == c.dst)
-                .map(|r| format!("    found: {r}"))
-                .collect()
+            routes.iter().filter(|r| r.dst == c.dst).map(|r| format!("    found: {r}")).collect()
         };
         let mut missing = Vec::new();
         let mut present = Vec::new();
@@ -626,11 +567,9 @@ fn fib(cx: &Cx, e: &FibExpect) -> Diff {
             }
         }
         let mut out = Vec::new();
-        for (title, v) in [
-            ("missing:", missing),
-            ("present, expected absent:", present),
-            ("unexpected (proto bird):", unexpected),
-        ] {
+        for (title, v) in
+            [("missing:", missing), ("present, expected absent:", present), ("unexpected (proto bird):", unexpected)]
+        {
             if !v.is_empty() {
                 out.push(title.to_string());
                 out.extend(v);
@@ -722,24 +661,15 @@ fn ipset(cx: &Cx, e: &IpsetExpect) -> Diff {
     let absent = expand_members(cx, &e.absent)?;
     let exact = e.exact.as_ref().map(|x| expand_members(cx, x)).transpose()?;
     per_node(cx, &e.on, |node| {
-        let sets = cx
-            .lab
-            .ipsets(&node.name)
-            .map_err(|e| format!("cannot read ipsets: {e}"))?;
+        let sets = cx.lab.ipsets(&node.name).map_err(|e| format!("cannot read ipsets: {e}"))?;
         let set = sets.iter().find(|s| s.name == e.set);
-        let have: BTreeSet<String> = set
-            .map(|s| s.members.iter().map(|m| member_key(m)).collect())
-            .unwrap_or_default();
+        let have: BTreeSet<String> = set.map(|s| s.members.iter().map(|m| member_key(m)).collect()).unwrap_or_default();
         if set.is_none() && (!contains.is_empty() || exact.is_some()) {
             let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
             return Err(format!("no ipset named {} (sets: {})", e.set, names.join(", ")));
         }
         let label = |m: &str| format!("  {}", label_addr(m, cx.nodes));
-        let mut missing: Vec<String> = contains
-            .iter()
-            .filter(|m| !have.contains(*m))
-            .map(|m| label(m))
-            .collect();
+        let mut missing: Vec<String> = contains.iter().filter(|m| !have.contains(*m)).map(|m| label(m)).collect();
         let present: Vec<String> = absent.iter().filter(|m| have.contains(*m)).map(|m| label(m)).collect();
         let mut unexpected = Vec::new();
         if let Some(x) = &exact {
@@ -752,25 +682,14 @@ fn ipset(cx: &Cx, e: &IpsetExpect) -> Diff {
             return Ok(());
         }
         let mut out = Vec::new();
-        for (title, v) in [
-            ("missing:", missing),
-            ("present, expected absent:", present),
-            ("unexpected:", unexpected),
-        ] {
+        for (title, v) in [("missing:", missing), ("present, expected absent:", present), ("unexpected:", unexpected)] {
             if !v.is_empty() {
                 out.push(title.to_string());
                 out.extend(v);
             }
         }
         let all: Vec<&str> = have.iter().map(String::as_str).collect();
-        out.push(format!(
-            "members now: {}",
-            if all.is_empty() {
-                "(none)".to_string()
-            } else {
-                all.join(", ")
-            }
-        ));
+        out.push(format!("members now: {}", if all.is_empty() { "(none)".to_string() } else { all.join(", ") }));
         Err(out.join("\n"))
     })
 }
@@ -818,19 +737,13 @@ fn iptables(cx: &Cx, e: &IptablesExpect) -> Diff {
                 });
             }
             None => {}
-            Some(r) if !e.present => problems.push(format!(
-                "{}: rule present, expected absent: -A {} {}",
-                n.name,
-                r.chain,
-                r.args.join(" ")
-            )),
+            Some(r) if !e.present => {
+                problems.push(format!("{}: rule present, expected absent: -A {} {}", n.name, r.chain, r.args.join(" ")))
+            }
             Some(r) => {
                 let Some(now) = r.counters else {
                     if e.packets.is_some() || e.bytes.is_some() {
-                        problems.push(format!(
-                            "{}: the rule has no counters (read with iptables-save -c)",
-                            n.name
-                        ));
+                        problems.push(format!("{}: the rule has no counters (read with iptables-save -c)", n.name));
                     }
                     continue;
                 };
@@ -853,11 +766,8 @@ fn iptables(cx: &Cx, e: &IptablesExpect) -> Diff {
         let pick = |c: &crate::observe::Counters| if what == "packets" { c.packets } else { c.bytes };
         let now: u64 = rows.iter().map(|(_, _, c)| pick(c)).sum();
         let needs_before = matches!(check, CounterCheck::Increases | CounterCheck::Unchanged);
-        let missing_before: Vec<&str> = rows
-            .iter()
-            .filter(|(_, b, _)| b.is_none())
-            .map(|(n, _, _)| n.as_str())
-            .collect();
+        let missing_before: Vec<&str> =
+            rows.iter().filter(|(_, b, _)| b.is_none()).map(|(n, _, _)| n.as_str()).collect();
         if needs_before && !missing_before.is_empty() {
             out.push(format!(
                 "{what}: no value from the step's start for {} (StepOutcome.iptables_before), so \"{check}\" cannot be judged",
@@ -879,11 +789,7 @@ fn iptables(cx: &Cx, e: &IptablesExpect) -> Diff {
                     None => format!("{n} {}", pick(c)),
                 })
                 .collect();
-            let detail = if rows.len() > 1 {
-                format!(" ({})", per.join(", "))
-            } else {
-                String::new()
-            };
+            let detail = if rows.len() > 1 { format!(" ({})", per.join(", ")) } else { String::new() };
             out.push(match check {
                 CounterCheck::Value(b) => format!("{what}: expected {b}, found {now}{detail}"),
                 _ => format!("{what}: expected {check}, was {before} when the step started, now {now}{detail}"),
@@ -893,12 +799,7 @@ fn iptables(cx: &Cx, e: &IptablesExpect) -> Diff {
     if out.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "rule {:?} in {}:\n{}",
-            e.rule,
-            e.chain,
-            indent(&out.join("\n"), "  ")
-        ))
+        Err(format!("rule {:?} in {}:\n{}", e.rule, e.chain, indent(&out.join("\n"), "  ")))
     }
 }
 
@@ -909,11 +810,7 @@ fn norm_line(l: &str) -> String {
 }
 
 fn norm_lines(text: &str) -> Vec<(usize, String)> {
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, norm_line(l)))
-        .filter(|(_, l)| !l.is_empty())
-        .collect()
+    text.lines().enumerate().map(|(i, l)| (i + 1, norm_line(l))).filter(|(_, l)| !l.is_empty()).collect()
 }
 
 /// Where `want` (normalised lines) appears as consecutive lines: the line number of its first line.
@@ -921,9 +818,7 @@ fn find_lines(have: &[(usize, String)], want: &[String]) -> Option<usize> {
     if want.is_empty() || want.len() > have.len() {
         return None;
     }
-    (0..=have.len() - want.len())
-        .find(|&i| want.iter().zip(&have[i..]).all(|(w, (_, h))| w == h))
-        .map(|i| have[i].0)
+    (0..=have.len() - want.len()).find(|&i| want.iter().zip(&have[i..]).all(|(w, (_, h))| w == h)).map(|i| have[i].0)
 }
 
 /// Up to 3 lines sharing the most leading words with `want`.
@@ -939,20 +834,12 @@ fn closest(have: &[(usize, String)], want: &str) -> Vec<(usize, String)> {
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let best = scored.first().map(|s| s.0).unwrap_or(0);
-    scored
-        .into_iter()
-        .filter(|s| s.0 == best)
-        .take(3)
-        .map(|(_, n, l)| (n, l))
-        .collect()
+    scored.into_iter().filter(|s| s.0 == best).take(3).map(|(_, n, l)| (n, l)).collect()
 }
 
 fn config(cx: &Cx, e: &ConfigExpect) -> Diff {
     per_node(cx, &e.on, |node| {
-        let files = cx
-            .lab
-            .config(&node.name)
-            .map_err(|e| format!("cannot read the BIRD config: {e}"))?;
+        let files = cx.lab.config(&node.name).map_err(|e| format!("cannot read the BIRD config: {e}"))?;
         let chosen: Vec<(&String, &String)> = match &e.file {
             Some(f) => match files.get_key_value(f) {
                 Some(kv) => vec![kv],
@@ -1009,10 +896,7 @@ fn norm_lower(s: &str) -> String {
 fn fails(cx: &Cx, e: &FailsExpect) -> Diff {
     let needle = norm_lower(&e.message);
     let failed: Vec<_> = cx.outcome.commands.iter().filter(|c| !c.ok).collect();
-    if failed
-        .iter()
-        .any(|c| norm_lower(&format!("{}\n{}", c.stderr, c.stdout)).contains(&needle))
-    {
+    if failed.iter().any(|c| norm_lower(&format!("{}\n{}", c.stderr, c.stdout)).contains(&needle)) {
         return Ok(());
     }
     let nodes = match &e.on {
@@ -1091,12 +975,7 @@ fn loss(cx: &Cx, e: &LossExpect) -> Diff {
                 LostBudget::Percent(p) => pct(s.lost(), s.sent) <= p,
             };
             if !ok {
-                why.push(format!(
-                    "lost {} of {} ({:.1}%), budget {b}",
-                    s.lost(),
-                    s.sent,
-                    pct(s.lost(), s.sent)
-                ));
+                why.push(format!("lost {} of {} ({:.1}%), budget {b}", s.lost(), s.sent, pct(s.lost(), s.sent)));
             }
         }
         if let Some(b) = e.min_lost {
@@ -1105,21 +984,26 @@ fn loss(cx: &Cx, e: &LossExpect) -> Diff {
                 LostBudget::Percent(p) => pct(s.lost(), s.sent) >= p,
             };
             if !ok {
-                why.push(format!("lost {} of {} ({:.1}%), but at least {b} must be lost", s.lost(), s.sent, pct(s.lost(), s.sent)));
+                why.push(format!(
+                    "lost {} of {} ({:.1}%), but at least {b} must be lost",
+                    s.lost(),
+                    s.sent,
+                    pct(s.lost(), s.sent)
+                ));
             }
         }
         if let Some(m) = e.min_outage {
             if s.longest_outage < m {
-                why.push(format!("longest outage {}, but an outage of at least {} must be seen", fmt_duration(s.longest_outage), fmt_duration(m)));
+                why.push(format!(
+                    "longest outage {}, but an outage of at least {} must be seen",
+                    fmt_duration(s.longest_outage),
+                    fmt_duration(m)
+                ));
             }
         }
         if let Some(m) = e.max_outage {
             if s.longest_outage > m {
-                why.push(format!(
-                    "longest outage {}, budget {}",
-                    fmt_duration(s.longest_outage),
-                    fmt_duration(m)
-                ));
+                why.push(format!("longest outage {}, budget {}", fmt_duration(s.longest_outage), fmt_duration(m)));
             }
         }
         if !why.is_empty() {
@@ -1136,15 +1020,10 @@ fn loss(cx: &Cx, e: &LossExpect) -> Diff {
 fn converge(cx: &Cx, e: &ConvergeExpect) -> Diff {
     match cx.outcome.converged {
         Some(d) if d <= e.within => Ok(()),
-        Some(d) => Err(format!(
-            "converged in {}, budget {}",
-            fmt_duration(d),
-            fmt_duration(e.within)
-        )),
-        None => Err(format!(
-            "did not converge: the step's expectations never all held (budget {})",
-            fmt_duration(e.within)
-        )),
+        Some(d) => Err(format!("converged in {}, budget {}", fmt_duration(d), fmt_duration(e.within))),
+        None => {
+            Err(format!("did not converge: the step's expectations never all held (budget {})", fmt_duration(e.within)))
+        }
     }
 }
 
@@ -1170,11 +1049,7 @@ pub fn wan_sessions(lab: &dyn LabView, nodes: &[NodeInfo]) -> (Vec<(String, Stri
             let Ok(ip) = ps.address.parse::<IpAddr>() else { continue };
             let Some(peer) = node_name_of(nodes, &ip) else { continue };
             if peer.site.is_some() && n.site.is_some() && peer.site != n.site {
-                let (a, b) = if n.name < peer.name {
-                    (&n.name, &peer.name)
-                } else {
-                    (&peer.name, &n.name)
-                };
+                let (a, b) = if n.name < peer.name { (&n.name, &peer.name) } else { (&peer.name, &n.name) };
                 seen.insert((a.clone(), b.clone()));
             }
         }
@@ -1187,22 +1062,10 @@ fn wan(cx: &Cx, e: &WanExpect) -> Diff {
     if let Some(b) = &e.bgp_sessions {
         let (sessions, unreadable) = wan_sessions(cx.lab, cx.nodes);
         if !b.holds(sessions.len() as u64) {
-            out.push(format!(
-                "bgp_sessions: expected {b}, found {} crossing the WAN",
-                sessions.len()
-            ));
-            let site = |n: &str| {
-                cx.nodes
-                    .iter()
-                    .find(|x| x.name == n)
-                    .and_then(|x| x.site.clone())
-                    .unwrap_or_default()
-            };
+            out.push(format!("bgp_sessions: expected {b}, found {} crossing the WAN", sessions.len()));
+            let site = |n: &str| cx.nodes.iter().find(|x| x.name == n).and_then(|x| x.site.clone()).unwrap_or_default();
             out.extend(capped(
-                sessions
-                    .iter()
-                    .map(|(a, b)| format!("  {a} ({}) — {b} ({})", site(a), site(b)))
-                    .collect(),
+                sessions.iter().map(|(a, b)| format!("  {a} ({}) — {b} ({})", site(a), site(b))).collect(),
                 30,
             ));
             out.extend(unreadable.into_iter().map(|u| format!("  (not counted) {u}")));
@@ -1266,19 +1129,12 @@ pub fn unexpected_command_failures(step: &Step, outcome: &StepOutcome) -> Option
             _ => format!("script line {}", c.line),
         };
         out.push(format!("{at}: {}", c.command));
-        let err = if c.stderr.trim().is_empty() {
-            c.stdout.trim()
-        } else {
-            c.stderr.trim()
-        };
+        let err = if c.stderr.trim().is_empty() { c.stdout.trim() } else { c.stderr.trim() };
         out.extend(err.lines().map(|l| format!("  {l}")));
     }
     Some(Mismatch {
         expectation: "every command succeeds (add a `fails` expectation if the failure is the point)".to_string(),
-        line: failed
-            .first()
-            .map(|c| base.map(|b| b + c.line.max(1) - 1).unwrap_or(step.line))
-            .unwrap_or(step.line),
+        line: failed.first().map(|c| base.map(|b| b + c.line.max(1) - 1).unwrap_or(step.line)).unwrap_or(step.line),
         diff: out.join("\n"),
     })
 }
@@ -1341,13 +1197,7 @@ pub fn wait_all(
         es,
         lab,
         outcome,
-        &WaitOptions {
-            timeout,
-            poll,
-            settle: Duration::ZERO,
-            block_size: DEFAULT_BLOCK_SIZE,
-            since: None,
-        },
+        &WaitOptions { timeout, poll, settle: Duration::ZERO, block_size: DEFAULT_BLOCK_SIZE, since: None },
     )
 }
 

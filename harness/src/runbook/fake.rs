@@ -72,16 +72,10 @@ impl LabView for FakeLab {
         self.ipsets.get(node).cloned().ok_or_else(|| missing("ipsets", node))
     }
     fn iptables(&self, node: &str) -> Result<IpTables, String> {
-        self.iptables
-            .get(node)
-            .cloned()
-            .ok_or_else(|| missing("iptables", node))
+        self.iptables.get(node).cloned().ok_or_else(|| missing("iptables", node))
     }
     fn config(&self, node: &str) -> Result<BTreeMap<String, String>, String> {
-        self.config
-            .get(node)
-            .cloned()
-            .ok_or_else(|| missing("BIRD config", node))
+        self.config.get(node).cloned().ok_or_else(|| missing("BIRD config", node))
     }
     fn bird_config_error(&self, node: &str) -> Option<String> {
         self.bird_errors.get(node).cloned()

@@ -136,11 +136,7 @@ pub fn resolve_nodes(set: &NodeSet, nodes: &[NodeInfo]) -> Result<Vec<NodeInfo>,
                 pick.insert(name);
             }
             NodeSel::Cluster(c) => {
-                let v: Vec<&str> = nodes
-                    .iter()
-                    .filter(|n| &n.cluster == c)
-                    .map(|n| n.name.as_str())
-                    .collect();
+                let v: Vec<&str> = nodes.iter().filter(|n| &n.cluster == c).map(|n| n.name.as_str()).collect();
                 if v.is_empty() {
                     let cs: BTreeSet<&str> = nodes.iter().map(|n| n.cluster.as_str()).collect();
                     return Err(format!(
@@ -151,11 +147,8 @@ pub fn resolve_nodes(set: &NodeSet, nodes: &[NodeInfo]) -> Result<Vec<NodeInfo>,
                 pick.extend(v);
             }
             NodeSel::Site(s) => {
-                let v: Vec<&str> = nodes
-                    .iter()
-                    .filter(|n| n.site.as_deref() == Some(s.as_str()))
-                    .map(|n| n.name.as_str())
-                    .collect();
+                let v: Vec<&str> =
+                    nodes.iter().filter(|n| n.site.as_deref() == Some(s.as_str())).map(|n| n.name.as_str()).collect();
                 if v.is_empty() {
                     let ss: BTreeSet<&str> = nodes.iter().filter_map(|n| n.site.as_deref()).collect();
                     return Err(format!(
@@ -187,11 +180,7 @@ pub fn resolve_nodes(set: &NodeSet, nodes: &[NodeInfo]) -> Result<Vec<NodeInfo>,
     if pick.is_empty() {
         return Err(format!("{set} selects no node"));
     }
-    Ok(nodes
-        .iter()
-        .filter(|n| pick.contains(n.name.as_str()))
-        .cloned()
-        .collect())
+    Ok(nodes.iter().filter(|n| pick.contains(n.name.as_str())).cloned().collect())
 }
 
 /// The pods of a pod set, in the lab's order.
@@ -244,10 +233,7 @@ pub fn node_blocks(node: &NodeInfo, block_size: u8) -> Result<Vec<Prefix>, Strin
 pub fn block_of(ip: Ipv4Addr, len: u8) -> Prefix {
     let len = len.min(32);
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
-    Prefix {
-        addr: IpAddr::V4(Ipv4Addr::from(u32::from(ip) & mask)),
-        len,
-    }
+    Prefix { addr: IpAddr::V4(Ipv4Addr::from(u32::from(ip) & mask)), len }
 }
 
 /// Resolve an address written in an expectation. `owner` is the node owning the block being checked.
@@ -357,11 +343,7 @@ impl LabView for CachedLab<'_> {
         let todo: Vec<(PodInfo, PodInfo)> = {
             let cache = self.pings.borrow();
             let mut seen = BTreeSet::new();
-            pairs
-                .iter()
-                .filter(|(a, b)| !cache.contains_key(&key(a, b)) && seen.insert(key(a, b)))
-                .cloned()
-                .collect()
+            pairs.iter().filter(|(a, b)| !cache.contains_key(&key(a, b)) && seen.insert(key(a, b))).cloned().collect()
         };
         if !todo.is_empty() {
             let res = self.inner.ping_many(&todo);
@@ -371,10 +353,7 @@ impl LabView for CachedLab<'_> {
             }
         }
         let cache = self.pings.borrow();
-        pairs
-            .iter()
-            .map(|(a, b)| cache.get(&key(a, b)).copied().unwrap_or(false))
-            .collect()
+        pairs.iter().map(|(a, b)| cache.get(&key(a, b)).copied().unwrap_or(false)).collect()
     }
     fn wan(&self) -> Result<WanCounters, String> {
         if let Some(v) = self.wan.borrow().as_ref() {

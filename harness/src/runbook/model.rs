@@ -47,11 +47,7 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults {
-            timeout: DEFAULT_TIMEOUT,
-            poll: DEFAULT_POLL,
-            block_size: DEFAULT_BLOCK_SIZE,
-        }
+        Defaults { timeout: DEFAULT_TIMEOUT, poll: DEFAULT_POLL, block_size: DEFAULT_BLOCK_SIZE }
     }
 }
 
@@ -212,11 +208,7 @@ pub enum NodeSel {
     /// `site:<bridge>`
     Site(String),
     /// `label:<k>=<v>`, `label:<k>!=<v>`, `label:<k>` (has the label)
-    Label {
-        key: String,
-        value: Option<String>,
-        negated: bool,
-    },
+    Label { key: String, value: Option<String>, negated: bool },
 }
 
 impl fmt::Display for NodeSel {
@@ -227,11 +219,7 @@ impl fmt::Display for NodeSel {
             NodeSel::Cluster(c) => write!(f, "cluster:{c}"),
             NodeSel::Site(s) => write!(f, "site:{s}"),
             NodeSel::Label { key, value: None, .. } => write!(f, "label:{key}"),
-            NodeSel::Label {
-                key,
-                value: Some(v),
-                negated,
-            } => {
+            NodeSel::Label { key, value: Some(v), negated } => {
                 write!(f, "label:{key}{}{v}", if *negated { "!=" } else { "=" })
             }
         }
@@ -247,14 +235,10 @@ impl fmt::Display for NodeSet {
 
 impl NodeSet {
     pub fn all() -> NodeSet {
-        NodeSet {
-            items: vec![NodeSel::All],
-        }
+        NodeSet { items: vec![NodeSel::All] }
     }
     pub fn node(name: &str) -> NodeSet {
-        NodeSet {
-            items: vec![NodeSel::Node(name.to_string())],
-        }
+        NodeSet { items: vec![NodeSel::Node(name.to_string())] }
     }
 }
 
@@ -325,10 +309,7 @@ pub struct Bound {
 
 impl Bound {
     pub fn exactly(n: u64) -> Bound {
-        Bound {
-            min: Some(n),
-            max: Some(n),
-        }
+        Bound { min: Some(n), max: Some(n) }
     }
     pub fn holds(&self, v: u64) -> bool {
         self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
@@ -364,9 +345,8 @@ pub enum Expectation {
     Wan(WanExpect),
 }
 
-pub const EXPECTATION_KINDS: &[&str] = &[
-    "sessions", "rib", "fib", "reach", "ipset", "iptables", "config", "fails", "loss", "converge", "wan",
-];
+pub const EXPECTATION_KINDS: &[&str] =
+    &["sessions", "rib", "fib", "reach", "ipset", "iptables", "config", "fails", "loss", "converge", "wan"];
 
 impl Expectation {
     /// The runbook line the expectation was written on.
@@ -413,12 +393,7 @@ impl Expectation {
         match self {
             Expectation::Sessions(e) => format!("sessions on {}", e.on),
             Expectation::Rib(e) => {
-                format!(
-                    "rib on {}: {} {}",
-                    e.on,
-                    e.prefix,
-                    if e.absent { "absent" } else { "present" }
-                )
+                format!("rib on {}: {} {}", e.on, e.prefix, if e.absent { "absent" } else { "present" })
             }
             Expectation::Fib(e) => format!("fib on {}", e.on),
             Expectation::Reach(e) => format!(
@@ -489,16 +464,8 @@ pub enum PeerState {
 }
 
 pub const PROTOCOL_STATES: &[&str] = &["up", "down", "start", "stop", "feed", "flush"];
-pub const BGP_STATES: &[&str] = &[
-    "Idle",
-    "Connect",
-    "Active",
-    "OpenSent",
-    "OpenConfirm",
-    "Established",
-    "Close",
-    "Passive",
-];
+pub const BGP_STATES: &[&str] =
+    &["Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established", "Close", "Passive"];
 
 impl PeerState {
     /// Case-insensitive; canonical spelling kept.
@@ -506,10 +473,7 @@ impl PeerState {
         if let Some(p) = PROTOCOL_STATES.iter().find(|p| p.eq_ignore_ascii_case(s)) {
             return Some(PeerState::Protocol(p.to_string()));
         }
-        BGP_STATES
-            .iter()
-            .find(|p| p.eq_ignore_ascii_case(s))
-            .map(|p| PeerState::Bgp(p.to_string()))
+        BGP_STATES.iter().find(|p| p.eq_ignore_ascii_case(s)).map(|p| PeerState::Bgp(p.to_string()))
     }
     pub fn as_str(&self) -> &str {
         match self {

@@ -72,9 +72,7 @@ pub fn load(path: &Path) -> Result<Runbook, InputError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| InputError::new(&file, format!("cannot read the runbook: {e}")))?;
     let loader = |p: &Path| -> Result<LabNames, String> {
-        crate::model::topology::load(p)
-            .map(|t| LabNames::from_topology(&t))
-            .map_err(|e| e.to_string())
+        crate::model::topology::load(p).map(|t| LabNames::from_topology(&t)).map_err(|e| e.to_string())
     };
     parse_inner(path, &text, Some(&loader))
 }
@@ -127,19 +125,10 @@ fn parse_inner(file: &Path, text: &str, loader: Option<Loader>) -> R<Runbook> {
         [d] => &d.root,
         [] => return Err(InputError::new(&fname, "the runbook is empty")),
         [_, d, ..] => {
-            return Err(origin.error(
-                d.root.pos,
-                "",
-                "a runbook is one YAML document (found a second one here)",
-            ));
+            return Err(origin.error(d.root.pos, "", "a runbook is one YAML document (found a second one here)"));
         }
     };
-    let mut cx = Ctx {
-        origin: origin.clone(),
-        text,
-        names: None,
-        probes: Vec::new(),
-    };
+    let mut cx = Ctx { origin: origin.clone(), text, names: None, probes: Vec::new() };
     let f = Fields::new(&cx.origin, root, "")?;
     allow(&f, &["name", "description", "topology", "defaults", "probes", "steps"])?;
     let name = f.required_string("name")?;
@@ -153,11 +142,7 @@ fn parse_inner(file: &Path, text: &str, loader: Option<Loader>) -> R<Runbook> {
         match load(&topology) {
             Ok(n) => cx.names = Some(n),
             Err(e) => {
-                return Err(f.err(
-                    f.get("topology"),
-                    "topology",
-                    format!("cannot load {}: {e}", topology.display()),
-                ))
+                return Err(f.err(f.get("topology"), "topology", format!("cannot load {}: {e}", topology.display())))
             }
         }
     }
@@ -184,11 +169,7 @@ fn parse_inner(file: &Path, text: &str, loader: Option<Loader>) -> R<Runbook> {
         allow(&p, &["name", "from", "to", "rate"])?;
         let name = p.required_string("name")?;
         if probes.iter().any(|q: &ProbeSpec| q.name == name) {
-            return Err(p.err(
-                p.get("name"),
-                "name",
-                format!("a probe named {name:?} is already declared"),
-            ));
+            return Err(p.err(p.get("name"), "name", format!("a probe named {name:?} is already declared")));
         }
         let from = pod_selector(&cx, &p, "from")?;
         let to = pod_selector(&cx, &p, "to")?;
@@ -213,13 +194,7 @@ fn parse_inner(file: &Path, text: &str, loader: Option<Loader>) -> R<Runbook> {
             }
         };
         p.finish(&[])?;
-        probes.push(ProbeSpec {
-            name,
-            from,
-            to,
-            rate_pps,
-            line: line_of(&p),
-        });
+        probes.push(ProbeSpec { name, from, to, rate_pps, line: line_of(&p) });
     }
     cx.probes = probes.iter().map(|p| p.name.clone()).collect();
     if !f.has("steps") {
@@ -233,15 +208,7 @@ fn parse_inner(file: &Path, text: &str, loader: Option<Loader>) -> R<Runbook> {
         return Err(f.err(f.get("steps"), "steps", "a runbook has at least one step"));
     }
     f.finish(&[])?;
-    Ok(Runbook {
-        name,
-        file: file.to_path_buf(),
-        description,
-        topology,
-        probes,
-        steps,
-        defaults,
-    })
+    Ok(Runbook { name, file: file.to_path_buf(), description, topology, probes, steps, defaults })
 }
 
 /// YAML 1.1 reads the key `on` (and `yes`, `no`, `off`, …) as a boolean; runbooks mean the word. Put the
@@ -252,11 +219,8 @@ fn restore_keys(n: &mut Node, text: &str) {
             for (k, kp, v) in entries.iter_mut() {
                 if k == "true" || k == "false" {
                     let line = text.lines().nth(kp.line.saturating_sub(1)).unwrap_or("");
-                    let raw: String = line
-                        .chars()
-                        .skip(kp.col.saturating_sub(1))
-                        .take_while(|c| c.is_ascii_alphabetic())
-                        .collect();
+                    let raw: String =
+                        line.chars().skip(kp.col.saturating_sub(1)).take_while(|c| c.is_ascii_alphabetic()).collect();
                     if !raw.is_empty() && raw != *k {
                         *k = raw;
                     }
@@ -343,11 +307,7 @@ fn duration(f: &Fields, key: &str) -> R<Option<Duration>> {
         None => Ok(None),
         Some(n) => {
             let s = n.scalar_text().ok_or_else(|| {
-                f.err(
-                    Some(n),
-                    key,
-                    format!("expected a duration such as 30s, found {}", n.type_name()),
-                )
+                f.err(Some(n), key, format!("expected a duration such as 30s, found {}", n.type_name()))
             })?;
             parse_duration(&s).map(Some).map_err(|e| f.err(Some(n), key, e))
         }
@@ -373,8 +333,7 @@ pub fn parse_cidr(s: &str) -> Result<Prefix, String> {
 fn is_dns_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && !s.starts_with(['-', '.'])
 }
 
@@ -414,9 +373,7 @@ pub fn parse_node_sel(s: &str) -> Result<NodeSel, String> {
     if is_dns_name(s) {
         Ok(NodeSel::Node(s.to_string()))
     } else {
-        Err(format!(
-            "{s:?} is not a node name (nor all, cluster:<name>, site:<bridge>, label:<key>=<value>)"
-        ))
+        Err(format!("{s:?} is not a node name (nor all, cluster:<name>, site:<bridge>, label:<key>=<value>)"))
     }
 }
 
@@ -428,27 +385,16 @@ fn items_of<'n>(f: &Fields, key: &str, n: &'n Node) -> R<Vec<(String, &'n Node)>
             .enumerate()
             .map(|(i, it)| {
                 it.scalar_text().map(|s| (s, it)).ok_or_else(|| {
-                    f.err(
-                        Some(it),
-                        &format!("{key}[{i}]"),
-                        format!("expected a string, found {}", it.type_name()),
-                    )
+                    f.err(Some(it), &format!("{key}[{i}]"), format!("expected a string, found {}", it.type_name()))
                 })
             })
             .collect(),
         _ => match n.scalar_text() {
-            Some(s) => Ok(s
-                .split(',')
-                .map(|p| (p.trim().to_string(), n))
-                .filter(|(p, _)| !p.is_empty())
-                .collect()),
+            Some(s) => Ok(s.split(',').map(|p| (p.trim().to_string(), n)).filter(|(p, _)| !p.is_empty()).collect()),
             None => Err(f.err(
                 Some(n),
                 key,
-                format!(
-                    "expected a node set (a name, a list, all, cluster:…), found {}",
-                    n.type_name()
-                ),
+                format!("expected a node set (a name, a list, all, cluster:…), found {}", n.type_name()),
             )),
         },
     }
@@ -478,22 +424,13 @@ fn node_set(cx: &Ctx, f: &Fields, key: &str) -> R<Option<NodeSet>> {
 
 fn required_node_set(cx: &Ctx, f: &Fields, key: &str) -> R<NodeSet> {
     node_set(cx, f, key)?.ok_or_else(|| {
-        f.err(
-            None,
-            key,
-            "is required (a node, a list of nodes, all, cluster:<name>, site:<bridge>, label:<k>=<v>)",
-        )
+        f.err(None, key, "is required (a node, a list of nodes, all, cluster:<name>, site:<bridge>, label:<k>=<v>)")
     })
 }
 
 fn pod_set(cx: &Ctx, f: &Fields, key: &str) -> R<PodSet> {
-    let n = f
-        .get(key)
-        .ok_or_else(|| f.err(None, key, "is required (pods: pod:<name>, or nodes whose pods count)"))?;
-    let mut set = PodSet {
-        pods: Vec::new(),
-        nodes: NodeSet { items: Vec::new() },
-    };
+    let n = f.get(key).ok_or_else(|| f.err(None, key, "is required (pods: pod:<name>, or nodes whose pods count)"))?;
+    let mut set = PodSet { pods: Vec::new(), nodes: NodeSet { items: Vec::new() } };
     for (s, node) in items_of(f, key, n)? {
         if let Some(p) = s.strip_prefix("pod:") {
             set.pods.push(p.trim().to_string());
@@ -512,25 +449,15 @@ fn pod_set(cx: &Ctx, f: &Fields, key: &str) -> R<PodSet> {
 }
 
 fn pod_selector(cx: &Ctx, f: &Fields, key: &str) -> R<PodSelector> {
-    let n = f
-        .get(key)
-        .ok_or_else(|| f.err(None, key, "is required (a node name, or pod:<name>)"))?;
-    let s = n.scalar_text().ok_or_else(|| {
-        f.err(
-            Some(n),
-            key,
-            format!("expected a node name or pod:<name>, found {}", n.type_name()),
-        )
-    })?;
+    let n = f.get(key).ok_or_else(|| f.err(None, key, "is required (a node name, or pod:<name>)"))?;
+    let s = n
+        .scalar_text()
+        .ok_or_else(|| f.err(Some(n), key, format!("expected a node name or pod:<name>, found {}", n.type_name())))?;
     if let Some(p) = s.strip_prefix("pod:") {
         return Ok(PodSelector::Pod(p.trim().to_string()));
     }
     if !is_dns_name(&s) {
-        return Err(f.err(
-            Some(n),
-            key,
-            format!("{s:?} is not a node name (write a node name, or pod:<name>)"),
-        ));
+        return Err(f.err(Some(n), key, format!("{s:?} is not a node name (write a node name, or pod:<name>)")));
     }
     if let Some(names) = &cx.names {
         names.check_node(&s).map_err(|e| f.err(Some(n), key, e))?;
@@ -547,9 +474,7 @@ fn addr_ref_str(cx: &Ctx, s: &str) -> Result<AddrRef, String> {
         return Ok(AddrRef::Ip(ip));
     }
     if s.contains('/') {
-        return Err(format!(
-            "{s:?}: expected an address (an IP or a node name), not a prefix"
-        ));
+        return Err(format!("{s:?}: expected an address (an IP or a node name), not a prefix"));
     }
     if !is_dns_name(s) {
         return Err(format!("{s:?} is neither an IP address nor a node name"));
@@ -565,11 +490,7 @@ fn addr_ref(cx: &Ctx, f: &Fields, key: &str) -> R<Option<AddrRef>> {
         None => Ok(None),
         Some(n) => {
             let s = n.scalar_text().ok_or_else(|| {
-                f.err(
-                    Some(n),
-                    key,
-                    format!("expected an IP or a node name, found {}", n.type_name()),
-                )
+                f.err(Some(n), key, format!("expected an IP or a node name, found {}", n.type_name()))
             })?;
             addr_ref_str(cx, &s).map(Some).map_err(|e| f.err(Some(n), key, e))
         }
@@ -589,9 +510,7 @@ fn prefix_ref_str(cx: &Ctx, s: &str) -> Result<PrefixRef, String> {
                 items.push(sel);
             }
             if items.is_empty() {
-                return Err(format!(
-                    "{s:?}: write {kw}<node set>, e.g. {kw}hybrid-worker or blocks:all"
-                ));
+                return Err(format!("{s:?}: write {kw}<node set>, e.g. {kw}hybrid-worker or blocks:all"));
             }
             return Ok(PrefixRef::Blocks(NodeSet { items }));
         }
@@ -609,16 +528,10 @@ pub fn parse_bound(s: &str) -> Result<Bound, String> {
             .map_err(|_| format!("bad bound {s:?}: write a number (exactly), <= n, >= n, < n, > n or a..b"))
     };
     if let Some(r) = t.strip_prefix("<=") {
-        return Ok(Bound {
-            min: None,
-            max: Some(num(r)?),
-        });
+        return Ok(Bound { min: None, max: Some(num(r)?) });
     }
     if let Some(r) = t.strip_prefix(">=") {
-        return Ok(Bound {
-            min: Some(num(r)?),
-            max: None,
-        });
+        return Ok(Bound { min: Some(num(r)?), max: None });
     }
     if let Some(r) = t.strip_prefix("==").or_else(|| t.strip_prefix('=')) {
         return Ok(Bound::exactly(num(r)?));
@@ -628,26 +541,17 @@ pub fn parse_bound(s: &str) -> Result<Bound, String> {
         if n == 0 {
             return Err(format!("bad bound {s:?}: nothing is < 0"));
         }
-        return Ok(Bound {
-            min: None,
-            max: Some(n - 1),
-        });
+        return Ok(Bound { min: None, max: Some(n - 1) });
     }
     if let Some(r) = t.strip_prefix('>') {
-        return Ok(Bound {
-            min: Some(num(r)? + 1),
-            max: None,
-        });
+        return Ok(Bound { min: Some(num(r)? + 1), max: None });
     }
     if let Some((a, b)) = t.split_once("..") {
         let (a, b) = (num(a)?, num(b.trim_start_matches('='))?);
         if a > b {
             return Err(format!("bad bound {s:?}: {a} > {b}"));
         }
-        return Ok(Bound {
-            min: Some(a),
-            max: Some(b),
-        });
+        return Ok(Bound { min: Some(a), max: Some(b) });
     }
     Ok(Bound::exactly(num(t)?))
 }
@@ -656,13 +560,9 @@ fn bound(f: &Fields, key: &str) -> R<Option<Bound>> {
     match f.get(key) {
         None => Ok(None),
         Some(n) => {
-            let s = n.scalar_text().ok_or_else(|| {
-                f.err(
-                    Some(n),
-                    key,
-                    format!("expected a number or a bound, found {}", n.type_name()),
-                )
-            })?;
+            let s = n
+                .scalar_text()
+                .ok_or_else(|| f.err(Some(n), key, format!("expected a number or a bound, found {}", n.type_name())))?;
             parse_bound(&s).map(Some).map_err(|e| f.err(Some(n), key, e))
         }
     }
@@ -677,25 +577,17 @@ fn strings(f: &Fields, key: &str) -> R<Option<Vec<(String, Pos)>>> {
                 .iter()
                 .enumerate()
                 .map(|(i, it)| {
-                    it.scalar_text()
-                        .map(|s| (s, it.pos.unwrap_or_default()))
-                        .ok_or_else(|| {
-                            f.err(
-                                Some(it),
-                                &format!("{key}[{i}]"),
-                                format!("expected a string, found {}", it.type_name()),
-                            )
-                        })
+                    it.scalar_text().map(|s| (s, it.pos.unwrap_or_default())).ok_or_else(|| {
+                        f.err(Some(it), &format!("{key}[{i}]"), format!("expected a string, found {}", it.type_name()))
+                    })
                 })
                 .collect::<R<Vec<_>>>()
                 .map(Some),
             _ => match n.scalar_text() {
                 Some(s) => Ok(Some(vec![(s, n.pos.unwrap_or_default())])),
-                None => Err(f.err(
-                    Some(n),
-                    key,
-                    format!("expected a string or a list of strings, found {}", n.type_name()),
-                )),
+                None => {
+                    Err(f.err(Some(n), key, format!("expected a string or a list of strings, found {}", n.type_name())))
+                }
             },
         },
     }
@@ -723,16 +615,8 @@ const STEP_FIELDS: &[&str] = &[
     "settle",
 ];
 
-const ACTIONS: &[&str] = &[
-    "run",
-    "wan",
-    "stop_node",
-    "start_node",
-    "stop_bird",
-    "start_bird",
-    "restart_calico_node",
-    "wait",
-];
+const ACTIONS: &[&str] =
+    &["run", "wan", "stop_node", "start_node", "stop_bird", "start_bird", "restart_calico_node", "wait"];
 
 /// The runbook line where a scalar's text starts (the line after `|`/`>` for block scalars).
 fn text_line(cx: &Ctx, n: &Node) -> usize {
@@ -755,10 +639,7 @@ fn step(cx: &Ctx, f: &Fields) -> R<Vec<Step>> {
         return Err(f.err(
             f.get(present[1]),
             present[1],
-            format!(
-                "a step does one thing: it has both {} and {} (split it into two steps)",
-                present[0], present[1]
-            ),
+            format!("a step does one thing: it has both {} and {} (split it into two steps)", present[0], present[1]),
         ));
     }
     let cluster = f.string("cluster")?;
@@ -788,11 +669,7 @@ fn step(cx: &Ctx, f: &Fields) -> R<Vec<Step>> {
             match &n.value {
                 Value::Map(entries) => {
                     if cluster.is_some() {
-                        return Err(f.err(
-                            Some(n),
-                            "run",
-                            "give either `cluster:` or a `run:` per cluster, not both",
-                        ));
+                        return Err(f.err(Some(n), "run", "give either `cluster:` or a `run:` per cluster, not both"));
                     }
                     for (c, kp, v) in entries {
                         if let Some(names) = &cx.names {
@@ -812,13 +689,7 @@ fn step(cx: &Ctx, f: &Fields) -> R<Vec<Step>> {
                                 format!("expected the command lines, found {}", v.type_name()),
                             )
                         })?;
-                        scripts.push((
-                            Some(c.clone()),
-                            StepAction::Run {
-                                script,
-                                script_line: text_line(cx, v),
-                            },
-                        ));
+                        scripts.push((Some(c.clone()), StepAction::Run { script, script_line: text_line(cx, v) }));
                     }
                     if scripts.is_empty() {
                         return Err(f.err(Some(n), "run", "no commands"));
@@ -827,11 +698,7 @@ fn step(cx: &Ctx, f: &Fields) -> R<Vec<Step>> {
                 }
                 _ => {
                     let script = n.scalar_text().ok_or_else(|| {
-                        f.err(
-                            Some(n),
-                            "run",
-                            format!("expected the command lines, found {}", n.type_name()),
-                        )
+                        f.err(Some(n), "run", format!("expected the command lines, found {}", n.type_name()))
                     })?;
                     if script.trim().is_empty() {
                         return Err(f.err(Some(n), "run", "no commands"));
@@ -847,10 +714,7 @@ fn step(cx: &Ctx, f: &Fields) -> R<Vec<Step>> {
                             }
                         }
                     }
-                    StepAction::Run {
-                        script,
-                        script_line: text_line(cx, n),
-                    }
+                    StepAction::Run { script, script_line: text_line(cx, n) }
                 }
             }
         }
@@ -884,15 +748,7 @@ fn step(cx: &Ctx, f: &Fields) -> R<Vec<Step>> {
     }
     f.finish(&[])?;
     if scripts.is_empty() {
-        return Ok(vec![Step {
-            name,
-            line,
-            cluster,
-            what,
-            expect,
-            timeout,
-            settle,
-        }]);
+        return Ok(vec![Step { name, line, cluster, what, expect, timeout, settle }]);
     }
     // `run:` per cluster: one step per cluster, in order; the expectations go with the last one.
     let count = scripts.len();
@@ -940,9 +796,7 @@ fn rate_kbit(s: &str) -> Result<u32, String> {
     let t = s.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let x: f64 = num
-        .parse()
-        .map_err(|_| format!("bad rate {s:?}: write e.g. 512kbit or 10mbit"))?;
+    let x: f64 = num.parse().map_err(|_| format!("bad rate {s:?}: write e.g. 512kbit or 10mbit"))?;
     let k = match unit.trim() {
         "kbit" => x,
         "mbit" => x * 1000.0,
@@ -962,10 +816,8 @@ fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
         Value::Map(_) => {
             let w = Fields::new(f.origin, n, &f.field_path("wan"))?;
             allow(&w, &["partition", "heal", "loss", "delay", "rate"])?;
-            let keys: Vec<&str> = ["partition", "heal", "loss", "delay", "rate"]
-                .into_iter()
-                .filter(|k| w.has(k))
-                .collect();
+            let keys: Vec<&str> =
+                ["partition", "heal", "loss", "delay", "rate"].into_iter().filter(|k| w.has(k)).collect();
             if keys.len() != 1 {
                 return Err(err("give exactly one of partition, heal, loss, delay, rate".into()));
             }
@@ -978,11 +830,7 @@ fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
                             let s = items[i].scalar_text().unwrap_or_default();
                             endpoint(cx, &s).map_err(|m| w.err(Some(&items[i]), "partition", m))
                         };
-                        WanAction::Partition {
-                            from: e(0)?,
-                            to: e(1)?,
-                            one_way: false,
-                        }
+                        WanAction::Partition { from: e(0)?, to: e(1)?, one_way: false }
                     }
                     Value::Map(_) => {
                         let p = Fields::new(f.origin, v, &w.field_path("partition"))?;
@@ -1008,9 +856,7 @@ fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
                 },
                 "delay" => {
                     let d = parse_duration(&v.scalar_text().unwrap_or_default()).map_err(|m| w.err(Some(v), key, m))?;
-                    WanAction::Delay {
-                        ms: d.as_millis().min(u32::MAX as u128) as u32,
-                    }
+                    WanAction::Delay { ms: d.as_millis().min(u32::MAX as u128) as u32 }
                 }
                 _ => WanAction::Rate {
                     kbit: rate_kbit(&v.scalar_text().unwrap_or_default()).map_err(|m| w.err(Some(v), key, m))?,
@@ -1020,9 +866,7 @@ fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
             Ok(a)
         }
         _ => {
-            let s = n
-                .scalar_text()
-                .ok_or_else(|| err(format!("expected a WAN action, found {}", n.type_name())))?;
+            let s = n.scalar_text().ok_or_else(|| err(format!("expected a WAN action, found {}", n.type_name())))?;
             let words: Vec<&str> = s.split_whitespace().collect();
             match words.as_slice() {
                 ["heal"] => Ok(WanAction::Heal),
@@ -1055,10 +899,7 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             return Err(step.origin.error(
                 item.pos,
                 path,
-                format!(
-                    "an expectation is a mapping such as `sessions: {{…}}`, found {}",
-                    item.type_name()
-                ),
+                format!("an expectation is a mapping such as `sessions: {{…}}`, found {}", item.type_name()),
             ))
         }
     };
@@ -1090,11 +931,7 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             return Ok(Expectation::Converge(ConvergeExpect { line, within }));
         }
         ("fails", Value::Str(s)) => {
-            return Ok(Expectation::Fails(FailsExpect {
-                line,
-                message: s.clone(),
-                on: None,
-            }));
+            return Ok(Expectation::Fails(FailsExpect { line, message: s.clone(), on: None }));
         }
         _ => {}
     }
@@ -1113,13 +950,7 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
                 Some(o) => return Err(f.err(f.get("result"), "result", format!("expected pass or fail, found {o:?}"))),
             };
             let both_ways = f.bool("both_ways")?.unwrap_or(false);
-            Expectation::Reach(ReachExpect {
-                line,
-                from,
-                to,
-                pass,
-                both_ways,
-            })
+            Expectation::Reach(ReachExpect { line, from, to, pass, both_ways })
         }
         "ipset" => {
             allow(&f, &["on", "set", "contains", "absent", "exact"])?;
@@ -1131,14 +962,7 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             if contains.is_empty() && absent.is_empty() && exact.is_none() {
                 return Err(f.err(None, "contains", "say what the set holds: contains, absent or exact"));
             }
-            Expectation::Ipset(IpsetExpect {
-                line,
-                on,
-                set,
-                contains,
-                absent,
-                exact,
-            })
+            Expectation::Ipset(IpsetExpect { line, on, set, contains, absent, exact })
         }
         "iptables" => {
             allow(&f, &["on", "chain", "rule", "present", "packets", "bytes"])?;
@@ -1151,40 +975,19 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             if !present && (packets.is_some() || bytes.is_some()) {
                 return Err(f.err(f.get("present"), "present", "an absent rule has no counters to check"));
             }
-            Expectation::Iptables(IptablesExpect {
-                line,
-                on,
-                chain,
-                rule,
-                present,
-                packets,
-                bytes,
-            })
+            Expectation::Iptables(IptablesExpect { line, on, chain, rule, present, packets, bytes })
         }
         "config" => {
             allow(&f, &["on", "file", "contains", "lacks"])?;
             let on = required_node_set(cx, &f, "on")?;
             let file = f.string("file")?;
-            let contains: Vec<String> = strings(&f, "contains")?
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(s, _)| s)
-                .collect();
-            let lacks: Vec<String> = strings(&f, "lacks")?
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(s, _)| s)
-                .collect();
+            let contains: Vec<String> =
+                strings(&f, "contains")?.unwrap_or_default().into_iter().map(|(s, _)| s).collect();
+            let lacks: Vec<String> = strings(&f, "lacks")?.unwrap_or_default().into_iter().map(|(s, _)| s).collect();
             if contains.is_empty() && lacks.is_empty() {
                 return Err(f.err(None, "contains", "say which lines: contains or lacks"));
             }
-            Expectation::Config(ConfigExpect {
-                line,
-                on,
-                file,
-                contains,
-                lacks,
-            })
+            Expectation::Config(ConfigExpect { line, on, file, contains, lacks })
         }
         "fails" => {
             allow(&f, &["message", "on"])?;
@@ -1221,7 +1024,13 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
                             LostBudget::Percent(percent(t).map_err(|e| f.err(Some(n), key, e))?)
                         } else {
                             LostBudget::Packets(t.parse().map_err(|_| {
-                                f.err(Some(n), key, format!("expected a number of packets or a percentage (e.g. 0, 20, 1%), found {s:?}"))
+                                f.err(
+                                    Some(n),
+                                    key,
+                                    format!(
+                                        "expected a number of packets or a percentage (e.g. 0, 20, 1%), found {s:?}"
+                                    ),
+                                )
                             })?)
                         }))
                     }
@@ -1232,16 +1041,13 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             let max_outage = duration(&f, "max_outage")?;
             let min_outage = duration(&f, "min_outage")?;
             if max_lost.is_none() && max_outage.is_none() && min_lost.is_none() && min_outage.is_none() {
-                return Err(f.err(None, "max_lost", "give a budget: max_lost and/or max_outage (or min_lost/min_outage for loss that must be seen)"));
+                return Err(f.err(
+                    None,
+                    "max_lost",
+                    "give a budget: max_lost and/or max_outage (or min_lost/min_outage for loss that must be seen)",
+                ));
             }
-            Expectation::Loss(LossExpect {
-                line,
-                probe,
-                max_lost,
-                max_outage,
-                min_lost,
-                min_outage,
-            })
+            Expectation::Loss(LossExpect { line, probe, max_lost, max_outage, min_lost, min_outage })
         }
         "converge" => {
             allow(&f, &["within"])?;
@@ -1249,10 +1055,7 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             Expectation::Converge(ConvergeExpect { line, within })
         }
         "wan" => {
-            allow(
-                &f,
-                &["bgp_sessions", "bgp_bytes", "bgp_packets", "ipip_bytes", "ipip_packets"],
-            )?;
+            allow(&f, &["bgp_sessions", "bgp_bytes", "bgp_packets", "ipip_bytes", "ipip_packets"])?;
             let w = WanExpect {
                 line,
                 bgp_sessions: bound(&f, "bgp_sessions")?,
@@ -1290,11 +1093,7 @@ fn counter(f: &Fields, key: &str) -> R<Option<CounterCheck>> {
                 "increases" => Ok(Some(CounterCheck::Increases)),
                 "unchanged" => Ok(Some(CounterCheck::Unchanged)),
                 t => parse_bound(t).map(|b| Some(CounterCheck::Value(b))).map_err(|e| {
-                    f.err(
-                        Some(n),
-                        key,
-                        format!("{e}; or increases / unchanged (since the step started)"),
-                    )
+                    f.err(Some(n), key, format!("{e}; or increases / unchanged (since the step started)"))
                 }),
             }
         }
@@ -1302,11 +1101,9 @@ fn counter(f: &Fields, key: &str) -> R<Option<CounterCheck>> {
 }
 
 fn type_word(s: &str) -> Option<(PeerType, &str)> {
-    for (w, t) in [
-        ("node-to-node mesh", PeerType::Mesh),
-        ("node specific", PeerType::NodeSpecific),
-        ("global", PeerType::Global),
-    ] {
+    for (w, t) in
+        [("node-to-node mesh", PeerType::Mesh), ("node specific", PeerType::NodeSpecific), ("global", PeerType::Global)]
+    {
         if let Some(rest) = s.strip_prefix(w) {
             if rest.is_empty() || rest.starts_with(' ') {
                 return Some((t, rest.trim()));
@@ -1338,22 +1135,12 @@ fn peer_ref(cx: &Ctx, s: &str) -> Result<PeerRef, String> {
 fn sessions(cx: &Ctx, f: &Fields, line: usize) -> R<Expectation> {
     allow(f, &["on", "peers"])?;
     let on = required_node_set(cx, f, "on")?;
-    let n = f.get("peers").ok_or_else(|| {
-        f.err(
-            None,
-            "peers",
-            "is required: every peer the node has (`peers: []` for none)",
-        )
-    })?;
+    let n = f
+        .get("peers")
+        .ok_or_else(|| f.err(None, "peers", "is required: every peer the node has (`peers: []` for none)"))?;
     let items = match &n.value {
         Value::Seq(items) => items,
-        _ => {
-            return Err(f.err(
-                Some(n),
-                "peers",
-                format!("expected a list of peers, found {}", n.type_name()),
-            ))
-        }
+        _ => return Err(f.err(Some(n), "peers", format!("expected a list of peers, found {}", n.type_name()))),
     };
     let mut peers = Vec::new();
     for (i, it) in items.iter().enumerate() {
@@ -1383,12 +1170,7 @@ fn sessions(cx: &Ctx, f: &Fields, line: usize) -> R<Expectation> {
                     Some(s) => Some(PeerState::parse(&s).ok_or_else(|| p.err(p.get("state"), "state", bad_state(&s)))?),
                 };
                 p.finish(&[])?;
-                peers.push(PeerSpec {
-                    line: pline,
-                    peer,
-                    peer_type,
-                    state,
-                });
+                peers.push(PeerSpec { line: pline, peer, peer_type, state });
             }
             _ => {
                 let s = it
@@ -1420,12 +1202,7 @@ fn sessions(cx: &Ctx, f: &Fields, line: usize) -> R<Expectation> {
                         }
                     }
                 };
-                peers.push(PeerSpec {
-                    line: pline,
-                    peer,
-                    peer_type,
-                    state,
-                });
+                peers.push(PeerSpec { line: pline, peer, peer_type, state });
             }
         }
     }
@@ -1493,12 +1270,7 @@ fn rib(cx: &Ctx, f: &Fields, line: usize) -> R<Expectation> {
         Some(n) => {
             let items: Vec<(String, &Node)> = match &n.value {
                 Value::Seq(v) => v.iter().map(|it| (it.scalar_text().unwrap_or_default(), it)).collect(),
-                _ => n
-                    .scalar_text()
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(|s| (s.to_string(), n))
-                    .collect(),
+                _ => n.scalar_text().unwrap_or_default().split_whitespace().map(|s| (s.to_string(), n)).collect(),
             };
             let mut v = Vec::new();
             for (s, node) in items {
@@ -1512,12 +1284,7 @@ fn rib(cx: &Ctx, f: &Fields, line: usize) -> R<Expectation> {
         Some(n) => {
             let words: Vec<String> = match &n.value {
                 Value::Seq(v) => v.iter().map(|it| it.scalar_text().unwrap_or_default()).collect(),
-                _ => n
-                    .scalar_text()
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect(),
+                _ => n.scalar_text().unwrap_or_default().split_whitespace().map(str::to_string).collect(),
             };
             let mut v = Vec::new();
             for w in words {
@@ -1551,16 +1318,10 @@ fn rib(cx: &Ctx, f: &Fields, line: usize) -> R<Expectation> {
             "an absent route has no attributes to check",
         ));
     }
-    let uses_owner = [&next_hop, &from, &originator_id]
-        .iter()
-        .any(|a| matches!(a, Some(AddrRef::Owner)))
+    let uses_owner = [&next_hop, &from, &originator_id].iter().any(|a| matches!(a, Some(AddrRef::Owner)))
         || cluster_list.as_ref().is_some_and(|c| c.contains(&AddrRef::Owner));
     if uses_owner && !matches!(prefix, PrefixRef::Blocks(_)) {
-        return Err(f.err(
-            f.get("prefix"),
-            "prefix",
-            "`owner` needs a block:<node> or blocks:<node set> prefix",
-        ));
+        return Err(f.err(f.get("prefix"), "prefix", "`owner` needs a block:<node> or blocks:<node set> prefix"));
     }
     Ok(Expectation::Rib(RibExpect {
         line,
@@ -1597,27 +1358,11 @@ fn fib(cx: &Ctx, f: &Fields, line: usize) -> R<Expectation> {
     if contains.is_empty() && absent.is_empty() && exact.is_none() {
         return Err(f.err(None, "contains", "say which routes: contains, absent or exact"));
     }
-    Ok(Expectation::Fib(FibExpect {
-        line,
-        on,
-        contains,
-        absent,
-        exact,
-    }))
+    Ok(Expectation::Fib(FibExpect { line, on, contains, absent, exact }))
 }
 
-const ROUTE_TYPES: &[&str] = &[
-    "unicast",
-    "local",
-    "broadcast",
-    "anycast",
-    "multicast",
-    "blackhole",
-    "unreachable",
-    "prohibit",
-    "throw",
-    "nat",
-];
+const ROUTE_TYPES: &[&str] =
+    &["unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "nat"];
 
 /// `[type] <prefix> [via <ip|node|owner>] [dev <if>] [proto <p>] [onlink] [metric <n>] [scope <s>] [src <ip>]`
 fn route_spec(cx: &Ctx, s: &str) -> Result<RouteSpec, String> {
@@ -1633,11 +1378,8 @@ fn route_spec(cx: &Ctx, s: &str) -> Result<RouteSpec, String> {
     let dst_word = words.get(i).ok_or_else(|| {
         format!("{s:?}: expected a route, e.g. 172.16.3.0/26 via 10.0.1.3 dev tunl0 proto bird onlink")
     })?;
-    let dst = if *dst_word == "default" {
-        PrefixRef::Cidr(Prefix::default_v4())
-    } else {
-        prefix_ref_str(cx, dst_word)?
-    };
+    let dst =
+        if *dst_word == "default" { PrefixRef::Cidr(Prefix::default_v4()) } else { prefix_ref_str(cx, dst_word)? };
     i += 1;
     let mut spec = RouteSpec {
         text: s.trim().to_string(),
@@ -1653,12 +1395,7 @@ fn route_spec(cx: &Ctx, s: &str) -> Result<RouteSpec, String> {
     };
     while i < words.len() {
         let w = words[i];
-        let arg = || {
-            words
-                .get(i + 1)
-                .copied()
-                .ok_or_else(|| format!("{s:?}: {w} needs a value"))
-        };
+        let arg = || words.get(i + 1).copied().ok_or_else(|| format!("{s:?}: {w} needs a value"));
         match w {
             "onlink" => {
                 spec.onlink = true;
@@ -1680,9 +1417,7 @@ fn route_spec(cx: &Ctx, s: &str) -> Result<RouteSpec, String> {
         i += 2;
     }
     if matches!(spec.via, Some(AddrRef::Owner)) && !matches!(spec.dst, PrefixRef::Blocks(_)) {
-        return Err(format!(
-            "{s:?}: `via owner` needs a block:<node> or blocks:<node set> prefix"
-        ));
+        return Err(format!("{s:?}: `via owner` needs a block:<node> or blocks:<node set> prefix"));
     }
     Ok(spec)
 }

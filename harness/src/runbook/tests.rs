@@ -157,10 +157,7 @@ steps:
 "#;
 
 fn line_of(text: &str, needle: &str) -> usize {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .map(|i| i + 1)
-        .unwrap_or_else(|| panic!("{needle:?} not in the text"))
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap_or_else(|| panic!("{needle:?} not in the text"))
 }
 
 #[test]
@@ -171,11 +168,7 @@ fn example_runbook_parses() {
     assert!(rb.description.as_deref().unwrap().starts_with("The post's procedure 1"));
     assert_eq!(
         rb.defaults,
-        Defaults {
-            timeout: Duration::from_secs(60),
-            poll: Duration::from_millis(250),
-            block_size: 26
-        }
+        Defaults { timeout: Duration::from_secs(60), poll: Duration::from_millis(250), block_size: 26 }
     );
     assert_eq!(rb.probes.len(), 2);
     assert_eq!(rb.probes[0].from, PodSelector::Node("hybrid-worker3".into()));
@@ -201,24 +194,15 @@ fn example_runbook_parses() {
     assert_eq!(rb.steps[0].line, line_of(P1, "- name: full mesh at the start"));
 
     // Scripts are verbatim, and their first line is where the runbook says.
-    let StepAction::Run { script, script_line } = &rb.steps[1].what else {
-        panic!()
-    };
-    assert_eq!(
-        *script_line,
-        line_of(P1, "kubectl annotate node hybrid-worker projectcalico")
-    );
+    let StepAction::Run { script, script_line } = &rb.steps[1].what else { panic!() };
+    assert_eq!(*script_line, line_of(P1, "kubectl annotate node hybrid-worker projectcalico"));
     assert_eq!(script.lines().count(), 4);
-    let StepAction::Run { script, script_line } = &rb.steps[3].what else {
-        panic!()
-    };
+    let StepAction::Run { script, script_line } = &rb.steps[3].what else { panic!() };
     assert_eq!(*script_line, line_of(P1, "calicoctl apply -f - << EOF"));
     assert!(script.starts_with("calicoctl apply -f - << EOF\napiVersion: projectcalico.org/v3\nkind: BGPPeer\n"));
     assert!(script.contains("  nodeSelector: cloud-type != 'public'\n"));
     assert!(script.ends_with("EOF\n"));
-    let StepAction::Run { script, script_line } = &rb.steps[4].what else {
-        panic!()
-    };
+    let StepAction::Run { script, script_line } = &rb.steps[4].what else { panic!() };
     assert_eq!(
         script,
         "calicoctl patch bgpconfiguration default -p '{\"spec\": {\"nodeToNodeMeshEnabled\": false}}'\n"
@@ -235,80 +219,46 @@ fn example_runbook_parses() {
         kinds,
         ["sessions", "sessions", "rib", "rib", "fib", "reach", "ipset", "iptables", "loss", "converge", "wan"]
     );
-    let Expectation::Sessions(x) = &s.expect[0] else {
-        panic!()
-    };
+    let Expectation::Sessions(x) = &s.expect[0] else { panic!() };
     assert_eq!(x.line, line_of(P1, "on: [hybrid-control-plane, hybrid-worker3]") - 1);
     assert_eq!(x.on.to_string(), "hybrid-control-plane, hybrid-worker3");
     assert_eq!(x.peers[0].peer, PeerRef::Nodes(NodeSet::node("hybrid-worker")));
     assert_eq!(x.peers[0].peer_type, Some(PeerType::NodeSpecific));
     assert_eq!(x.peers[0].state, Some(PeerState::Bgp("Established".into())));
     assert_eq!(x.peers[1].peer, PeerRef::Nodes(NodeSet::node("hybrid-worker2")));
-    let Expectation::Sessions(x) = &s.expect[1] else {
-        panic!()
-    };
-    assert_eq!(
-        x.on.items,
-        vec![NodeSel::Label {
-            key: "rr-partition".into(),
-            value: None,
-            negated: false
-        }]
-    );
+    let Expectation::Sessions(x) = &s.expect[1] else { panic!() };
+    assert_eq!(x.on.items, vec![NodeSel::Label { key: "rr-partition".into(), value: None, negated: false }]);
     assert_eq!(x.peers[1].state, Some(PeerState::Protocol("up".into())));
     let Expectation::Rib(r) = &s.expect[2] else { panic!() };
     assert_eq!(r.prefix, PrefixRef::Blocks(NodeSet::node("hybrid-worker7")));
     assert_eq!(r.next_hop, Some(AddrRef::Owner));
     assert_eq!(r.cluster_list, Some(vec![AddrRef::Ip("244.0.0.1".parse().unwrap())]));
     assert_eq!(r.as_path, Some(vec![]));
-    assert_eq!(
-        s.expect[2].describe(),
-        "rib on hybrid-worker3: block:hybrid-worker7 present"
-    );
+    assert_eq!(s.expect[2].describe(), "rib on hybrid-worker3: block:hybrid-worker7 present");
     let Expectation::Rib(r) = &s.expect[3] else { panic!() };
     assert!(r.absent);
     let Expectation::Fib(f) = &s.expect[4] else { panic!() };
-    assert_eq!(
-        f.contains[0].dst,
-        PrefixRef::Blocks(NodeSet {
-            items: vec![NodeSel::Site("site-b".into())]
-        })
-    );
+    assert_eq!(f.contains[0].dst, PrefixRef::Blocks(NodeSet { items: vec![NodeSel::Site("site-b".into())] }));
     assert!(f.contains[0].onlink);
     assert_eq!(f.contains[0].dev.as_deref(), Some("tunl0"));
     let Expectation::Reach(r) = &s.expect[5] else { panic!() };
     assert!(r.pass && r.both_ways);
-    let Expectation::Iptables(i) = &s.expect[7] else {
-        panic!()
-    };
+    let Expectation::Iptables(i) = &s.expect[7] else { panic!() };
     assert_eq!(i.packets, Some(CounterCheck::Unchanged));
     let Expectation::Loss(l) = &s.expect[8] else { panic!() };
     assert_eq!(l.max_lost, Some(LostBudget::Percent(1.0)));
     assert_eq!(l.max_outage, Some(Duration::from_secs(2)));
     assert_eq!(
         s.expect[9],
-        Expectation::Converge(ConvergeExpect {
-            line: line_of(P1, "- converge: 30s"),
-            within: Duration::from_secs(30)
-        })
+        Expectation::Converge(ConvergeExpect { line: line_of(P1, "- converge: 30s"), within: Duration::from_secs(30) })
     );
     let Expectation::Wan(w) = &s.expect[10] else { panic!() };
     assert_eq!(w.bgp_sessions, Some(Bound::exactly(4)));
-    assert_eq!(
-        w.bgp_bytes,
-        Some(Bound {
-            min: None,
-            max: Some(100_000)
-        })
-    );
+    assert_eq!(w.bgp_bytes, Some(Bound { min: None, max: Some(100_000) }));
 
     assert_eq!(
         rb.steps[5].what,
-        StepAction::Wan(WanAction::Partition {
-            from: "site-a".into(),
-            to: "site-b".into(),
-            one_way: false
-        })
+        StepAction::Wan(WanAction::Partition { from: "site-a".into(), to: "site-b".into(), one_way: false })
     );
     assert_eq!(rb.steps[6].what, StepAction::Wan(WanAction::Heal));
     assert_eq!(rb.steps[7].what, StepAction::StopBird("hybrid-worker".into()));
@@ -323,10 +273,7 @@ fn topology_path() -> PathBuf {
 #[test]
 fn load_checks_names_against_the_topology() {
     let dir = tempfile::tempdir().unwrap();
-    let text = P1.replace(
-        "../topologies/hybrid-rr.clab.yml",
-        &topology_path().display().to_string(),
-    );
+    let text = P1.replace("../topologies/hybrid-rr.clab.yml", &topology_path().display().to_string());
     let p = dir.path().join("p1.yaml");
     std::fs::write(&p, &text).unwrap();
     let rb = load(&p).unwrap();
@@ -341,10 +288,7 @@ fn load_checks_names_against_the_topology() {
     let bad = text.replace("wan: partition site-a site-b", "wan: partition site-a site-c");
     std::fs::write(&p, &bad).unwrap();
     let e = load(&p).unwrap_err().to_string();
-    assert!(
-        e.contains("field steps[5].wan: unknown site \"site-c\" (sites: site-a, site-b)"),
-        "{e}"
-    );
+    assert!(e.contains("field steps[5].wan: unknown site \"site-c\" (sites: site-a, site-b)"), "{e}");
 
     let bad = text.replace(&topology_path().display().to_string(), "nowhere.clab.yml");
     std::fs::write(&p, &bad).unwrap();
@@ -369,13 +313,8 @@ const HEAD: &str = "name: t\ntopology: x.clab.yml\nprobes:\n  - {name: p, from: 
 
 #[test]
 fn unknown_step_field() {
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    run: kubectl get nodes\n    exepct: []\n"
-    ));
-    assert_eq!(
-        e,
-        "labs/t.yaml:8:5: field steps[0].exepct: unknown field \"exepct\" (did you mean \"expect\"?)"
-    );
+    let e = err(&format!("{HEAD}  - name: s\n    run: kubectl get nodes\n    exepct: []\n"));
+    assert_eq!(e, "labs/t.yaml:8:5: field steps[0].exepct: unknown field \"exepct\" (did you mean \"expect\"?)");
     let e = err(&format!("{HEAD}  - name: s\n    frobnicate: 1\n"));
     assert!(
         e.starts_with(
@@ -387,9 +326,7 @@ fn unknown_step_field() {
 
 #[test]
 fn unknown_expectation_kind() {
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    expect:\n      - sesions: {{on: a, peers: []}}\n"
-    ));
+    let e = err(&format!("{HEAD}  - name: s\n    expect:\n      - sesions: {{on: a, peers: []}}\n"));
     assert_eq!(
         e,
         "labs/t.yaml:8:9: field steps[0].expect[0]: unknown expectation kind \"sesions\" (did you mean \"sessions\"?)"
@@ -406,15 +343,9 @@ fn bad_durations() {
         "labs/t.yaml:7:11: field steps[0].wait: bad duration \"30x\": write a number and a unit, e.g. 500ms, 30s, 2m"
     );
     let e = err(&format!("{HEAD}  - name: s\n    timeout: 30\n"));
-    assert!(
-        e.starts_with("labs/t.yaml:7:14: field steps[0].timeout: bad duration \"30\""),
-        "{e}"
-    );
+    assert!(e.starts_with("labs/t.yaml:7:14: field steps[0].timeout: bad duration \"30\""), "{e}");
     let e = err(&format!("{HEAD}  - name: s\n    expect:\n      - converge: soon\n"));
-    assert!(
-        e.starts_with("labs/t.yaml:8:19: field steps[0].expect[0].converge: bad duration \"soon\""),
-        "{e}"
-    );
+    assert!(e.starts_with("labs/t.yaml:8:19: field steps[0].expect[0].converge: bad duration \"soon\""), "{e}");
     assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
     assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
     assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
@@ -422,9 +353,7 @@ fn bad_durations() {
 
 #[test]
 fn bad_cidrs() {
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    expect:\n      - rib: {{on: a, prefix: 172.16.0.0/33}}\n"
-    ));
+    let e = err(&format!("{HEAD}  - name: s\n    expect:\n      - rib: {{on: a, prefix: 172.16.0.0/33}}\n"));
     assert_eq!(
         e,
         "labs/t.yaml:8:30: field steps[0].expect[0].rib.prefix: bad CIDR \"172.16.0.0/33\": \"172.16.0.0/33\" has a prefix length out of range"
@@ -434,13 +363,8 @@ fn bad_cidrs() {
         e,
         "labs/t.yaml:11:15: field steps[0].expect[0].fib.contains: bad CIDR \"172.16.1.5/26\": host bits are set (did you mean 172.16.1.0/26?)"
     );
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    wan: {{partition: {{from: 10.0.1.0/24, to: 10.0.2.0.0/24}}}}\n"
-    ));
-    assert!(
-        e.starts_with("labs/t.yaml:7:46: field steps[0].wan.partition.to: bad CIDR \"10.0.2.0.0/24\""),
-        "{e}"
-    );
+    let e = err(&format!("{HEAD}  - name: s\n    wan: {{partition: {{from: 10.0.1.0/24, to: 10.0.2.0.0/24}}}}\n"));
+    assert!(e.starts_with("labs/t.yaml:7:46: field steps[0].wan.partition.to: bad CIDR \"10.0.2.0.0/24\""), "{e}");
 }
 
 #[test]
@@ -449,20 +373,12 @@ fn unknown_node_in_a_node_set() {
         format!("{HEAD}  - name: s\n    expect:\n      - sessions:\n          on: [a, zz]\n          peers: []\n");
     // With the lab's names: a parse error at the node set.
     let names = LabNames {
-        nodes: [("a", "c1"), ("b", "c1")]
-            .iter()
-            .map(|(n, c)| (n.to_string(), c.to_string()))
-            .collect(),
+        nodes: [("a", "c1"), ("b", "c1")].iter().map(|(n, c)| (n.to_string(), c.to_string())).collect(),
         clusters: ["c1".to_string()].into(),
         sites: ["lan0".to_string()].into(),
     };
-    let e = parse_with(Path::new("labs/t.yaml"), &text, &names)
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        e,
-        "labs/t.yaml:9:19: field steps[0].expect[0].sessions.on: unknown node \"zz\" (nodes: a, b)"
-    );
+    let e = parse_with(Path::new("labs/t.yaml"), &text, &names).unwrap_err().to_string();
+    assert_eq!(e, "labs/t.yaml:9:19: field steps[0].expect[0].sessions.on: unknown node \"zz\" (nodes: a, b)");
     // Without: the check names it.
     let rb = parse(Path::new("labs/t.yaml"), &text).unwrap();
     let lab = sample_lab();
@@ -474,46 +390,27 @@ fn unknown_node_in_a_node_set() {
 
 #[test]
 fn other_parse_errors() {
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    run: kubectl get nodes\n    wait: 5s\n"
-    ));
+    let e = err(&format!("{HEAD}  - name: s\n    run: kubectl get nodes\n    wait: 5s\n"));
     assert_eq!(e, "labs/t.yaml:8:11: field steps[0].wait: a step does one thing: it has both run and wait (split it into two steps)");
     let e = err(&format!(
         "{HEAD}  - name: s\n    expect:\n      - sessions: {{on: a, peers: [b node specific Establishd]}}\n"
     ));
-    assert!(
-        e.contains("field steps[0].expect[0].sessions.peers[0]: after the peer, expected a peer type"),
-        "{e}"
-    );
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    expect:\n      - loss: {{probe: q, max_lost: 0}}\n"
-    ));
-    assert_eq!(
-        e,
-        "labs/t.yaml:8:23: field steps[0].expect[0].loss.probe: unknown probe \"q\" (probes: p)"
-    );
+    assert!(e.contains("field steps[0].expect[0].sessions.peers[0]: after the peer, expected a peer type"), "{e}");
+    let e = err(&format!("{HEAD}  - name: s\n    expect:\n      - loss: {{probe: q, max_lost: 0}}\n"));
+    assert_eq!(e, "labs/t.yaml:8:23: field steps[0].expect[0].loss.probe: unknown probe \"q\" (probes: p)");
     let e =
         err("name: t\ntopology: x.clab.yml\nprobes:\n  - {name: p, from: a, to: b, rate: 10}\nsteps:\n  - name: s\n");
     assert!(
         e.starts_with("labs/t.yaml:4:37: field probes[0].rate: 10 packets per second is out of range (100..=10000"),
         "{e}"
     );
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    expect:\n      - rib: {{on: a, prefix: 10.0.0.0/8, next_hop: owner}}\n"
-    ));
-    assert!(
-        e.contains("`owner` needs a block:<node> or blocks:<node set> prefix"),
-        "{e}"
-    );
+    let e =
+        err(&format!("{HEAD}  - name: s\n    expect:\n      - rib: {{on: a, prefix: 10.0.0.0/8, next_hop: owner}}\n"));
+    assert!(e.contains("`owner` needs a block:<node> or blocks:<node set> prefix"), "{e}");
     let e = err(&format!("{HEAD}  - name: s\n    wan: partition site-a\n"));
     assert!(e.contains("unknown WAN action \"partition site-a\""), "{e}");
-    let e = err(&format!(
-        "{HEAD}  - name: s\n    expect:\n      - wan: {{bgp_bytes: \"<= lots\"}}\n"
-    ));
-    assert!(
-        e.contains("field steps[0].expect[0].wan.bgp_bytes: bad bound \"<= lots\""),
-        "{e}"
-    );
+    let e = err(&format!("{HEAD}  - name: s\n    expect:\n      - wan: {{bgp_bytes: \"<= lots\"}}\n"));
+    assert!(e.contains("field steps[0].expect[0].wan.bgp_bytes: bad bound \"<= lots\""), "{e}");
     let e = err("name: t\nsteps: []\n");
     assert_eq!(e, "labs/t.yaml:1:5: field topology: is required");
     let e = err("name: t\ntopology: x\nsteps:\n  - name: s\n    run:\n      c1: a\n    cluster: c1\n");
@@ -528,42 +425,28 @@ fn run_per_cluster_becomes_one_step_per_cluster() {
     assert_eq!(rb.steps[0].name, "set AS [cluster1]");
     assert_eq!(rb.steps[0].cluster.as_deref(), Some("cluster1"));
     assert!(rb.steps[0].expect.is_empty());
-    let StepAction::Run { script_line, .. } = &rb.steps[0].what else {
-        panic!()
-    };
+    let StepAction::Run { script_line, .. } = &rb.steps[0].what else { panic!() };
     assert_eq!(*script_line, 7);
     assert_eq!(rb.steps[1].cluster.as_deref(), Some("cluster2"));
-    let StepAction::Run { script_line, .. } = &rb.steps[1].what else {
-        panic!()
-    };
+    let StepAction::Run { script_line, .. } = &rb.steps[1].what else { panic!() };
     assert_eq!(*script_line, 8);
     assert!(rb.steps[1].expects_failure());
 
-    let names = LabNames {
-        clusters: ["cluster1".to_string(), "cluster2".to_string()].into(),
-        ..Default::default()
-    };
+    let names = LabNames { clusters: ["cluster1".to_string(), "cluster2".to_string()].into(), ..Default::default() };
     let e = parse_with(
         Path::new("t.yaml"),
         "name: t\ntopology: x\nsteps:\n  - name: s\n    run: calicoctl get nodes\n",
         &names,
     )
     .unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("several clusters (cluster1, cluster2): say which with `cluster:`"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("several clusters (cluster1, cluster2): say which with `cluster:`"), "{e}");
 }
 
 #[test]
 fn wan_actions_and_bounds() {
     let one = |w: &str| -> WanAction {
-        let rb = parse(
-            Path::new("t.yaml"),
-            &format!("name: t\ntopology: x\nsteps:\n  - name: s\n    wan: {w}\n"),
-        )
-        .unwrap();
+        let rb =
+            parse(Path::new("t.yaml"), &format!("name: t\ntopology: x\nsteps:\n  - name: s\n    wan: {w}\n")).unwrap();
         match &rb.steps[0].what {
             StepAction::Wan(a) => a.clone(),
             o => panic!("{o:?}"),
@@ -571,19 +454,11 @@ fn wan_actions_and_bounds() {
     };
     assert_eq!(
         one("partition site-a -> 10.0.2.0/24"),
-        WanAction::Partition {
-            from: "site-a".into(),
-            to: "10.0.2.0/24".into(),
-            one_way: true
-        }
+        WanAction::Partition { from: "site-a".into(), to: "10.0.2.0/24".into(), one_way: true }
     );
     assert_eq!(
         one("{partition: [site-a, site-b]}"),
-        WanAction::Partition {
-            from: "site-a".into(),
-            to: "site-b".into(),
-            one_way: false
-        }
+        WanAction::Partition { from: "site-a".into(), to: "site-b".into(), one_way: false }
     );
     assert_eq!(one("loss 5%"), WanAction::Loss { percent: 5.0 });
     assert_eq!(one("{loss: 2.5%}"), WanAction::Loss { percent: 2.5 });
@@ -591,27 +466,9 @@ fn wan_actions_and_bounds() {
     assert_eq!(one("rate 2mbit"), WanAction::Rate { kbit: 2000 });
     assert_eq!(one("{rate: 512kbit}"), WanAction::Rate { kbit: 512 });
     assert_eq!(parse_bound("4").unwrap(), Bound::exactly(4));
-    assert_eq!(
-        parse_bound("> 0").unwrap(),
-        Bound {
-            min: Some(1),
-            max: None
-        }
-    );
-    assert_eq!(
-        parse_bound("< 3").unwrap(),
-        Bound {
-            min: None,
-            max: Some(2)
-        }
-    );
-    assert_eq!(
-        parse_bound("2..5").unwrap(),
-        Bound {
-            min: Some(2),
-            max: Some(5)
-        }
-    );
+    assert_eq!(parse_bound("> 0").unwrap(), Bound { min: Some(1), max: None });
+    assert_eq!(parse_bound("< 3").unwrap(), Bound { min: None, max: Some(2) });
+    assert_eq!(parse_bound("2..5").unwrap(), Bound { min: Some(2), max: Some(5) });
     assert!(parse_bound("5..2").is_err());
 }
 
@@ -637,11 +494,7 @@ fn node(name: &str, site: &str, ip: &str, pod_ip: &str) -> NodeInfo {
         site: Some(site.into()),
         ip: ip.parse().unwrap(),
         labels: BTreeMap::new(),
-        pods: vec![PodInfo {
-            name: format!("{name}-p1"),
-            node: name.into(),
-            ip: pod_ip.parse().unwrap(),
-        }],
+        pods: vec![PodInfo { name: format!("{name}-p1"), node: name.into(), ip: pod_ip.parse().unwrap() }],
     }
 }
 
@@ -653,31 +506,20 @@ pub(crate) fn sample_lab() -> FakeLab {
     a.labels.insert("rr".into(), "true".into());
     let b = node("b", "lan0", "10.99.0.2", "172.16.2.2");
     let c = node("c", "lan1", "10.99.1.3", "172.16.3.2");
-    let mut lab = FakeLab {
-        nodes: vec![a, b, c],
-        ..Default::default()
-    };
+    let mut lab = FakeLab { nodes: vec![a, b, c], ..Default::default() };
     lab.protocols.insert("a".into(), parse_protocols(A_PROTOCOLS).unwrap());
     lab.protocols.insert("b".into(), parse_protocols(B_PROTOCOLS).unwrap());
-    lab.protocols
-        .insert("c".into(), vec![bgp("Node", "10.99.1.1", "up", "Established")]);
+    lab.protocols.insert("c".into(), vec![bgp("Node", "10.99.1.1", "up", "Established")]);
     lab.rib.insert("a".into(), parse_routes(A_ROUTES).unwrap());
     lab.rib.insert("b".into(), parse_routes(B_ROUTES).unwrap());
     lab.rib.insert("c".into(), parse_routes(C_ROUTES).unwrap());
     lab.fib.insert("b".into(), parse_ip_route(B_FIB).unwrap());
     lab.ipsets.insert("b".into(), parse_ipset(B_IPSETS).unwrap());
-    lab.iptables
-        .insert("b".into(), parse_iptables_save(B_IPTABLES).unwrap());
+    lab.iptables.insert("b".into(), parse_iptables_save(B_IPTABLES).unwrap());
     for (n, cfg) in [("a", A_CFG), ("b", B_CFG), ("c", C_CFG)] {
-        lab.config
-            .insert(n.into(), [("bird.cfg".to_string(), cfg.to_string())].into());
+        lab.config.insert(n.into(), [("bird.cfg".to_string(), cfg.to_string())].into());
     }
-    lab.wan = WanCounters {
-        bgp_packets: 40,
-        bgp_bytes: 4_000,
-        ipip_packets: 10,
-        ipip_bytes: 1_000,
-    };
+    lab.wan = WanCounters { bgp_packets: 40, bgp_bytes: 4_000, ipip_packets: 10, ipip_bytes: 1_000 };
     lab
 }
 
@@ -710,34 +552,15 @@ fn diff(item: &str, lab: &FakeLab, out: &StepOutcome) -> String {
 fn sessions_exact_set() {
     let lab = sample_lab();
     let out = StepOutcome::default();
-    ok(
-        "sessions: {on: b, peers: [a node specific Established, 10.99.0.9 node-to-node mesh Active]}",
-        &lab,
-        &out,
-    );
-    ok(
-        "sessions: {on: b, peers: [a node specific up, 10.99.0.9 node-to-node mesh start]}",
-        &lab,
-        &out,
-    );
-    ok(
-        "sessions: {on: a, peers: [{peer: all, type: node specific, state: Established}]}",
-        &lab,
-        &out,
-    );
-    ok(
-        "sessions: {on: c, peers: [10.99.1.1 node specific established]}",
-        &lab,
-        &out,
-    );
+    ok("sessions: {on: b, peers: [a node specific Established, 10.99.0.9 node-to-node mesh Active]}", &lab, &out);
+    ok("sessions: {on: b, peers: [a node specific up, 10.99.0.9 node-to-node mesh start]}", &lab, &out);
+    ok("sessions: {on: a, peers: [{peer: all, type: node specific, state: Established}]}", &lab, &out);
+    ok("sessions: {on: c, peers: [10.99.1.1 node specific established]}", &lab, &out);
 
     // Seeded fault: c expected, and the mesh peer not listed.
-    let m = check(
-        &exp("sessions: {on: b, peers: [a node specific Established, c node specific Established]}"),
-        &lab,
-        &out,
-    )
-    .unwrap_err();
+    let m =
+        check(&exp("sessions: {on: b, peers: [a node specific Established, c node specific Established]}"), &lab, &out)
+            .unwrap_err();
     assert_eq!(m.expectation, "sessions on b");
     assert_eq!(
         m.diff,
@@ -763,19 +586,9 @@ fn sessions_exact_set() {
     // A node set: only the nodes that differ, and a node whose BIRD cannot be read.
     let mut lab2 = sample_lab();
     lab2.protocols.remove("c");
-    let d = diff(
-        "sessions: {on: all, peers: [{peer: all, type: node specific, state: Established}]}",
-        &lab2,
-        &out,
-    );
-    assert!(
-        d.starts_with("2 of 3 nodes differ:\nb:\n  missing:\n    10.99.1.3 (c)"),
-        "{d}"
-    );
-    assert!(
-        d.contains("c:\n  cannot read BGP sessions: node c: no BIRD here"),
-        "{d}"
-    );
+    let d = diff("sessions: {on: all, peers: [{peer: all, type: node specific, state: Established}]}", &lab2, &out);
+    assert!(d.starts_with("2 of 3 nodes differ:\nb:\n  missing:\n    10.99.1.3 (c)"), "{d}");
+    assert!(d.contains("c:\n  cannot read BGP sessions: node c: no BIRD here"), "{d}");
 }
 
 #[test]
@@ -789,11 +602,7 @@ fn rib_attributes() {
         &out,
     );
     ok("rib: {on: b, prefix: 172.16.2.0/26, kind: blackhole}", &lab, &out);
-    ok(
-        "rib: {on: b, prefix: 172.16.5.0/26, count: 2, path: any, next_hop: c, as_path: 64513}",
-        &lab,
-        &out,
-    );
+    ok("rib: {on: b, prefix: 172.16.5.0/26, count: 2, path: any, next_hop: c, as_path: 64513}", &lab, &out);
     ok("rib: {on: b, prefix: 172.16.200.0/26, absent: true}", &lab, &out);
     ok("rib: {on: b, prefix: 'blocks:all', next_hop: owner}", &lab, &out);
 
@@ -813,10 +622,7 @@ fn rib_attributes() {
       172.16.3.0/26 via 10.99.0.1 on veth-ba [Node_10_99_0_1] * next_hop 10.99.1.3 as_path [64513] originator_id 10.99.1.3 cluster_list [1.0.0.1]"
     );
     let d = diff("rib: {on: b, prefix: 172.16.2.0/26, absent: true}", &lab, &out);
-    assert_eq!(
-        d,
-        "on b:\n  172.16.2.0/26: expected absent, found 1 path(s):\n    172.16.2.0/26 blackhole [static1] *"
-    );
+    assert_eq!(d, "on b:\n  172.16.2.0/26: expected absent, found 1 path(s):\n    172.16.2.0/26 blackhole [static1] *");
     let d = diff("rib: {on: b, prefix: 172.16.0.0/26}", &lab, &out);
     assert_eq!(d, "on b:\n  172.16.0.0/26: missing (BIRD has no route for it)");
 }
@@ -848,10 +654,7 @@ fn fib_contains_absent_exact() {
         &lab,
         &out,
     );
-    assert_eq!(
-        d,
-        "on b:\n  unexpected (proto bird):\n    172.16.1.0/26 via 10.99.0.1 dev veth-ba proto bird"
-    );
+    assert_eq!(d, "on b:\n  unexpected (proto bird):\n    172.16.1.0/26 via 10.99.0.1 dev veth-ba proto bird");
 }
 
 #[test]
@@ -862,15 +665,9 @@ fn reach_matrix() {
     lab.ping_fails.insert(("b-p1".into(), "c-p1".into()));
     ok("reach: {from: 'pod:b-p1', to: c, result: fail}", &lab, &out);
     let d = diff("reach: {from: [a, b], to: 'site:lan1', both_ways: true}", &lab, &out);
-    assert_eq!(
-        d,
-        "expected every ping to pass; 1 of 4 failed:\n  b-p1 (172.16.2.2, b) -> c-p1 (172.16.3.2, c)"
-    );
+    assert_eq!(d, "expected every ping to pass; 1 of 4 failed:\n  b-p1 (172.16.2.2, b) -> c-p1 (172.16.3.2, c)");
     let d = diff("reach: {from: a, to: b, result: fail}", &lab, &out);
-    assert_eq!(
-        d,
-        "expected every ping to fail; 1 of 1 passed:\n  a-p1 (172.16.1.2, a) -> b-p1 (172.16.2.2, b)"
-    );
+    assert_eq!(d, "expected every ping to fail; 1 of 1 passed:\n  a-p1 (172.16.1.2, a) -> b-p1 (172.16.2.2, b)");
     let d = diff("reach: {from: 'pod:nope', to: b}", &lab, &out);
     assert_eq!(d, "unknown pod \"nope\" (pods: a-p1, b-p1, c-p1)");
 }
@@ -884,16 +681,8 @@ fn ipset_members() {
         &lab,
         &out,
     );
-    ok(
-        "ipset: {on: b, set: cali40all-hosts-net, exact: [all, 192.168.100.0/24]}",
-        &lab,
-        &out,
-    );
-    let d = diff(
-        "ipset: {on: b, set: cali40all-hosts-net, contains: [10.2.0.0/16], absent: [c]}",
-        &lab,
-        &out,
-    );
+    ok("ipset: {on: b, set: cali40all-hosts-net, exact: [all, 192.168.100.0/24]}", &lab, &out);
+    let d = diff("ipset: {on: b, set: cali40all-hosts-net, contains: [10.2.0.0/16], absent: [c]}", &lab, &out);
     assert_eq!(
         d,
         "on b:
@@ -916,10 +705,7 @@ fn baseline_lab() -> (FakeLab, StepOutcome) {
     let lab = sample_lab();
     // At the step's start the drop rule had counted nothing.
     let before = parse_iptables_save(&B_IPTABLES.replace("[2:96] -A cali-INPUT", "[0:0] -A cali-INPUT")).unwrap();
-    let out = StepOutcome {
-        iptables_before: [("b".to_string(), before)].into(),
-        ..Default::default()
-    };
+    let out = StepOutcome { iptables_before: [("b".to_string(), before)].into(), ..Default::default() };
     (lab, out)
 }
 
@@ -932,11 +718,7 @@ fn iptables_counters() {
         &lab,
         &out,
     );
-    ok(
-        "iptables: {on: b, chain: cali-INPUT, rule: Accept everything, present: false}",
-        &lab,
-        &out,
-    );
+    ok("iptables: {on: b, chain: cali-INPUT, rule: Accept everything, present: false}", &lab, &out);
 
     let d = diff(
         "iptables: {on: b, chain: cali-INPUT, rule: Drop IPIP packets from non-Calico hosts, packets: unchanged}",
@@ -953,11 +735,7 @@ fn iptables_counters() {
         &out,
     );
     assert_eq!(d, "rule \"Allow IPIP packets from Calico hosts\" in cali-INPUT:\n  packets: expected increases, was 3 when the step started, now 3");
-    let d = diff(
-        "iptables: {on: b, chain: cali-INPUT, rule: Accept everything}",
-        &lab,
-        &out,
-    );
+    let d = diff("iptables: {on: b, chain: cali-INPUT, rule: Accept everything}", &lab, &out);
     assert_eq!(
         d,
         "b: no rule in cali-INPUT with comment \"Accept everything\" (comments there: Allow IPIP packets from Calico hosts; Drop IPIP packets from non-Calico hosts)"
@@ -968,10 +746,7 @@ fn iptables_counters() {
         &lab,
         &StepOutcome::default(),
     );
-    assert!(
-        d.contains("packets: no value from the step's start for b (StepOutcome.iptables_before)"),
-        "{d}"
-    );
+    assert!(d.contains("packets: no value from the step's start for b (StepOutcome.iptables_before)"), "{d}");
 }
 
 #[test]
@@ -992,11 +767,7 @@ fn config_lines() {
     let lab = sample_lab();
     let out = StepOutcome::default();
     ok("config: {on: a, file: bird.cfg, contains: ['rr client;', '  rr   cluster id 1.0.0.1;'], lacks: [rr cluster id 244.0.0.1;]}", &lab, &out);
-    ok(
-        "config: {on: a, contains: [\"neighbor 10.99.0.2 as 64512;\"]}",
-        &lab,
-        &out,
-    );
+    ok("config: {on: a, contains: [\"neighbor 10.99.0.2 as 64512;\"]}", &lab, &out);
     let d = diff("config: {on: [a, b], contains: [rr cluster id 244.0.0.1;]}", &lab, &out);
     assert_eq!(
         d,
@@ -1021,10 +792,7 @@ fn config_multi_line_entries_are_consecutive() {
     let item = "config:\n          on: a\n          contains:\n            - |\n              rr client;\n              rr cluster id 1.0.0.1;";
     ok(item, &lab, &out);
     let item = "config:\n          on: a\n          contains:\n            - |\n              rr cluster id 1.0.0.1;\n              rr client;";
-    assert!(check(&exp(item), &lab, &out)
-        .unwrap_err()
-        .diff
-        .contains("missing: rr cluster id 1.0.0.1; / rr client;"));
+    assert!(check(&exp(item), &lab, &out).unwrap_err().diff.contains("missing: rr cluster id 1.0.0.1; / rr client;"));
 }
 
 fn failed_command(stderr: &str) -> Outcome {
@@ -1050,17 +818,9 @@ fn fails_on_commands_and_bird_reloads() {
     let err_line = B_NOAS.lines().find(|l| l.contains("must be set")).unwrap();
     lab.bird_errors.insert("b".into(), err_line.into());
     ok("fails: remote as number must be set", &lab, &StepOutcome::default());
-    ok(
-        "fails: {message: Remote AS number must be set, on: b}",
-        &lab,
-        &StepOutcome::default(),
-    );
+    ok("fails: {message: Remote AS number must be set, on: b}", &lab, &StepOutcome::default());
 
-    let d = diff(
-        "fails: {message: remote as number must be set, on: a}",
-        &lab,
-        &StepOutcome::default(),
-    );
+    let d = diff("fails: {message: remote as number must be set, on: a}", &lab, &StepOutcome::default());
     assert_eq!(d, "expected a failure with \"remote as number must be set\"\nfound none: every command succeeded (0 commands) and no node reports a BIRD configuration error");
     let d = diff("fails: peer IP must be set", &lab, &cmd);
     assert_eq!(
@@ -1075,15 +835,8 @@ found other failures:
 
 fn with_probe(sent: u64, received: u64, outage_ms: u64) -> StepOutcome {
     StepOutcome {
-        probes: [(
-            "p".to_string(),
-            ProbeStats {
-                sent,
-                received,
-                longest_outage: Duration::from_millis(outage_ms),
-            },
-        )]
-        .into(),
+        probes: [("p".to_string(), ProbeStats { sent, received, longest_outage: Duration::from_millis(outage_ms) })]
+            .into(),
         ..Default::default()
     }
 }
@@ -1091,25 +844,10 @@ fn with_probe(sent: u64, received: u64, outage_ms: u64) -> StepOutcome {
 #[test]
 fn loss_budget() {
     let lab = sample_lab();
-    ok(
-        "loss: {probe: p, max_lost: 0, max_outage: 0ms}",
-        &lab,
-        &with_probe(312, 312, 0),
-    );
-    ok(
-        "loss: {max_lost: 1%, max_outage: 50ms}",
-        &lab,
-        &with_probe(1000, 995, 50),
-    );
-    let d = diff(
-        "loss: {probe: p, max_lost: 0, max_outage: 100ms}",
-        &lab,
-        &with_probe(312, 300, 120),
-    );
-    assert_eq!(
-        d,
-        "p: lost 12 of 312 (3.8%), budget 0 packets; longest outage 120ms, budget 100ms"
-    );
+    ok("loss: {probe: p, max_lost: 0, max_outage: 0ms}", &lab, &with_probe(312, 312, 0));
+    ok("loss: {max_lost: 1%, max_outage: 50ms}", &lab, &with_probe(1000, 995, 50));
+    let d = diff("loss: {probe: p, max_lost: 0, max_outage: 100ms}", &lab, &with_probe(312, 300, 120));
+    assert_eq!(d, "p: lost 12 of 312 (3.8%), budget 0 packets; longest outage 120ms, budget 100ms");
     let d = diff("loss: {max_lost: 1%}", &lab, &with_probe(100, 98, 20));
     assert_eq!(d, "p: lost 2 of 100 (2.0%), budget 1%");
     let d = diff("loss: {probe: p, max_lost: 0}", &lab, &StepOutcome::default());
@@ -1119,10 +857,7 @@ fn loss_budget() {
 #[test]
 fn converge_budget() {
     let lab = sample_lab();
-    let at = |ms| StepOutcome {
-        converged: Some(Duration::from_millis(ms)),
-        ..Default::default()
-    };
+    let at = |ms| StepOutcome { converged: Some(Duration::from_millis(ms)), ..Default::default() };
     ok("converge: 2s", &lab, &at(1420));
     ok("converge: {within: 1500ms}", &lab, &at(1420));
     assert_eq!(diff("converge: 1s", &lab, &at(1420)), "converged in 1.42s, budget 1s");
@@ -1136,26 +871,13 @@ fn converge_budget() {
 fn wan_sessions_and_bytes() {
     let lab = sample_lab();
     let before = StepOutcome {
-        wan_before: Some(WanCounters {
-            bgp_packets: 30,
-            bgp_bytes: 3_000,
-            ipip_packets: 10,
-            ipip_bytes: 1_000,
-        }),
+        wan_before: Some(WanCounters { bgp_packets: 30, bgp_bytes: 3_000, ipip_packets: 10, ipip_bytes: 1_000 }),
         ..Default::default()
     };
     // a–c is the only Established session across sites (a–b share lan0; c's peer 10.99.1.1 is a's other
     // address, not a node IP, so it is not counted twice).
-    ok(
-        "wan: {bgp_sessions: 1, bgp_bytes: '<= 1000', bgp_packets: '>= 1', ipip_packets: 0}",
-        &lab,
-        &before,
-    );
-    let d = diff(
-        "wan: {bgp_sessions: 0, bgp_bytes: '<= 500', ipip_bytes: '> 0'}",
-        &lab,
-        &before,
-    );
+    ok("wan: {bgp_sessions: 1, bgp_bytes: '<= 1000', bgp_packets: '>= 1', ipip_packets: 0}", &lab, &before);
+    let d = diff("wan: {bgp_sessions: 0, bgp_bytes: '<= 500', ipip_bytes: '> 0'}", &lab, &before);
     assert_eq!(
         d,
         "bgp_sessions: expected = 0, found 1 crossing the WAN
@@ -1164,19 +886,14 @@ bgp_bytes: expected <= 500 during the step, found 1000 (3000 -> 4000)
 ipip_bytes: expected >= 1 during the step, found 0 (1000 -> 1000)"
     );
     let d = diff("wan: {bgp_bytes: '<= 500'}", &lab, &StepOutcome::default());
-    assert_eq!(
-        d,
-        "no WAN counters from the step's start (StepOutcome.wan_before), so deltas cannot be judged"
-    );
+    assert_eq!(d, "no WAN counters from the step's start (StepOutcome.wan_before), so deltas cannot be judged");
 }
 
 #[test]
 fn node_sets_resolve() {
     let lab = sample_lab();
     let names = |s: &str| -> Result<Vec<String>, String> {
-        let set = NodeSet {
-            items: s.split(',').map(|i| parse_node_sel(i).unwrap()).collect(),
-        };
+        let set = NodeSet { items: s.split(',').map(|i| parse_node_sel(i).unwrap()).collect() };
         resolve_nodes(&set, &lab.nodes).map(|v| v.into_iter().map(|n| n.name).collect())
     };
     assert_eq!(names("all").unwrap(), ["a", "b", "c"]);
@@ -1190,10 +907,7 @@ fn node_sets_resolve() {
     assert_eq!(names("site:x").unwrap_err(), "unknown site \"x\" (sites: lan0, lan1)");
     assert_eq!(names("label:rr=false").unwrap_err(), "label:rr=false selects no node");
     assert!(parse_node_sel("Bad_Name").is_err());
-    assert_eq!(
-        block_of("172.16.3.2".parse::<Ipv4Addr>().unwrap(), 26),
-        "172.16.3.0/26".parse::<Prefix>().unwrap()
-    );
+    assert_eq!(block_of("172.16.3.2".parse::<Ipv4Addr>().unwrap(), 26), "172.16.3.0/26".parse::<Prefix>().unwrap());
 }
 
 // ------------------------------------------------------------------------------------------ waiting
@@ -1251,12 +965,7 @@ impl LabView for Slow {
 }
 
 fn slow(up_after: usize, down_after: Option<usize>) -> Slow {
-    Slow {
-        lab: sample_lab(),
-        up_after,
-        reads: std::cell::Cell::new(0),
-        down_after,
-    }
+    Slow { lab: sample_lab(), up_after, reads: std::cell::Cell::new(0), down_after }
 }
 
 #[test]
@@ -1270,22 +979,13 @@ fn wait_all_polls_until_everything_holds() {
         exp("converge: 5s"),
         exp("loss: {probe: p, max_lost: 0}"),
     ];
-    let r = wait_all(
-        &es,
-        &lab,
-        &|| with_probe(100, 100, 0),
-        Duration::from_secs(5),
-        Duration::from_millis(5),
-    );
+    let r = wait_all(&es, &lab, &|| with_probe(100, 100, 0), Duration::from_secs(5), Duration::from_millis(5));
     assert!(r.passed(), "{:?}", r.failures);
     assert_eq!(r.rounds, 3);
     assert_eq!(lab.reads.get(), 3, "c's protocols are read once per round");
     let c = r.converged.unwrap();
     let held: Vec<Option<Duration>> = r.held.iter().map(|(_, d)| *d).collect();
-    assert!(
-        held[1].unwrap() < held[0].unwrap(),
-        "config held in the first round, sessions in the third"
-    );
+    assert!(held[1].unwrap() < held[0].unwrap(), "config held in the first round, sessions in the third");
     assert!(held[0].unwrap() <= c && c >= Duration::from_millis(10));
     assert_eq!(r.probes["p"].sent, 100);
 }
@@ -1298,13 +998,7 @@ fn wait_all_times_out_with_the_last_diff() {
         exp("sessions: {on: c, peers: [10.99.1.1 node specific Established]}"),
         exp("converge: 5s"),
     ];
-    let r = wait_all(
-        &es,
-        &lab,
-        &StepOutcome::default,
-        Duration::from_millis(30),
-        Duration::from_millis(5),
-    );
+    let r = wait_all(&es, &lab, &StepOutcome::default, Duration::from_millis(30), Duration::from_millis(5));
     assert!(r.converged.is_none());
     assert!(r.rounds >= 2);
     assert_eq!(r.failures.len(), 2);
@@ -1313,10 +1007,7 @@ fn wait_all_times_out_with_the_last_diff() {
         r.failures[0].diff,
         "on c:\n  wrong:\n    10.99.1.1  expected node specific  Established, found node specific  start  Connect"
     );
-    assert_eq!(
-        r.failures[1].diff,
-        "did not converge: the step's expectations never all held (budget 5s)"
-    );
+    assert_eq!(r.failures[1].diff, "did not converge: the step's expectations never all held (budget 5s)");
     assert!(r.held[0].1.is_some() && r.held[1].1.is_none());
 }
 
@@ -1336,9 +1027,7 @@ fn wait_all_catches_a_flap_while_settling() {
     assert_eq!(r.failures.len(), 1);
     assert!(r.failures[0].diff.starts_with("held at "), "{}", r.failures[0].diff);
     assert!(
-        r.failures[0]
-            .diff
-            .contains("then stopped holding within the 10ms settle time:\non c:\n  wrong:"),
+        r.failures[0].diff.contains("then stopped holding within the 10ms settle time:\non c:\n  wrong:"),
         "{}",
         r.failures[0].diff
     );
@@ -1347,13 +1036,7 @@ fn wait_all_catches_a_flap_while_settling() {
 #[test]
 fn wait_all_without_expectations_converges_at_once() {
     let lab = sample_lab();
-    let r = wait_all(
-        &[],
-        &lab,
-        &StepOutcome::default,
-        Duration::from_secs(1),
-        Duration::from_millis(5),
-    );
+    let r = wait_all(&[], &lab, &StepOutcome::default, Duration::from_secs(1), Duration::from_millis(5));
     assert!(r.passed());
     assert!(r.converged.unwrap() < Duration::from_millis(100));
     assert_eq!(r.rounds, 1);
@@ -1361,15 +1044,8 @@ fn wait_all_without_expectations_converges_at_once() {
 
 #[test]
 fn mismatch_display() {
-    let m = Mismatch {
-        expectation: "sessions on b".into(),
-        line: 12,
-        diff: "on b:\n  missing:\n    x".into(),
-    };
-    assert_eq!(
-        m.to_string(),
-        "sessions on b (line 12)\n    on b:\n      missing:\n        x\n"
-    );
+    let m = Mismatch { expectation: "sessions on b".into(), line: 12, diff: "on b:\n  missing:\n    x".into() };
+    assert_eq!(m.to_string(), "sessions on b (line 12)\n    on b:\n      missing:\n        x\n");
 }
 
 #[test]
@@ -1381,13 +1057,7 @@ fn failed_commands_fail_the_step_unless_expected() {
     let mut bad = failed_command("Failed to execute command: remote AS number must be set");
     bad.line = 2;
     bad.command = "calicoctl apply -f peer.yaml".into();
-    out.commands = vec![
-        Outcome {
-            ok: true,
-            ..bad.clone()
-        },
-        bad,
-    ];
+    out.commands = vec![Outcome { ok: true, ..bad.clone() }, bad];
     let m = unexpected_command_failures(&rb.steps[0], &out).unwrap();
     assert_eq!(m.line, 7);
     assert_eq!(
@@ -1426,10 +1096,22 @@ fn sessions_one_address_two_types() {
         vec![bgp("Node", "10.99.1.1", "up", "Established"), bgp("Mesh", "10.99.1.1", "start", "Idle")],
     );
     let out = StepOutcome::default();
-    ok("sessions: {on: c, peers: [10.99.1.1 node specific Established, 10.99.1.1 node-to-node mesh start]}", &lab, &out);
+    ok(
+        "sessions: {on: c, peers: [10.99.1.1 node specific Established, 10.99.1.1 node-to-node mesh start]}",
+        &lab,
+        &out,
+    );
     // Seeded fault: the mesh duplicate is expected up.
-    let d = diff("sessions: {on: c, peers: [10.99.1.1 node specific Established, 10.99.1.1 node-to-node mesh Established]}", &lab, &out);
-    assert!(d.contains("wrong:") && d.contains("expected node-to-node mesh  Established, found node-to-node mesh  start  Idle"), "{d}");
+    let d = diff(
+        "sessions: {on: c, peers: [10.99.1.1 node specific Established, 10.99.1.1 node-to-node mesh Established]}",
+        &lab,
+        &out,
+    );
+    assert!(
+        d.contains("wrong:")
+            && d.contains("expected node-to-node mesh  Established, found node-to-node mesh  start  Idle"),
+        "{d}"
+    );
     // An unexpected duplicate is reported.
     let d = diff("sessions: {on: c, peers: [10.99.1.1 node specific Established]}", &lab, &out);
     assert!(d.contains("unexpected:") && d.contains("node-to-node mesh  start  Idle"), "{d}");

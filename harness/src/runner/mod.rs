@@ -91,7 +91,12 @@ fn detach(rt: &dyn Runtime, lab: &str, node: &str, argv: &[&str]) -> Result<(), 
     Ok(())
 }
 
-fn start_probes(state: &LabState, rt: &dyn Runtime, v: &TwinView, specs: &[ProbeSpec]) -> Result<Vec<RunningProbe>, LabError> {
+fn start_probes(
+    state: &LabState,
+    rt: &dyn Runtime,
+    v: &TwinView,
+    specs: &[ProbeSpec],
+) -> Result<Vec<RunningProbe>, LabError> {
     let bin = inside_bin(rt)?;
     let mut out = Vec::new();
     for (i, p) in specs.iter().enumerate() {
@@ -105,14 +110,45 @@ fn start_probes(state: &LabState, rt: &dyn Runtime, v: &TwinView, specs: &[Probe
             let _ = std::fs::remove_file(dir.join(format!("{}.{file}", p.name)));
         }
         let dst_in = inside_dir(rt, &node_dir(&state.name, &dst_node)).join("probes").join(format!("{}.recv", p.name));
-        detach(rt, &state.name, &dst_node, &["ip", "netns", "exec", &dst_ns, &bin, "probe", "recv", "--port", &port.to_string(), "--log", &dst_in.display().to_string()])?;
+        detach(
+            rt,
+            &state.name,
+            &dst_node,
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &dst_ns,
+                &bin,
+                "probe",
+                "recv",
+                "--port",
+                &port.to_string(),
+                "--log",
+                &dst_in.display().to_string(),
+            ],
+        )?;
         std::thread::sleep(Duration::from_millis(50));
         let src_in = inside_dir(rt, &node_dir(&state.name, &src_node)).join("probes").join(format!("{}.start", p.name));
         detach(
             rt,
             &state.name,
             &src_node,
-            &["ip", "netns", "exec", &src_ns, &bin, "probe", "send", "--to", &format!("{dst_ip}:{port}"), "--period-us", &period_us.to_string(), "--start-file", &src_in.display().to_string()],
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &src_ns,
+                &bin,
+                "probe",
+                "send",
+                "--to",
+                &format!("{dst_ip}:{port}"),
+                "--period-us",
+                &period_us.to_string(),
+                "--start-file",
+                &src_in.display().to_string(),
+            ],
         )?;
         out.push(RunningProbe {
             spec: p.clone(),
@@ -133,7 +169,9 @@ fn probe_stats(probes: &[RunningProbe], from_ms: u64, to_ms: u64, grace: Duratio
         .iter()
         .map(|p| {
             let st = match probe::read_start(&p.start) {
-                Some((start, period)) => probe::window_stats(start, period, &probe::read_received(&p.log), from_ms, to_ms, grace),
+                Some((start, period)) => {
+                    probe::window_stats(start, period, &probe::read_received(&p.log), from_ms, to_ms, grace)
+                }
                 None => ProbeStats::default(),
             };
             (p.spec.name.clone(), st)
@@ -162,7 +200,14 @@ fn push_and_wait(state: &mut LabState, topo: &Topology) -> Result<(), LabError> 
 fn act(state: &mut LabState, topo: &Topology, rt: &dyn Runtime, a: &StepAction) -> Result<(), LabError> {
     match a {
         StepAction::Wan(w) => match w {
-            WanAction::Partition { from, to, one_way } => wan::partition(rt, &state.name, topo, &topo.site_cidr(from).map_err(LabError::Other)?, &topo.site_cidr(to).map_err(LabError::Other)?, !one_way),
+            WanAction::Partition { from, to, one_way } => wan::partition(
+                rt,
+                &state.name,
+                topo,
+                &topo.site_cidr(from).map_err(LabError::Other)?,
+                &topo.site_cidr(to).map_err(LabError::Other)?,
+                !one_way,
+            ),
             WanAction::Heal => wan::heal(rt, &state.name, topo),
             WanAction::Loss { percent } => wan::loss(rt, &state.name, topo, *percent),
             WanAction::Delay { ms } => wan::delay(rt, &state.name, topo, *ms),
@@ -191,7 +236,9 @@ fn act(state: &mut LabState, topo: &Topology, rt: &dyn Runtime, a: &StepAction) 
         // calico-node restarts: the agent (and its BIRD) go away and come back, BIRD with graceful restart.
         StepAction::RestartCalicoNode(n) => {
             let dir = node_dir(&state.name, n);
-            if let Some(pid) = std::fs::read_to_string(dir.join("agent.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            if let Some(pid) =
+                std::fs::read_to_string(dir.join("agent.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok())
+            {
                 // SAFETY: signalling the agent's pid.
                 unsafe {
                     libc::kill(pid, libc::SIGTERM);
@@ -214,10 +261,19 @@ fn act(state: &mut LabState, topo: &Topology, rt: &dyn Runtime, a: &StepAction) 
 }
 
 /// Bring the runbook's lab up, run every step, tear the lab down (unless `keep`).
-pub fn run(runbook_path: &Path, opts: &RunOptions, on_step: &dyn Fn(&StepReport), progress: &dyn Fn(&str)) -> Result<RunResult, LabError> {
+pub fn run(
+    runbook_path: &Path,
+    opts: &RunOptions,
+    on_step: &dyn Fn(&StepReport),
+    progress: &dyn Fn(&str),
+) -> Result<RunResult, LabError> {
     let rb: Runbook = crate::runbook::load(runbook_path).map_err(|e| LabError::Other(e.to_string()))?;
     let t0 = Instant::now();
-    let up = converge::up(&rb.topology, &UpOptions { runtime: opts.runtime.clone(), pods_per_node: 2, timeout: opts.up_timeout, ping_matrix: true }, progress)?;
+    let up = converge::up(
+        &rb.topology,
+        &UpOptions { runtime: opts.runtime.clone(), pods_per_node: 2, timeout: opts.up_timeout, ping_matrix: true },
+        progress,
+    )?;
     let lab_name = up.lab.clone();
     struct Down(String, bool);
     impl Drop for Down {
@@ -238,7 +294,10 @@ pub fn run(runbook_path: &Path, opts: &RunOptions, on_step: &dyn Fn(&StepReport)
     };
     let mut reports = Vec::new();
     for (i, step) in rb.steps.iter().enumerate() {
-        converge::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed).then_some(()).map_or(Ok(()), |_| Err(LabError::Other("interrupted".into())))?;
+        converge::INTERRUPTED
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then_some(())
+            .map_or(Ok(()), |_| Err(LabError::Other("interrupted".into())))?;
         progress(&format!("step {}: {}", i + 1, step.name));
         let st = Instant::now();
         let from_ms = probe::now_ms();

@@ -66,7 +66,14 @@ pub fn read_received(path: &Path) -> BTreeSet<u64> {
 
 /// Loss and longest outage for packets scheduled in `[from_ms, to_ms)`. Packets scheduled in the last
 /// `grace` before `to_ms` are not judged yet (they may still be in flight).
-pub fn window_stats(start_ms: u64, period: Duration, received: &BTreeSet<u64>, from_ms: u64, to_ms: u64, grace: Duration) -> ProbeStats {
+pub fn window_stats(
+    start_ms: u64,
+    period: Duration,
+    received: &BTreeSet<u64>,
+    from_ms: u64,
+    to_ms: u64,
+    grace: Duration,
+) -> ProbeStats {
     let p = period.as_millis().max(1) as u64;
     let to_ms = to_ms.saturating_sub(grace.as_millis() as u64);
     if to_ms <= start_ms || to_ms <= from_ms {

@@ -27,7 +27,8 @@ impl<'a> TwinView<'a> {
         let mut nodes = Vec::new();
         let mut pods = BTreeMap::new();
         for c in &topo.clusters {
-            let ds = cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base).map_err(|e| e.to_string())?;
+            let ds = cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base)
+                .map_err(|e| e.to_string())?;
             for n in &c.nodes {
                 let ip = topo.node_ip(&n.name).ok_or_else(|| format!("node {} has no address", n.name))?.addr();
                 let specs = pods_for(&state.name, &n.name, &ds, state.pods_per_node);
@@ -66,7 +67,11 @@ impl LabView for TwinView<'_> {
     }
 
     fn rib(&self, node: &str) -> Result<Vec<Route>, String> {
-        let sock = self.rt.node_path(&node_ref(&self.state.name, node), &node_dir(&self.state.name, node), "/var/run/calico/bird.ctl");
+        let sock = self.rt.node_path(
+            &node_ref(&self.state.name, node),
+            &node_dir(&self.state.name, node),
+            "/var/run/calico/bird.ctl",
+        );
         let text = crate::agent::birdsock::query(&sock, "show route all").map_err(|e| e.to_string())?;
         parse_routes(&text).map_err(|e| e.to_string())
     }
@@ -107,7 +112,10 @@ impl LabView for TwinView<'_> {
     fn ping_many(&self, pairs: &[(PodInfo, PodInfo)]) -> Vec<bool> {
         let mut out = vec![false; pairs.len()];
         std::thread::scope(|s| {
-            let hs: Vec<_> = pairs.chunks(8).map(|chunk| s.spawn(move || chunk.iter().map(|(a, b)| self.ping(a, b)).collect::<Vec<_>>())).collect();
+            let hs: Vec<_> = pairs
+                .chunks(8)
+                .map(|chunk| s.spawn(move || chunk.iter().map(|(a, b)| self.ping(a, b)).collect::<Vec<_>>()))
+                .collect();
             let mut i = 0;
             for h in hs {
                 for r in h.join().unwrap_or_default() {

@@ -34,10 +34,17 @@ fn docker(args: &[&str]) -> Result<String, RuntimeError> {
 impl Docker {
     /// A runtime bound to a running Docker daemon.
     pub fn new() -> Result<Docker, RuntimeError> {
-        let ok = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let ok = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         match ok {
             Ok(s) if s.success() => Ok(Docker { image: image_tag() }),
-            _ => Err(RuntimeError::Unavailable("docker".into(), "no Docker daemon answers (`docker info` failed)".into())),
+            _ => Err(RuntimeError::Unavailable(
+                "docker".into(),
+                "no Docker daemon answers (`docker info` failed)".into(),
+            )),
         }
     }
 
@@ -51,7 +58,10 @@ impl Docker {
             return Ok(());
         }
         if Command::new("mmdebstrap").arg("--version").stdout(Stdio::null()).status().is_err() {
-            return Err(RuntimeError::Unavailable("docker".into(), "mmdebstrap is needed to build the node image (apt-get install mmdebstrap)".into()));
+            return Err(RuntimeError::Unavailable(
+                "docker".into(),
+                "mmdebstrap is needed to build the node image (apt-get install mmdebstrap)".into(),
+            ));
         }
         let include = format!("--include={}", PACKAGES.join(","));
         let script = format!(
@@ -60,7 +70,11 @@ impl Docker {
         );
         let out = Command::new("bash").args(["-c", &script]).output().map_err(|e| RuntimeError::Io(e.to_string()))?;
         if !out.status.success() {
-            return Err(RuntimeError::Command(format!("building {}: {}", self.image, String::from_utf8_lossy(&out.stderr).trim())));
+            return Err(RuntimeError::Command(format!(
+                "building {}: {}",
+                self.image,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
         }
         Ok(())
     }
@@ -83,7 +97,11 @@ impl Docker {
         let ids = docker(&["ps", "-aq", "--filter", filter]).unwrap_or_default();
         let mut out = Vec::new();
         for id in ids.split_whitespace() {
-            let name = docker(&["inspect", "-f", "{{.Name}}", id]).unwrap_or_default().trim().trim_start_matches('/').to_string();
+            let name = docker(&["inspect", "-f", "{{.Name}}", id])
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches('/')
+                .to_string();
             if docker(&["rm", "-f", id]).is_ok() {
                 out.push(format!("container {name}"));
             }
@@ -101,7 +119,9 @@ impl Runtime for Docker {
         self.build_image()?;
         let dir = state_dir.to_path_buf();
         let exe = super::rrlab_binary()?;
-        let v = |host: PathBuf, inside: &str, ro: bool| format!("{}:{inside}{}", host.display(), if ro { ":ro" } else { "" });
+        let v = |host: PathBuf, inside: &str, ro: bool| {
+            format!("{}:{inside}{}", host.display(), if ro { ":ro" } else { "" })
+        };
         docker(&[
             "run",
             "-d",
@@ -162,7 +182,10 @@ impl Runtime for Docker {
             &n.node,
             "sh",
             "-c",
-            &format!("exec /usr/local/bin/rrlab agent --node {} --state-dir /var/lib/rrlab >/var/lib/rrlab/agent.log 2>&1", n.node),
+            &format!(
+                "exec /usr/local/bin/rrlab agent --node {} --state-dir /var/lib/rrlab >/var/lib/rrlab/agent.log 2>&1",
+                n.node
+            ),
         ])?;
         Ok(0)
     }

@@ -53,11 +53,16 @@ pub fn rrlab_binary() -> Result<PathBuf, RuntimeError> {
 
 /// Run a host command; Err with its stderr.
 pub fn cmd(argv: &[&str]) -> Result<String, RuntimeError> {
-    let out = Command::new(argv[0]).args(&argv[1..]).output().map_err(|e| RuntimeError::Io(format!("{}: {e}", argv[0])))?;
+    let out =
+        Command::new(argv[0]).args(&argv[1..]).output().map_err(|e| RuntimeError::Io(format!("{}: {e}", argv[0])))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(RuntimeError::Command(format!("`{}` failed: {}", argv.join(" "), String::from_utf8_lossy(&out.stderr).trim())))
+        Err(RuntimeError::Command(format!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }
 

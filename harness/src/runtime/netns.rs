@@ -32,7 +32,10 @@ impl Runtime for Netns {
         let ns = ns_name(&n.lab, &n.node);
         let mut full = vec!["ip", "netns", "exec", ns.as_str()];
         full.extend_from_slice(argv);
-        Command::new(full[0]).args(&full[1..]).output().map_err(|e| RuntimeError::Io(format!("{}: {e}", argv.join(" "))))
+        Command::new(full[0])
+            .args(&full[1..])
+            .output()
+            .map_err(|e| RuntimeError::Io(format!("{}: {e}", argv.join(" "))))
     }
 
     fn spawn_agent(&self, n: &NodeRef, state_dir: &Path, rrlab_bin: &Path) -> Result<u32, RuntimeError> {

@@ -62,9 +62,7 @@ pub enum TunlError {
     InvalidName(String),
     #[error("invalid MTU {0}: must be 68..=65515")]
     InvalidMtu(u32),
-    #[error(
-        "open /dev/net/tun: {0} (is the tun module available and are we root / CAP_NET_ADMIN?)"
-    )]
+    #[error("open /dev/net/tun: {0} (is the tun module available and are we root / CAP_NET_ADMIN?)")]
     OpenTun(#[source] io::Error),
     #[error(
         "create TUN device {name}: {source} (EINVAL means a non-TUN device of that name exists, \
@@ -123,20 +121,13 @@ impl TunnelRoutes {
                 None => table.push((net, gw)),
             }
         }
-        table.sort_by(|(a, _), (b, _)| {
-            b.prefix_len()
-                .cmp(&a.prefix_len())
-                .then(a.network().cmp(&b.network()))
-        });
+        table.sort_by(|(a, _), (b, _)| b.prefix_len().cmp(&a.prefix_len()).then(a.network().cmp(&b.network())));
         self.routes = table;
     }
 
     /// The gateway of the longest prefix containing `dst`.
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        self.routes
-            .iter()
-            .find(|(net, _)| net.contains(&dst))
-            .map(|(_, gw)| *gw)
+        self.routes.iter().find(|(net, _)| net.contains(&dst)).map(|(_, gw)| *gw)
     }
 
     pub fn len(&self) -> usize {
@@ -169,12 +160,7 @@ pub struct TunlConfig {
 impl TunlConfig {
     /// `tunl0`, MTU 1480, no address.
     pub fn new(routes: Arc<RwLock<TunnelRoutes>>) -> Self {
-        Self {
-            name: "tunl0".to_string(),
-            mtu: 1480,
-            address: None,
-            routes,
-        }
+        Self { name: "tunl0".to_string(), mtu: 1480, address: None, routes }
     }
 }
 
@@ -259,15 +245,10 @@ impl Tunl {
 
         set_up(&ctl, &name).map_err(configure("SIOCSIFFLAGS up"))?;
         if let Some(addr) = cfg.address {
-            add_address(ifindex, addr).map_err(|source| TunlError::Address {
-                name: name.clone(),
-                addr,
-                source,
-            })?;
+            add_address(ifindex, addr).map_err(|source| TunlError::Address { name: name.clone(), addr, source })?;
         }
 
-        let raw = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_IPIP)
-            .map_err(TunlError::RawSocket)?;
+        let raw = socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_IPIP).map_err(TunlError::RawSocket)?;
         // Best effort: a burst of probes should not overflow the default receive buffer.
         let rcvbuf: libc::c_int = 4 << 20;
         // SAFETY: valid fd, pointer to a c_int of the given size.
@@ -296,8 +277,7 @@ impl Tunl {
         };
 
         let encap = {
-            let (tun, raw, stop, counters) =
-                (tun.clone(), raw.clone(), stop.clone(), counters.clone());
+            let (tun, raw, stop, counters) = (tun.clone(), raw.clone(), stop.clone(), counters.clone());
             let routes = cfg.routes.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-encap"))
@@ -386,20 +366,12 @@ fn decapsulate(pkt: &[u8]) -> Option<&[u8]> {
 /// Waits up to `POLL_MS` for `fd` to be readable (or to have an error to report). `Ok(false)` on
 /// timeout or signal.
 fn wait_readable(fd: RawFd) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd.
     let rc = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
     if rc < 0 {
         let err = io::Error::last_os_error();
-        return if err.kind() == io::ErrorKind::Interrupted {
-            Ok(false)
-        } else {
-            Err(err)
-        };
+        return if err.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(err) };
     }
     Ok(rc > 0)
 }
@@ -408,13 +380,7 @@ fn idle() {
     std::thread::sleep(Duration::from_millis(u64::from(POLL_MS.unsigned_abs())));
 }
 
-fn encap_loop(
-    tun: &OwnedFd,
-    raw: &OwnedFd,
-    routes: &RwLock<TunnelRoutes>,
-    stop: &AtomicBool,
-    counters: &Counters,
-) {
+fn encap_loop(tun: &OwnedFd, raw: &OwnedFd, routes: &RwLock<TunnelRoutes>, stop: &AtomicBool, counters: &Counters) {
     let mut buf = vec![0u8; BUF_LEN];
     while !stop.load(Ordering::Relaxed) {
         match wait_readable(tun.as_raw_fd()) {
@@ -429,10 +395,7 @@ fn encap_loop(
         let n = unsafe { libc::read(tun.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             let err = io::Error::last_os_error();
-            if !matches!(
-                err.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-            ) {
+            if !matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
                 // E.g. the device was deleted under us (`ip link del tunl0`): poll then reports
                 // POLLERR forever; stay idle until stopped instead of spinning.
                 idle();
@@ -451,9 +414,7 @@ fn encap_loop(
             }
         };
         let gateway = {
-            let table = routes
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let table = routes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             table.lookup(dst)
         };
         let Some(gateway) = gateway else {
@@ -515,9 +476,7 @@ fn send_to(raw: &OwnedFd, pkt: &[u8], gateway: Ipv4Addr) -> io::Result<()> {
     let addr = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(gateway.octets()),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(gateway.octets()) },
         sin_zero: [0; 8],
     };
     let send = || {
@@ -560,9 +519,7 @@ fn validate_name(name: &str) -> Result<(), TunlError> {
         || name.len() >= libc::IFNAMSIZ
         || name == "."
         || name == ".."
-        || name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
+        || name.bytes().any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
     if bad {
         Err(TunlError::InvalidName(name.to_string()))
     } else {
@@ -602,12 +559,7 @@ fn ioctl_ifreq(fd: &OwnedFd, request: libc::c_ulong, ifr: &mut libc::ifreq) -> i
 fn create_tun(name: &str) -> Result<OwnedFd, TunlError> {
     let path = CString::new("/dev/net/tun").map_err(|e| TunlError::OpenTun(io::Error::other(e)))?;
     // SAFETY: valid C string.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
-        )
-    };
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) };
     if fd < 0 {
         return Err(TunlError::OpenTun(io::Error::last_os_error()));
     }
@@ -615,20 +567,11 @@ fn create_tun(name: &str) -> Result<OwnedFd, TunlError> {
     let tun = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut ifr = ifreq_for(name);
     ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
-    let err = |source| TunlError::CreateTun {
-        name: name.to_string(),
-        source,
-    };
+    let err = |source| TunlError::CreateTun { name: name.to_string(), source };
     ioctl_ifreq(&tun, libc::TUNSETIFF as libc::c_ulong, &mut ifr).map_err(err)?;
     // If we attached to a leftover persistent device of that name, make it go away with us.
     // SAFETY: TUNSETPERSIST takes an integer argument.
-    let rc = unsafe {
-        libc::ioctl(
-            tun.as_raw_fd(),
-            libc::TUNSETPERSIST as _,
-            0 as libc::c_ulong,
-        )
-    };
+    let rc = unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETPERSIST as _, 0 as libc::c_ulong) };
     if rc < 0 {
         return Err(err(io::Error::last_os_error()));
     }
@@ -659,19 +602,13 @@ fn set_up(ctl: &OwnedFd, name: &str) -> io::Result<()> {
 }
 
 fn write_sysctl(path: &str, value: &str) -> Result<(), TunlError> {
-    fs::write(path, value).map_err(|source| TunlError::Sysctl {
-        path: path.to_string(),
-        source,
-    })
+    fs::write(path, value).map_err(|source| TunlError::Sysctl { path: path.to_string(), source })
 }
 
 /// `ip addr replace <addr>/32 dev <ifindex>` over rtnetlink (in this thread's namespace).
 fn add_address(ifindex: u32, addr: Ipv4Addr) -> io::Result<()> {
     let nl = socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)?;
-    let timeout = libc::timeval {
-        tv_sec: 2,
-        tv_usec: 0,
-    };
+    let timeout = libc::timeval { tv_sec: 2, tv_usec: 0 };
     // SAFETY: valid fd, pointer to a timeval of the given size.
     unsafe {
         libc::setsockopt(
@@ -682,8 +619,7 @@ fn add_address(ifindex: u32, addr: Ipv4Addr) -> io::Result<()> {
             mem::size_of::<libc::timeval>() as libc::socklen_t,
         );
     }
-    let flags =
-        (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_REPLACE) as u16;
+    let flags = (libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_REPLACE) as u16;
     let mut msg: Vec<u8> = Vec::with_capacity(40);
     msg.extend_from_slice(&40u32.to_ne_bytes()); // nlmsg_len
     msg.extend_from_slice(&libc::RTM_NEWADDR.to_ne_bytes());
@@ -715,9 +651,7 @@ fn add_address(ifindex: u32, addr: Ipv4Addr) -> io::Result<()> {
     }
     let ty = u16::from_ne_bytes([reply[4], reply[5]]);
     if i32::from(ty) != libc::NLMSG_ERROR {
-        return Err(io::Error::other(format!(
-            "unexpected rtnetlink reply type {ty}"
-        )));
+        return Err(io::Error::other(format!("unexpected rtnetlink reply type {ty}")));
     }
     let errno = i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]);
     if errno != 0 {
@@ -795,14 +729,8 @@ mod tests {
     #[test]
     fn rejects_bad_config() {
         assert!(matches!(validate_name(""), Err(TunlError::InvalidName(_))));
-        assert!(matches!(
-            validate_name("a-very-long-name0"),
-            Err(TunlError::InvalidName(_))
-        ));
-        assert!(matches!(
-            validate_name("a/b"),
-            Err(TunlError::InvalidName(_))
-        ));
+        assert!(matches!(validate_name("a-very-long-name0"), Err(TunlError::InvalidName(_))));
+        assert!(matches!(validate_name("a/b"), Err(TunlError::InvalidName(_))));
         assert!(validate_name("tunl0").is_ok());
         let mut cfg = TunlConfig::new(Arc::new(RwLock::new(TunnelRoutes::new())));
         cfg.mtu = 10;
@@ -845,10 +773,7 @@ mod tests {
     }
 
     fn try_run(args: &[&str]) -> Result<String, String> {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+        let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() {
             Ok(stdout)
@@ -876,37 +801,19 @@ mod tests {
     /// Ping from a namespace; returns (success, output).
     fn ping(ns: &str, count: &str, dst: &str) -> (bool, String) {
         let started = Instant::now();
-        let r = try_run(&[
-            "ip", "netns", "exec", ns, "ping", "-n", "-c", count, "-W", "1", dst,
-        ]);
+        let r = try_run(&["ip", "netns", "exec", ns, "ping", "-n", "-c", count, "-W", "1", dst]);
         let (ok, text) = match r {
             Ok(s) => (true, s),
             Err(s) => (false, s),
         };
-        let summary = text
-            .lines()
-            .find(|l| l.contains("transmitted"))
-            .unwrap_or("(no summary)")
-            .to_string();
+        let summary = text.lines().find(|l| l.contains("transmitted")).unwrap_or("(no summary)").to_string();
         eprintln!("ping {ns} -> {dst}: {summary} [{:?}]", started.elapsed());
         (ok, summary)
     }
 
     /// Packet counter of rule `num` in `chain` of the filter table.
     fn rule_packets(ns: &str, chain: &str, num: u32) -> u64 {
-        let out = in_ns(
-            ns,
-            &[
-                "iptables",
-                "-w",
-                "-L",
-                chain,
-                &num.to_string(),
-                "-n",
-                "-v",
-                "-x",
-            ],
-        );
+        let out = in_ns(ns, &["iptables", "-w", "-L", chain, &num.to_string(), "-n", "-v", "-x"]);
         out.split_whitespace()
             .next()
             .and_then(|t| t.parse().ok())
@@ -933,10 +840,7 @@ mod tests {
     /// Host side of Calico's pod plumbing: veth `cali-<x>` with proxy ARP, `<ip>/32` + `default via
     /// 169.254.1.1` in the pod, `<ip> dev cali-<x> scope link` on the host.
     fn plumb_pod(host: &str, pod: &str, veth: &str, pod_ip: &str) {
-        run(&[
-            "ip", "-n", host, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns",
-            pod,
-        ]);
+        run(&["ip", "-n", host, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", pod]);
         run(&["ip", "-n", host, "link", "set", veth, "up"]);
         in_ns(
             host,
@@ -948,53 +852,11 @@ mod tests {
                 &format!("net.ipv4.neigh.{veth}.proxy_delay=0"),
             ],
         );
-        run(&[
-            "ip",
-            "-n",
-            host,
-            "route",
-            "add",
-            &format!("{pod_ip}/32"),
-            "dev",
-            veth,
-            "scope",
-            "link",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            pod,
-            "addr",
-            "add",
-            &format!("{pod_ip}/32"),
-            "dev",
-            "eth0",
-        ]);
+        run(&["ip", "-n", host, "route", "add", &format!("{pod_ip}/32"), "dev", veth, "scope", "link"]);
+        run(&["ip", "-n", pod, "addr", "add", &format!("{pod_ip}/32"), "dev", "eth0"]);
         run(&["ip", "-n", pod, "link", "set", "eth0", "up"]);
-        run(&[
-            "ip",
-            "-n",
-            pod,
-            "route",
-            "add",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "scope",
-            "link",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            pod,
-            "route",
-            "add",
-            "default",
-            "via",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-        ]);
+        run(&["ip", "-n", pod, "route", "add", "169.254.1.1", "dev", "eth0", "scope", "link"]);
+        run(&["ip", "-n", pod, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"]);
     }
 
     #[test]
@@ -1002,116 +864,48 @@ mod tests {
         let started = Instant::now();
         // SAFETY: plain syscall.
         let euid = unsafe { libc::geteuid() };
-        assert_eq!(
-            euid, 0,
-            "tunl test needs root (CAP_NET_ADMIN, netns, /dev/net/tun); euid = {euid}"
-        );
+        assert_eq!(euid, 0, "tunl test needs root (CAP_NET_ADMIN, netns, /dev/net/tun); euid = {euid}");
         assert!(
             std::path::Path::new("/dev/net/tun").exists(),
             "tunl test needs /dev/net/tun (the tun module); it is missing"
         );
 
-        let mut lab = Lab {
-            pid: std::process::id(),
-            namespaces: Vec::new(),
-        };
+        let mut lab = Lab { pid: std::process::id(), namespaces: Vec::new() };
         for which in ["a", "b", "a-pod", "b-pod"] {
             lab.add_ns(which);
         }
         let (a, b, a_pod, b_pod) = (lab.ns("a"), lab.ns("b"), lab.ns("a-pod"), lab.ns("b-pod"));
 
         // Underlay.
-        run(&[
-            "ip", "-n", &a, "link", "add", "eth-b", "type", "veth", "peer", "name", "eth-a",
-            "netns", &b,
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &a,
-            "addr",
-            "add",
-            "10.231.0.1/24",
-            "dev",
-            "eth-b",
-        ]);
-        run(&[
-            "ip",
-            "-n",
-            &b,
-            "addr",
-            "add",
-            "10.231.0.2/24",
-            "dev",
-            "eth-a",
-        ]);
+        run(&["ip", "-n", &a, "link", "add", "eth-b", "type", "veth", "peer", "name", "eth-a", "netns", &b]);
+        run(&["ip", "-n", &a, "addr", "add", "10.231.0.1/24", "dev", "eth-b"]);
+        run(&["ip", "-n", &b, "addr", "add", "10.231.0.2/24", "dev", "eth-a"]);
         run(&["ip", "-n", &a, "link", "set", "eth-b", "up"]);
         run(&["ip", "-n", &b, "link", "set", "eth-a", "up"]);
         for host in [&a, &b] {
             // Like a systemd host: strict reverse-path filtering everywhere, to show tunl0 does not
             // need `all` relaxed.
-            in_ns(
-                host,
-                &[
-                    "sysctl",
-                    "-q",
-                    "-w",
-                    "net.ipv4.ip_forward=1",
-                    "net.ipv4.conf.all.rp_filter=1",
-                ],
-            );
+            in_ns(host, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=1"]);
             // Proxy ARP answers for 169.254.1.1 only if the host has a unicast route to it through
             // another device (a calico-node host has its default route); these nodes have none.
-            run(&[
-                "ip",
-                "-n",
-                host,
-                "route",
-                "add",
-                "169.254.1.1/32",
-                "dev",
-                "lo",
-            ]);
+            run(&["ip", "-n", host, "route", "add", "169.254.1.1/32", "dev", "lo"]);
         }
         plumb_pod(&a, &a_pod, "cali-a", "172.31.1.5");
         plumb_pod(&b, &b_pod, "cali-b", "172.31.2.5");
 
         // Counters in B: protocol 4 arriving, ICMP protocol-unreachable leaving.
         in_ns(&b, &["iptables", "-w", "-A", "INPUT", "-p", "4"]);
-        in_ns(
-            &b,
-            &[
-                "iptables",
-                "-w",
-                "-A",
-                "OUTPUT",
-                "-p",
-                "icmp",
-                "--icmp-type",
-                "3/2",
-            ],
-        );
+        in_ns(&b, &["iptables", "-w", "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "3/2"]);
         in_ns(&a, &["iptables", "-w", "-A", "OUTPUT", "-p", "4"]);
 
         let routes_a = Arc::new(RwLock::new(TunnelRoutes::new()));
         let routes_b = Arc::new(RwLock::new(TunnelRoutes::new()));
-        let mut tunl_a = start_in_netns(
-            &a,
-            TunlConfig {
-                address: Some(ip("172.31.1.1")),
-                ..TunlConfig::new(routes_a.clone())
-            },
-        );
+        let mut tunl_a =
+            start_in_netns(&a, TunlConfig { address: Some(ip("172.31.1.1")), ..TunlConfig::new(routes_a.clone()) });
         let link = in_ns(&a, &["ip", "-d", "addr", "show", "tunl0"]);
         eprintln!("A tunl0:\n{link}");
-        assert!(
-            link.contains("mtu 1480") && link.contains("172.31.1.1/32"),
-            "{link}"
-        );
-        assert!(
-            link.contains(",UP") || link.contains("<UP") || link.contains(",UP,"),
-            "{link}"
-        );
+        assert!(link.contains("mtu 1480") && link.contains("172.31.1.1/32"), "{link}");
+        assert!(link.contains(",UP") || link.contains("<UP") || link.contains(",UP,"), "{link}");
         let rp = in_ns(&a, &["sysctl", "-n", "net.ipv4.conf.tunl0.rp_filter"]);
         assert_eq!(rp.trim(), "0", "rp_filter on tunl0 in A");
         run(&[
@@ -1134,36 +928,21 @@ mod tests {
         let (ok, _) = ping(&a_pod, "1", "172.31.2.5");
         assert!(!ok, "ping must fail without a tunnel route entry");
         assert!(tunl_a.stats().no_route >= 1, "{:?}", tunl_a.stats());
-        assert_eq!(
-            rule_packets(&a, "OUTPUT", 1),
-            0,
-            "no protocol-4 packet may leave A yet"
-        );
+        assert_eq!(rule_packets(&a, "OUTPUT", 1), 0, "no protocol-4 packet may leave A yet");
 
         // 2. Encapsulated, but B has no tunnel: the kernel answers protocol-unreachable.
-        routes_a
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .set(vec![(net("172.31.2.0/26"), ip("10.231.0.2"))]);
+        routes_a.write().unwrap_or_else(|p| p.into_inner()).set(vec![(net("172.31.2.0/26"), ip("10.231.0.2"))]);
         let (ok, _) = ping(&a_pod, "1", "172.31.2.5");
         assert!(!ok, "ping must fail while B has no tunnel");
         let ipip_in_b = rule_packets(&b, "INPUT", 1);
         let unreach_without = rule_packets(&b, "OUTPUT", 1);
         eprintln!("B without tunnel: proto-4 in = {ipip_in_b}, ICMP proto-unreachable out = {unreach_without}");
         assert!(ipip_in_b >= 1, "protocol 4 must arrive in B");
-        assert!(
-            unreach_without >= 1,
-            "without a raw IPIP socket B's kernel sends protocol-unreachable"
-        );
+        assert!(unreach_without >= 1, "without a raw IPIP socket B's kernel sends protocol-unreachable");
 
         // 3. Both tunnels up.
-        let mut tunl_b = start_in_netns(
-            &b,
-            TunlConfig {
-                address: Some(ip("172.31.2.1")),
-                ..TunlConfig::new(routes_b.clone())
-            },
-        );
+        let mut tunl_b =
+            start_in_netns(&b, TunlConfig { address: Some(ip("172.31.2.1")), ..TunlConfig::new(routes_b.clone()) });
         run(&[
             "ip",
             "-n",
@@ -1179,18 +958,12 @@ mod tests {
             "bird",
             "onlink",
         ]);
-        routes_b
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .set(vec![(net("172.31.1.0/26"), ip("10.231.0.1"))]);
+        routes_b.write().unwrap_or_else(|p| p.into_inner()).set(vec![(net("172.31.1.0/26"), ip("10.231.0.1"))]);
         eprintln!("A routes:\n{}", in_ns(&a, &["ip", "route"]));
 
         let before_in_b = rule_packets(&b, "INPUT", 1);
         let (ok, summary) = ping(&a_pod, "3", "172.31.2.5");
-        assert!(
-            ok,
-            "pod A -> pod B through the userspace tunnels: {summary}"
-        );
+        assert!(ok, "pod A -> pod B through the userspace tunnels: {summary}");
         assert!(summary.contains("3 received"), "{summary}");
         let ipip_in_b = rule_packets(&b, "INPUT", 1) - before_in_b;
         let ipip_out_a = rule_packets(&a, "OUTPUT", 1);
@@ -1199,14 +972,8 @@ mod tests {
             "with tunnels: proto-4 into B (INPUT -p 4) = {ipip_in_b}, proto-4 out of A (OUTPUT -p 4) = {ipip_out_a}, \
              new ICMP proto-unreachable from B = {unreach_with}"
         );
-        assert!(
-            ipip_in_b >= 3,
-            "the echo requests must reach B as protocol 4"
-        );
-        assert_eq!(
-            unreach_with, 0,
-            "with a raw IPIP socket open, no protocol-unreachable"
-        );
+        assert!(ipip_in_b >= 3, "the echo requests must reach B as protocol 4");
+        assert_eq!(unreach_with, 0, "with a raw IPIP socket open, no protocol-unreachable");
 
         // Host to remote pod: source is A's tunl0 address.
         let (ok, summary) = ping(&a, "1", "172.31.2.5");
@@ -1219,24 +986,14 @@ mod tests {
         assert_eq!(sa.send_errors + sb.send_errors, 0);
 
         // 4. Felix's "Drop IPIP packets from non-Calico hosts": the outer packets are filtered.
-        in_ns(
-            &b,
-            &["iptables", "-w", "-A", "INPUT", "-p", "4", "-j", "DROP"],
-        );
+        in_ns(&b, &["iptables", "-w", "-A", "INPUT", "-p", "4", "-j", "DROP"]);
         let decap_b = tunl_b.stats().decapsulated;
         let (ok, summary) = ping(&a_pod, "2", "172.31.2.5");
         assert!(!ok, "ping must fail once B drops protocol 4: {summary}");
         let dropped = rule_packets(&b, "INPUT", 2);
         eprintln!("DROP -p 4 in B: {dropped} packets");
-        assert!(
-            dropped >= 2,
-            "the DROP rule must have matched the echo requests"
-        );
-        assert_eq!(
-            tunl_b.stats().decapsulated,
-            decap_b,
-            "nothing may get past INPUT"
-        );
+        assert!(dropped >= 2, "the DROP rule must have matched the echo requests");
+        assert_eq!(tunl_b.stats().decapsulated, decap_b, "nothing may get past INPUT");
 
         // 5. Stop: threads end and the devices (with their routes) disappear.
         let t = Instant::now();
@@ -1246,17 +1003,11 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(2));
         for host in [&a, &b] {
             let links = in_ns(host, &["ip", "-o", "link"]);
-            assert!(
-                !links.contains("tunl0"),
-                "tunl0 left behind in {host}: {links}"
-            );
+            assert!(!links.contains("tunl0"), "tunl0 left behind in {host}: {links}");
         }
         drop(lab);
         let left = run(&["ip", "netns", "list"]);
-        assert!(
-            !left.contains(&format!("-{}", std::process::id())),
-            "namespaces left: {left}"
-        );
+        assert!(!left.contains(&format!("-{}", std::process::id())), "namespaces left: {left}");
         eprintln!("total {:?}", started.elapsed());
     }
 }

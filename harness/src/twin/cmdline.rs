@@ -71,9 +71,7 @@ impl ResourceKind {
     /// calicoctl's names and aliases, case-insensitive (`resourcemgr/*.go`).
     pub fn from_name(name: &str) -> Option<ResourceKind> {
         Some(match name.to_ascii_lowercase().as_str() {
-            "bgpconfiguration" | "bgpconfigurations" | "bgpconfig" | "bgpconfigs" => {
-                ResourceKind::BgpConfiguration
-            }
+            "bgpconfiguration" | "bgpconfigurations" | "bgpconfig" | "bgpconfigs" => ResourceKind::BgpConfiguration,
             "bgppeer" | "bgppeers" | "bgpp" | "bgpps" | "bp" | "bps" => ResourceKind::BgpPeer,
             "felixconfiguration" | "felixconfigurations" | "felixconfig" | "felixconfigs" => {
                 ResourceKind::FelixConfiguration
@@ -130,10 +128,7 @@ pub enum CalicoOutput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CalicoTarget {
     /// `<KIND> [<NAME>...]`; no names means all (get) or none (delete).
-    Resources {
-        kind: ResourceKind,
-        names: Vec<String>,
-    },
+    Resources { kind: ResourceKind, names: Vec<String> },
     /// `-f FILE|-`.
     Source(Source),
 }
@@ -302,13 +297,7 @@ pub fn parse_command(cl: &CommandLine) -> Result<Parsed, CommandError> {
     // Shell assignments on their own.
     if words.iter().all(|w| assignment(w).is_some()) {
         let vars = words.iter().filter_map(|w| assignment(w)).collect();
-        return Ok(plain(
-            line,
-            Op::ShellAssign {
-                vars,
-                export: false,
-            },
-        ));
+        return Ok(plain(line, Op::ShellAssign { vars, export: false }));
     }
     if words[0] == "export" {
         let mut vars = Vec::new();
@@ -319,9 +308,7 @@ pub fn parse_command(cl: &CommandLine) -> Result<Parsed, CommandError> {
                     return Err(err(
                         line,
                         ErrorKind::UnsupportedCommand,
-                        format!(
-                            "export: '{w}' has no value; rrlab supports only 'export NAME=value'"
-                        ),
+                        format!("export: '{w}' has no value; rrlab supports only 'export NAME=value'"),
                     ))
                 }
             }
@@ -362,17 +349,9 @@ pub fn parse_command(cl: &CommandLine) -> Result<Parsed, CommandError> {
     };
     let base = prog.rsplit('/').next().unwrap_or(prog);
     let args = &words[k + 1..];
-    let mut ctx = Ctx {
-        line,
-        stdin: cl.stdin.as_deref(),
-        context: None,
-        config: None,
-        avm: false,
-    };
+    let mut ctx = Ctx { line, stdin: cl.stdin.as_deref(), context: None, config: None, avm: false };
     let op = match base {
-        "kubectl" if args.first().map(String::as_str) == Some("calico") => {
-            calicoctl(&mut ctx, &args[1..])?
-        }
+        "kubectl" if args.first().map(String::as_str) == Some("calico") => calicoctl(&mut ctx, &args[1..])?,
         "kubectl" => kubectl(&mut ctx, args)?,
         "calicoctl" | "kubectl-calico" => calicoctl(&mut ctx, args)?,
         _ => {
@@ -383,35 +362,15 @@ pub fn parse_command(cl: &CommandLine) -> Result<Parsed, CommandError> {
             ))
         }
     };
-    Ok(Parsed {
-        op,
-        env,
-        sudo,
-        context: ctx.context,
-        config: ctx.config,
-        allow_version_mismatch: ctx.avm,
-        line,
-    })
+    Ok(Parsed { op, env, sudo, context: ctx.context, config: ctx.config, allow_version_mismatch: ctx.avm, line })
 }
 
 fn plain(line: usize, op: Op) -> Parsed {
-    Parsed {
-        op,
-        env: Vec::new(),
-        sudo: false,
-        context: None,
-        config: None,
-        allow_version_mismatch: false,
-        line,
-    }
+    Parsed { op, env: Vec::new(), sudo: false, context: None, config: None, allow_version_mismatch: false, line }
 }
 
 fn err(line: usize, kind: ErrorKind, message: impl Into<String>) -> CommandError {
-    CommandError {
-        line,
-        kind,
-        message: message.into(),
-    }
+    CommandError { line, kind, message: message.into() }
 }
 
 /// `NAME=value` with a shell variable name.
@@ -442,7 +401,9 @@ impl Ctx<'_> {
                 Some(s) => Ok(Source::Stdin(s.to_string())),
                 None => Err(self.err(
                     ErrorKind::NoStdin,
-                    format!("{who} -f - reads standard input, but the command has no heredoc (<< EOF) or here-string (<<<)"),
+                    format!(
+                        "{who} -f - reads standard input, but the command has no heredoc (<< EOF) or here-string (<<<)"
+                    ),
                 )),
             }
         } else {
@@ -480,18 +441,10 @@ struct Flags {
 
 impl Flags {
     fn last(&self, long: &str) -> Option<&str> {
-        self.set
-            .iter()
-            .rev()
-            .find(|(l, _)| *l == long)
-            .map(|(_, v)| v.as_str())
+        self.set.iter().rev().find(|(l, _)| *l == long).map(|(_, v)| v.as_str())
     }
     fn all(&self, long: &str) -> Vec<&str> {
-        self.set
-            .iter()
-            .filter(|(l, _)| *l == long)
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.set.iter().filter(|(l, _)| *l == long).map(|(_, v)| v.as_str()).collect()
     }
     fn on(&self, long: &str) -> bool {
         self.last(long) == Some("true")
@@ -533,23 +486,11 @@ fn parse_flags(
         err(
             line,
             ErrorKind::UnknownFlag,
-            format!(
-                "{tool}: unknown flag {tok} for '{sub}' (accepted: {})",
-                flag_names(specs)
-            ),
+            format!("{tool}: unknown flag {tok} for '{sub}' (accepted: {})", flag_names(specs)),
         )
     };
-    let bad = |msg: String| {
-        err(
-            line,
-            ErrorKind::BadFlagValue,
-            format!("{tool} {sub}: {msg}"),
-        )
-    };
-    let mut out = Flags {
-        set: Vec::new(),
-        pos: Vec::new(),
-    };
+    let bad = |msg: String| err(line, ErrorKind::BadFlagValue, format!("{tool} {sub}: {msg}"));
+    let mut out = Flags { set: Vec::new(), pos: Vec::new() };
     let mut i = 0;
     let mut only_pos = false;
     while i < args.len() {
@@ -572,21 +513,16 @@ fn parse_flags(
             let spec = match specs.iter().find(|f| f.long == name) {
                 Some(f) => *f,
                 None if style == Style::Docopt && !name.is_empty() => {
-                    let cands: Vec<&Flag> =
-                        specs.iter().filter(|f| f.long.starts_with(name)).collect();
+                    let cands: Vec<&Flag> = specs.iter().filter(|f| f.long.starts_with(name)).collect();
                     match cands.len() {
                         1 => *cands[0],
                         0 => return Err(unknown(&format!("--{name}"))),
                         _ => {
-                            let names: Vec<String> =
-                                cands.iter().map(|f| format!("--{}", f.long)).collect();
+                            let names: Vec<String> = cands.iter().map(|f| format!("--{}", f.long)).collect();
                             return Err(err(
                                 line,
                                 ErrorKind::UnknownFlag,
-                                format!(
-                                    "{tool}: --{name} is not a unique prefix for '{sub}': {}?",
-                                    names.join(", ")
-                                ),
+                                format!("{tool}: --{name} is not a unique prefix for '{sub}': {}?", names.join(", ")),
                             ));
                         }
                     }
@@ -601,9 +537,7 @@ fn parse_flags(
                             i += 1;
                             v.clone()
                         }
-                        None => {
-                            return Err(bad(format!("flag needs an argument: --{}", spec.long)))
-                        }
+                        None => return Err(bad(format!("flag needs an argument: --{}", spec.long))),
                     },
                 };
                 record.push((spec, v));
@@ -614,14 +548,12 @@ fn parse_flags(
                         Some(b) => b.to_string(),
                         None => {
                             return Err(bad(format!(
-                            "invalid argument \"{v}\" for \"--{}\" flag: expected true or false",
-                            spec.long
-                        )))
+                                "invalid argument \"{v}\" for \"--{}\" flag: expected true or false",
+                                spec.long
+                            )))
                         }
                     },
-                    (Some(_), Style::Docopt) => {
-                        return Err(bad(format!("--{} must not have an argument", spec.long)))
-                    }
+                    (Some(_), Style::Docopt) => return Err(bad(format!("--{} must not have an argument", spec.long))),
                 };
                 record.push((spec, v));
             }
@@ -640,9 +572,7 @@ fn parse_flags(
                             rest = r.to_string();
                         }
                     }
-                    let v = if !rest.is_empty()
-                        || (style == Style::Pflag && chars.get(k + 1) == Some(&'='))
-                    {
+                    let v = if !rest.is_empty() || (style == Style::Pflag && chars.get(k + 1) == Some(&'=')) {
                         rest
                     } else {
                         match args.get(i) {
@@ -662,8 +592,8 @@ fn parse_flags(
                         Some(b) => record.push((spec, b.to_string())),
                         None => {
                             return Err(bad(format!(
-                            "invalid argument \"{v}\" for \"-{c}\" flag: expected true or false"
-                        )))
+                                "invalid argument \"{v}\" for \"-{c}\" flag: expected true or false"
+                            )))
                         }
                     }
                     break;
@@ -681,10 +611,7 @@ fn parse_flags(
                 ));
             }
             if style == Style::Docopt && out.has(spec.long) {
-                return Err(bad(format!(
-                    "option --{} is given more than once",
-                    spec.long
-                )));
+                return Err(bad(format!("option --{} is given more than once", spec.long)));
             }
             out.set.push((spec.long, v));
         }
@@ -703,8 +630,7 @@ fn is_qualified_name_part(s: &str) -> bool {
         (Some(f), Some(l)) => {
             f.is_ascii_alphanumeric()
                 && l.is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         }
         _ => false,
     }
@@ -720,8 +646,7 @@ fn check_dns1123_subdomain(s: &str) -> Result<(), String> {
             (Some(f), Some(l)) => {
                 (f.is_ascii_lowercase() || f.is_ascii_digit())
                     && (l.is_ascii_lowercase() || l.is_ascii_digit())
-                    && b.iter()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                    && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
             }
             _ => false,
         }
@@ -780,8 +705,7 @@ pub fn check_env_var_name(s: &str) -> Result<(), String> {
     let ok = match b.first() {
         Some(f) => {
             (f.is_ascii_alphabetic() || matches!(f, b'-' | b'.' | b'_'))
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
         }
         None => false,
     };
@@ -822,23 +746,9 @@ const K_GET: &[Flag] = &[
     K_V,
     K_HELP,
 ];
-const K_SET_ENV: &[Flag] = &[
-    fl("containers", Some('c'), true),
-    fl("env", Some('e'), true),
-    K_CONTEXT,
-    K_KUBECONFIG,
-    K_NAMESPACE,
-    K_V,
-    K_HELP,
-];
-const K_FILE: &[Flag] = &[
-    fl("filename", Some('f'), true),
-    K_CONTEXT,
-    K_KUBECONFIG,
-    K_NAMESPACE,
-    K_V,
-    K_HELP,
-];
+const K_SET_ENV: &[Flag] =
+    &[fl("containers", Some('c'), true), fl("env", Some('e'), true), K_CONTEXT, K_KUBECONFIG, K_NAMESPACE, K_V, K_HELP];
+const K_FILE: &[Flag] = &[fl("filename", Some('f'), true), K_CONTEXT, K_KUBECONFIG, K_NAMESPACE, K_V, K_HELP];
 
 /// Every kubectl flag rrlab knows, to skip flag values while looking for the subcommand.
 const K_ALL: &[&[Flag]] = &[K_LABEL, K_GET, K_SET_ENV, K_FILE];
@@ -888,10 +798,9 @@ fn split_subcommand(args: &[String], n: usize) -> (Vec<String>, Vec<String>) {
 fn kubectl(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
     let (first, _) = split_subcommand(args, 1);
     let Some(sub) = first.first().cloned() else {
-        return Err(ctx.err(
-            ErrorKind::Usage,
-            format!("kubectl: no subcommand given (rrlab supports: {RRLAB_SUPPORTS})"),
-        ));
+        return Err(
+            ctx.err(ErrorKind::Usage, format!("kubectl: no subcommand given (rrlab supports: {RRLAB_SUPPORTS})"))
+        );
     };
     let depth = if sub == "set" { 2 } else { 1 };
     let (path, rest) = split_subcommand(args, depth);
@@ -929,12 +838,8 @@ fn is_node_type(t: &str) -> bool {
 
 /// Resolves `node N1 N2` or `node/N1 node/N2` into node names.
 fn node_names(ctx: &Ctx, cmd: &str, resources: &[String]) -> Result<Vec<String>, CommandError> {
-    let not_node = |t: &str| {
-        ctx.err(
-            ErrorKind::UnsupportedCommand,
-            format!("kubectl {cmd}: rrlab models only nodes, not '{t}'"),
-        )
-    };
+    let not_node =
+        |t: &str| ctx.err(ErrorKind::UnsupportedCommand, format!("kubectl {cmd}: rrlab models only nodes, not '{t}'"));
     let Some(first) = resources.first() else {
         return Err(ctx.err(
             ErrorKind::Usage,
@@ -960,10 +865,8 @@ fn node_names(ctx: &Ctx, cmd: &str, resources: &[String]) -> Result<Vec<String>,
         }
     } else {
         if first.contains(',') {
-            return Err(ctx.err(
-                ErrorKind::UnsupportedCommand,
-                format!("kubectl {cmd}: rrlab models only nodes, not '{first}'"),
-            ));
+            return Err(ctx
+                .err(ErrorKind::UnsupportedCommand, format!("kubectl {cmd}: rrlab models only nodes, not '{first}'")));
         }
         if !is_node_type(first) {
             return Err(not_node(first));
@@ -996,11 +899,7 @@ fn kubectl_meta(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
                 ErrorKind::Usage,
                 format!(
                     "kubectl {cmd}: all resources must be specified before {} changes: {s}",
-                    if cmd == "label" {
-                        "label"
-                    } else {
-                        "annotation"
-                    }
+                    if cmd == "label" { "label" } else { "annotation" }
                 ),
             ));
         } else {
@@ -1022,16 +921,9 @@ fn kubectl_meta(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
             format!("kubectl {cmd}: node names cannot be combined with --all or a label selector"),
         ));
     }
-    let what = if cmd == "label" {
-        "label"
-    } else {
-        "annotation"
-    };
+    let what = if cmd == "label" { "label" } else { "annotation" };
     if pairs.is_empty() {
-        return Err(ctx.err(
-            ErrorKind::Usage,
-            format!("kubectl {cmd}: at least one {what} update is required"),
-        ));
+        return Err(ctx.err(ErrorKind::Usage, format!("kubectl {cmd}: at least one {what} update is required")));
     }
     let mut set: Vec<(String, String)> = Vec::new();
     let mut remove: Vec<String> = Vec::new();
@@ -1040,10 +932,9 @@ fn kubectl_meta(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
             let (k, v) = if cmd == "label" {
                 let parts: Vec<&str> = spec.split('=').collect();
                 if parts.len() != 2 {
-                    return Err(ctx.err(
-                        ErrorKind::InvalidKeyOrValue,
-                        format!("kubectl label: invalid label spec: {spec}"),
-                    ));
+                    return Err(
+                        ctx.err(ErrorKind::InvalidKeyOrValue, format!("kubectl label: invalid label spec: {spec}"))
+                    );
                 }
                 check_label_value(parts[1]).map_err(|m| {
                     ctx.err(
@@ -1064,10 +955,7 @@ fn kubectl_meta(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
                 }
             };
             check_qualified_name(k).map_err(|m| {
-                ctx.err(
-                    ErrorKind::InvalidKeyOrValue,
-                    format!("kubectl {cmd}: invalid {what} key \"{k}\": {m}"),
-                )
+                ctx.err(ErrorKind::InvalidKeyOrValue, format!("kubectl {cmd}: invalid {what} key \"{k}\": {m}"))
             })?;
             match set.iter_mut().find(|(sk, _)| sk == k) {
                 Some(e) => e.1 = v.to_string(),
@@ -1076,10 +964,7 @@ fn kubectl_meta(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
         } else {
             let k = &spec[..spec.len() - 1];
             check_qualified_name(k).map_err(|m| {
-                ctx.err(
-                    ErrorKind::InvalidKeyOrValue,
-                    format!("kubectl {cmd}: invalid {what} key \"{k}\": {m}"),
-                )
+                ctx.err(ErrorKind::InvalidKeyOrValue, format!("kubectl {cmd}: invalid {what} key \"{k}\": {m}"))
             })?;
             if !remove.iter().any(|r| r == k) {
                 remove.push(k.to_string());
@@ -1090,29 +975,17 @@ fn kubectl_meta(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
         let msg = if cmd == "label" {
             "kubectl label: can not both modify and remove a label in the same command".to_string()
         } else {
-            format!("kubectl annotate: can not both modify and remove the following annotation(s) in the same command: {k}")
+            format!(
+                "kubectl annotate: can not both modify and remove the following annotation(s) in the same command: {k}"
+            )
         };
         return Err(ctx.err(ErrorKind::Usage, msg));
     }
     let overwrite = f.on("overwrite");
     Ok(if cmd == "label" {
-        Op::Label {
-            nodes,
-            all,
-            selector,
-            set,
-            remove,
-            overwrite,
-        }
+        Op::Label { nodes, all, selector, set, remove, overwrite }
     } else {
-        Op::Annotate {
-            nodes,
-            all,
-            selector,
-            set,
-            remove,
-            overwrite,
-        }
+        Op::Annotate { nodes, all, selector, set, remove, overwrite }
     })
 }
 
@@ -1135,16 +1008,15 @@ fn kubectl_get(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
         Some(o) => {
             return Err(ctx.err(
                 ErrorKind::BadFlagValue,
-                format!("kubectl get: output format '{o}' is not supported by rrlab (accepted: wide, yaml, json, name)"),
+                format!(
+                    "kubectl get: output format '{o}' is not supported by rrlab (accepted: wide, yaml, json, name)"
+                ),
             ))
         }
     };
     let selector = f.last("selector").map(str::to_string);
     if selector.is_some() && !names.is_empty() {
-        return Err(ctx.err(
-            ErrorKind::Usage,
-            "kubectl get: name cannot be provided when a selector is specified",
-        ));
+        return Err(ctx.err(ErrorKind::Usage, "kubectl get: name cannot be provided when a selector is specified"));
     }
     Ok(Op::KubectlGetNodes {
         names,
@@ -1156,14 +1028,7 @@ fn kubectl_get(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
 }
 
 fn kubectl_set_env(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
-    let f = parse_flags(
-        args,
-        K_SET_ENV,
-        Style::Pflag,
-        "kubectl",
-        "set env",
-        ctx.line,
-    )?;
+    let f = parse_flags(args, K_SET_ENV, Style::Pflag, "kubectl", "set env", ctx.line)?;
     kubectl_common(ctx, &f);
     let mut resources = Vec::new();
     let mut envs: Vec<String> = Vec::new();
@@ -1187,33 +1052,39 @@ fn kubectl_set_env(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
             "daemonset" | "daemonsets" | "ds" | "daemonset.apps" | "daemonsets.apps"
         )
     };
-    let object = match resources.as_slice() {
-        [one] => match one.split_once('/') {
-            Some((t, n)) if is_ds(t) && !n.is_empty() && !n.contains('/') => n.to_string(),
-            Some((t, _)) if !is_ds(t) => {
-                return Err(ctx.err(ErrorKind::UnsupportedCommand, format!("kubectl set env: rrlab models only daemonsets (calico-node), not '{t}'")))
+    let object =
+        match resources.as_slice() {
+            [one] => match one.split_once('/') {
+                Some((t, n)) if is_ds(t) && !n.is_empty() && !n.contains('/') => n.to_string(),
+                Some((t, _)) if !is_ds(t) => {
+                    return Err(ctx.err(
+                        ErrorKind::UnsupportedCommand,
+                        format!("kubectl set env: rrlab models only daemonsets (calico-node), not '{t}'"),
+                    ))
+                }
+                _ => return Err(ctx.err(ErrorKind::Usage, format!("kubectl set env: invalid resource '{one}'"))),
+            },
+            [t, n] if !t.contains('/') && !n.contains('/') => {
+                if !is_ds(t) {
+                    return Err(ctx.err(
+                        ErrorKind::UnsupportedCommand,
+                        format!("kubectl set env: rrlab models only daemonsets (calico-node), not '{t}'"),
+                    ));
+                }
+                n.clone()
             }
-            _ => return Err(ctx.err(ErrorKind::Usage, format!("kubectl set env: invalid resource '{one}'"))),
-        },
-        [t, n] if !t.contains('/') && !n.contains('/') => {
-            if !is_ds(t) {
-                return Err(ctx.err(ErrorKind::UnsupportedCommand, format!("kubectl set env: rrlab models only daemonsets (calico-node), not '{t}'")));
-            }
-            n.clone()
-        }
-        [] => {
-            return Err(ctx.err(
+            [] => return Err(ctx.err(
                 ErrorKind::Usage,
                 "kubectl set env: one or more resources must be specified as <resource> <name> or <resource>/<name>",
-            ))
-        }
-        _ => return Err(ctx.err(ErrorKind::UnsupportedCommand, "kubectl set env: rrlab changes one daemonset per command")),
-    };
+            )),
+            _ => {
+                return Err(
+                    ctx.err(ErrorKind::UnsupportedCommand, "kubectl set env: rrlab changes one daemonset per command")
+                )
+            }
+        };
     if envs.is_empty() {
-        return Err(ctx.err(
-            ErrorKind::Usage,
-            "kubectl set env: at least one environment variable must be provided",
-        ));
+        return Err(ctx.err(ErrorKind::Usage, "kubectl set env: at least one environment variable must be provided"));
     }
     let mut set: Vec<(String, String)> = Vec::new();
     let mut remove: Vec<String> = Vec::new();
@@ -1246,7 +1117,12 @@ fn kubectl_set_env(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
                 remove.push(k.to_string());
             }
         } else {
-            return Err(ctx.err(ErrorKind::Usage, format!("kubectl set env: environment variables must be of the form key=value and can not be empty: {e}")));
+            return Err(ctx.err(
+                ErrorKind::Usage,
+                format!(
+                    "kubectl set env: environment variables must be of the form key=value and can not be empty: {e}"
+                ),
+            ));
         }
     }
     Ok(Op::SetEnv {
@@ -1271,8 +1147,7 @@ fn kubectl_file(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
     let path = match files.as_slice() {
         [] => {
             let msg = if cmd == "delete" {
-                "kubectl delete: you must provide one or more resources by argument or filename"
-                    .to_string()
+                "kubectl delete: you must provide one or more resources by argument or filename".to_string()
             } else {
                 format!("kubectl {cmd}: must specify one of -f and -k")
             };
@@ -1280,10 +1155,7 @@ fn kubectl_file(ctx: &mut Ctx, cmd: &str, args: &[String]) -> Result<Op, Command
         }
         [p] => *p,
         _ => {
-            return Err(ctx.err(
-                ErrorKind::UnsupportedCommand,
-                format!("kubectl {cmd}: rrlab reads one -f per command"),
-            ))
+            return Err(ctx.err(ErrorKind::UnsupportedCommand, format!("kubectl {cmd}: rrlab reads one -f per command")))
         }
     };
     let source = ctx.source(path, &format!("kubectl {cmd}"))?;
@@ -1308,16 +1180,7 @@ const C_CONTEXT: Flag = fl("context", None, true);
 const C_AVM: Flag = fl("allow-version-mismatch", None, false);
 
 const C_GLOBAL: &[Flag] = &[C_HELP, fl("log-level", Some('l'), true), C_CONTEXT, C_AVM];
-const C_APPLY: &[Flag] = &[
-    C_HELP,
-    C_FILENAME,
-    C_RECURSIVE,
-    C_SKIP_EMPTY,
-    C_CONFIG,
-    C_NAMESPACE,
-    C_CONTEXT,
-    C_AVM,
-];
+const C_APPLY: &[Flag] = &[C_HELP, C_FILENAME, C_RECURSIVE, C_SKIP_EMPTY, C_CONFIG, C_NAMESPACE, C_CONTEXT, C_AVM];
 const C_CREATE: &[Flag] = &[
     C_HELP,
     C_FILENAME,
@@ -1353,15 +1216,8 @@ const C_GET: &[Flag] = &[
     C_CONTEXT,
     C_AVM,
 ];
-const C_PATCH: &[Flag] = &[
-    C_HELP,
-    fl("patch", Some('p'), true),
-    fl("type", Some('t'), true),
-    C_CONFIG,
-    C_NAMESPACE,
-    C_CONTEXT,
-    C_AVM,
-];
+const C_PATCH: &[Flag] =
+    &[C_HELP, fl("patch", Some('p'), true), fl("type", Some('t'), true), C_CONFIG, C_NAMESPACE, C_CONTEXT, C_AVM];
 const C_NODE_STATUS: &[Flag] = &[C_HELP, C_AVM];
 const C_IPAM_SHOW: &[Flag] = &[
     C_HELP,
@@ -1374,8 +1230,7 @@ const C_IPAM_SHOW: &[Flag] = &[
 ];
 const C_HELP_ONLY: &[Flag] = &[C_HELP];
 
-const CALICO_SUPPORTS: &str =
-    "calicoctl apply, create, replace, delete, get, patch, node status, ipam show";
+const CALICO_SUPPORTS: &str = "calicoctl apply, create, replace, delete, get, patch, node status, ipam show";
 
 fn calico_unsupported(ctx: &Ctx, what: &str) -> CommandError {
     ctx.err(
@@ -1397,32 +1252,13 @@ fn calicoctl(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
         }
         // Take this option (and its value) alone.
         let takes_value = {
-            let probe = parse_flags(
-                std::slice::from_ref(a),
-                C_GLOBAL,
-                Style::Docopt,
-                "calicoctl",
-                "calicoctl",
-                ctx.line,
-            );
-            matches!(
-                probe,
-                Err(CommandError {
-                    kind: ErrorKind::BadFlagValue,
-                    ..
-                })
-            )
+            let probe =
+                parse_flags(std::slice::from_ref(a), C_GLOBAL, Style::Docopt, "calicoctl", "calicoctl", ctx.line);
+            matches!(probe, Err(CommandError { kind: ErrorKind::BadFlagValue, .. }))
         };
         let n = if takes_value { 2 } else { 1 };
         let end = (k + n).min(args.len());
-        let f = parse_flags(
-            &args[k..end],
-            C_GLOBAL,
-            Style::Docopt,
-            "calicoctl",
-            "calicoctl",
-            ctx.line,
-        )?;
+        let f = parse_flags(&args[k..end], C_GLOBAL, Style::Docopt, "calicoctl", "calicoctl", ctx.line)?;
         if let Some(level) = f.last("log-level") {
             if !matches!(
                 level.to_ascii_lowercase().as_str(),
@@ -1443,10 +1279,9 @@ fn calicoctl(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
         k = end;
     }
     let Some(cmd) = args.get(k) else {
-        return Err(ctx.err(
-            ErrorKind::Usage,
-            format!("calicoctl: no command given (rrlab supports: {CALICO_SUPPORTS})"),
-        ));
+        return Err(
+            ctx.err(ErrorKind::Usage, format!("calicoctl: no command given (rrlab supports: {CALICO_SUPPORTS})"))
+        );
     };
     let rest = &args[k + 1..];
     match cmd.as_str() {
@@ -1458,9 +1293,7 @@ fn calicoctl(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
         "patch" => calico_patch(ctx, rest),
         "node" => calico_node(ctx, rest),
         "ipam" => calico_ipam(ctx, rest),
-        "label" | "validate" | "version" | "datastore" | "cluster" | "convert" => {
-            Err(calico_unsupported(ctx, cmd))
-        }
+        "label" | "validate" | "version" | "datastore" | "cluster" | "convert" => Err(calico_unsupported(ctx, cmd)),
         other => Err(ctx.err(
             ErrorKind::UnknownCommand,
             format!("calicoctl: unknown command: \"{other}\" (rrlab supports: {CALICO_SUPPORTS})"),
@@ -1500,17 +1333,13 @@ fn calico_apply(ctx: &mut Ctx, mode: ApplyMode, args: &[String]) -> Result<Op, C
     if let Some(p) = f.pos.first() {
         return Err(ctx.err(
             ErrorKind::Usage,
-            format!(
-                "calicoctl {sub}: unexpected argument '{p}' (usage: calicoctl {sub} -f FILE|-)"
-            ),
+            format!("calicoctl {sub}: unexpected argument '{p}' (usage: calicoctl {sub} -f FILE|-)"),
         ));
     }
     let Some(path) = f.last("filename") else {
         return Err(ctx.err(
             ErrorKind::Usage,
-            format!(
-                "calicoctl {sub}: -f/--filename is required (usage: calicoctl {sub} -f FILE|-)"
-            ),
+            format!("calicoctl {sub}: -f/--filename is required (usage: calicoctl {sub} -f FILE|-)"),
         ));
     };
     let source = ctx.source(path, &format!("calicoctl {sub}"))?;
@@ -1546,14 +1375,7 @@ fn calico_target(ctx: &Ctx, sub: &str, f: &Flags) -> Result<CalicoTarget, Comman
 }
 
 fn calico_delete(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
-    let f = parse_flags(
-        args,
-        C_DELETE,
-        Style::Docopt,
-        "calicoctl",
-        "delete",
-        ctx.line,
-    )?;
+    let f = parse_flags(args, C_DELETE, Style::Docopt, "calicoctl", "delete", ctx.line)?;
     calico_common(ctx, &f);
     let target = calico_target(ctx, "delete", &f)?;
     Ok(Op::CalicoDelete {
@@ -1567,16 +1389,7 @@ fn calico_delete(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
 
 fn calico_get(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
     // calicoctl rewrites `-a` to `-A` (backward compatibility).
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| {
-            if a == "-a" {
-                "-A".to_string()
-            } else {
-                a.clone()
-            }
-        })
-        .collect();
+    let args: Vec<String> = args.iter().map(|a| if a == "-a" { "-A".to_string() } else { a.clone() }).collect();
     let f = parse_flags(&args, C_GET, Style::Docopt, "calicoctl", "get", ctx.line)?;
     calico_common(ctx, &f);
     let target = calico_target(ctx, "get", &f)?;
@@ -1589,33 +1402,20 @@ fn calico_get(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
             let (key, value) = other.split_once('=').unwrap_or((other, ""));
             match key {
                 "go-template" if value.is_empty() => {
-                    return Err(ctx.err(
-                        ErrorKind::BadFlagValue,
-                        "calicoctl get: need to specify a template",
-                    ))
+                    return Err(ctx.err(ErrorKind::BadFlagValue, "calicoctl get: need to specify a template"))
                 }
                 "go-template" => CalicoOutput::GoTemplate(value.to_string()),
                 "go-template-file" if value.is_empty() => {
-                    return Err(ctx.err(
-                        ErrorKind::BadFlagValue,
-                        "calicoctl get: need to specify a template file",
-                    ))
+                    return Err(ctx.err(ErrorKind::BadFlagValue, "calicoctl get: need to specify a template file"))
                 }
                 "go-template-file" => CalicoOutput::GoTemplateFile(value.to_string()),
                 "custom-columns" if value.is_empty() => {
-                    return Err(ctx.err(
-                        ErrorKind::BadFlagValue,
-                        "calicoctl get: need to specify at least one column",
-                    ))
+                    return Err(ctx.err(ErrorKind::BadFlagValue, "calicoctl get: need to specify at least one column"))
                 }
-                "custom-columns" => {
-                    CalicoOutput::CustomColumns(value.split(',').map(str::to_string).collect())
-                }
+                "custom-columns" => CalicoOutput::CustomColumns(value.split(',').map(str::to_string).collect()),
                 _ => {
-                    return Err(ctx.err(
-                        ErrorKind::BadFlagValue,
-                        format!("calicoctl get: unrecognized output format '{other}'"),
-                    ))
+                    return Err(ctx
+                        .err(ErrorKind::BadFlagValue, format!("calicoctl get: unrecognized output format '{other}'")))
                 }
             }
         }
@@ -1638,24 +1438,15 @@ fn calico_patch(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
     let (kind, name) = match f.pos.as_slice() {
         [k, n] => (k, n),
         [] | [_] => {
-            return Err(ctx.err(
-                ErrorKind::Usage,
-                format!("calicoctl patch: <KIND> and <NAME> are required ({usage})"),
-            ))
+            return Err(ctx.err(ErrorKind::Usage, format!("calicoctl patch: <KIND> and <NAME> are required ({usage})")))
         }
         [_, _, extra, ..] => {
-            return Err(ctx.err(
-                ErrorKind::Usage,
-                format!("calicoctl patch: unexpected argument '{extra}' ({usage})"),
-            ))
+            return Err(ctx.err(ErrorKind::Usage, format!("calicoctl patch: unexpected argument '{extra}' ({usage})")))
         }
     };
     let kind = calico_kind(ctx, kind)?;
     let Some(text) = f.last("patch") else {
-        return Err(ctx.err(
-            ErrorKind::Usage,
-            format!("calicoctl patch: -p/--patch is required ({usage})"),
-        ));
+        return Err(ctx.err(ErrorKind::Usage, format!("calicoctl patch: -p/--patch is required ({usage})")));
     };
     let patch: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         let (l, c) = (e.line(), e.column());
@@ -1710,8 +1501,14 @@ fn calico_node(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
             Ok(Op::CalicoNodeStatus)
         }
         Some(s @ ("run" | "diags" | "checksystem")) => Err(calico_unsupported(ctx, &format!("node {s}"))),
-        Some(other) => Err(ctx.err(ErrorKind::UnknownCommand, format!("calicoctl node: unknown command: \"{other}\" (rrlab supports: calicoctl node status)"))),
-        None => Err(ctx.err(ErrorKind::Usage, "calicoctl node: no subcommand given (rrlab supports: calicoctl node status)")),
+        Some(other) => Err(ctx.err(
+            ErrorKind::UnknownCommand,
+            format!("calicoctl node: unknown command: \"{other}\" (rrlab supports: calicoctl node status)"),
+        )),
+        None => {
+            Err(ctx
+                .err(ErrorKind::Usage, "calicoctl node: no subcommand given (rrlab supports: calicoctl node status)"))
+        }
     }
 }
 
@@ -1746,8 +1543,13 @@ fn calico_ipam(ctx: &mut Ctx, args: &[String]) -> Result<Op, CommandError> {
             Ok(Op::CalicoIpamShow { show: chosen.pop().unwrap_or(IpamShow::Pools) })
         }
         Some(s @ ("check" | "release" | "configure" | "split")) => Err(calico_unsupported(ctx, &format!("ipam {s}"))),
-        Some(other) => Err(ctx.err(ErrorKind::UnknownCommand, format!("calicoctl ipam: unknown command: \"{other}\" (rrlab supports: calicoctl ipam show)"))),
-        None => Err(ctx.err(ErrorKind::Usage, "calicoctl ipam: no subcommand given (rrlab supports: calicoctl ipam show)")),
+        Some(other) => Err(ctx.err(
+            ErrorKind::UnknownCommand,
+            format!("calicoctl ipam: unknown command: \"{other}\" (rrlab supports: calicoctl ipam show)"),
+        )),
+        None => {
+            Err(ctx.err(ErrorKind::Usage, "calicoctl ipam: no subcommand given (rrlab supports: calicoctl ipam show)"))
+        }
     }
 }
 
@@ -1788,10 +1590,7 @@ mod tests {
 
     #[test]
     fn post_step1_annotate_cluster_id() {
-        let p = parse(
-            "kubectl annotate node my-node projectcalico.org/RouteReflectorClusterID=244.0.0.1",
-        )
-        .unwrap();
+        let p = parse("kubectl annotate node my-node projectcalico.org/RouteReflectorClusterID=244.0.0.1").unwrap();
         assert_eq!(
             p,
             Parsed {
@@ -1843,22 +1642,10 @@ mod tests {
     #[test]
     fn post_step3_three_bgppeers() {
         let src = "# non-public cloud\n# 私有云节点设置route reflector\ncalicoctl apply -f - << EOF\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata:\n  name: node-rr-partition-a\nspec:\n  nodeSelector: cloud-type != 'public'\n  peerSelector: rr-partition == 'A'\nEOF\n# public cloud\n# 公有云节点设置route reflector\ncalicoctl apply -f - << EOF\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata:\n  name: node-rr-partition-b\nspec:\n  nodeSelector: cloud-type == 'public'\n  peerSelector: rr-partition == 'B'\nEOF\n# rr-full-mesh\n# 所有rr节点之间full mesh\ncalicoctl apply -f - << EOF\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata:\n  name: rr-full-mesh\nspec:\n  nodeSelector: has(rr-partition)\n  peerSelector: has(rr-partition)\nEOF\n";
-        let parsed: Vec<Parsed> = parse_script(src)
-            .unwrap()
-            .iter()
-            .map(|c| parse_command(c).unwrap())
-            .collect();
+        let parsed: Vec<Parsed> = parse_script(src).unwrap().iter().map(|c| parse_command(c).unwrap()).collect();
         let bodies = [
-            peer_body(
-                "node-rr-partition-a",
-                "cloud-type != 'public'",
-                "rr-partition == 'A'",
-            ),
-            peer_body(
-                "node-rr-partition-b",
-                "cloud-type == 'public'",
-                "rr-partition == 'B'",
-            ),
+            peer_body("node-rr-partition-a", "cloud-type != 'public'", "rr-partition == 'A'"),
+            peer_body("node-rr-partition-b", "cloud-type == 'public'", "rr-partition == 'B'"),
             peer_body("rr-full-mesh", "has(rr-partition)", "has(rr-partition)"),
         ];
         assert_eq!(parsed.len(), 3);
@@ -1881,9 +1668,7 @@ mod tests {
     #[test]
     fn post_step4_patch_mesh_off() {
         assert_eq!(
-            op(
-                r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": false}}'"#
-            ),
+            op(r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": false}}'"#),
             Op::CalicoPatch {
                 kind: ResourceKind::BgpConfiguration,
                 name: s("default"),
@@ -1904,9 +1689,7 @@ mod tests {
     #[test]
     fn post_rollback() {
         assert_eq!(
-            op(
-                r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": true}}'"#
-            ),
+            op(r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": true}}'"#),
             Op::CalicoPatch {
                 kind: ResourceKind::BgpConfiguration,
                 name: s("default"),
@@ -1916,11 +1699,8 @@ mod tests {
             }
         );
         let env: HashMap<String, String> = [(s("NODE"), s("rr1"))].into();
-        let cls = parse_script_with_env(
-            "kubectl annotate node $NODE projectcalico.org/RouteReflectorClusterID-",
-            &env,
-        )
-        .unwrap();
+        let cls = parse_script_with_env("kubectl annotate node $NODE projectcalico.org/RouteReflectorClusterID-", &env)
+            .unwrap();
         assert_eq!(
             parse_command(&cls[0]).unwrap().op,
             Op::Annotate {
@@ -1938,11 +1718,7 @@ mod tests {
             Op::CalicoDelete {
                 target: CalicoTarget::Resources {
                     kind: ResourceKind::BgpPeer,
-                    names: vec![
-                        s("node-rr-partition-a"),
-                        s("node-rr-partition-b"),
-                        s("rr-full-mesh")
-                    ]
+                    names: vec![s("node-rr-partition-a"), s("node-rr-partition-b"), s("rr-full-mesh")]
                 },
                 skip_not_exists: false,
                 recursive: false,
@@ -1955,17 +1731,10 @@ mod tests {
     #[test]
     fn post_cross_cluster_as_numbers_and_external_peer() {
         let src = "# 设置两个集群的 asNumber\ncalicoctl patch bgpconfiguration default -p '{\"spec\": {\"asNumber\": \"63400\"}}'\ncalicoctl patch bgpconfiguration default -p '{\"spec\": {\"asNumber\": \"63401\"}}'\n# 创建 bgppeer\ncalicoctl apply -f - << EOF\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata:\n  name: rr-external-node\nspec:\n  node: $NODE_NAME\n  peerIP: $TARGET_NODE_IP\n  asNumber: $ASN\nEOF\n";
-        let env: HashMap<String, String> = [
-            (s("NODE_NAME"), s("c1-rr")),
-            (s("TARGET_NODE_IP"), s("10.219.204.207")),
-            (s("ASN"), s("63401")),
-        ]
-        .into();
-        let ops: Vec<Op> = parse_script_with_env(src, &env)
-            .unwrap()
-            .iter()
-            .map(|c| parse_command(c).unwrap().op)
-            .collect();
+        let env: HashMap<String, String> =
+            [(s("NODE_NAME"), s("c1-rr")), (s("TARGET_NODE_IP"), s("10.219.204.207")), (s("ASN"), s("63401"))].into();
+        let ops: Vec<Op> =
+            parse_script_with_env(src, &env).unwrap().iter().map(|c| parse_command(c).unwrap().op).collect();
         let patch = |asn: &str| Op::CalicoPatch {
             kind: ResourceKind::BgpConfiguration,
             name: s("default"),
@@ -2019,14 +1788,7 @@ mod tests {
     #[test]
     fn post_remote_ippool() {
         let src = "calicoctl create -f - <<'EOF'\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: cluster2\nspec:\n  cidr: 172.28.0.0/16\n  ipipMode: Always\nEOF";
-        let Op::CalicoApply {
-            mode,
-            source: Source::Stdin(body),
-            ..
-        } = op(src)
-        else {
-            panic!()
-        };
+        let Op::CalicoApply { mode, source: Source::Stdin(body), .. } = op(src) else { panic!() };
         assert_eq!(mode, ApplyMode::Create);
         assert!(body.contains("cidr: 172.28.0.0/16\n"));
     }
@@ -2035,9 +1797,7 @@ mod tests {
     fn post_ipset_is_unsupported() {
         let e = bad("sudo ipset --list cali40all-hosts-net");
         assert_eq!(e.kind, ErrorKind::UnsupportedCommand);
-        assert!(e.message.starts_with(
-            "unsupported command 'ipset' (rrlab supports: kubectl label|annotate node"
-        ));
+        assert!(e.message.starts_with("unsupported command 'ipset' (rrlab supports: kubectl label|annotate node"));
     }
 
     // ---- kubectl ----------------------------------------------------------
@@ -2052,30 +1812,12 @@ mod tests {
             remove: vec![s("old")],
             overwrite,
         };
-        assert_eq!(
-            op("kubectl label nodes a b rr-partition=B old-"),
-            want(&["a", "b"], false)
-        );
-        assert_eq!(
-            op("kubectl label no/a node/b rr-partition=B old- --overwrite"),
-            want(&["a", "b"], true)
-        );
-        assert_eq!(
-            op("kubectl --overwrite label Node a rr-partition=B old-"),
-            want(&["a"], true)
-        );
-        assert_eq!(
-            op("kubectl label --overwrite=true node a rr-partition=B old-"),
-            want(&["a"], true)
-        );
-        assert_eq!(
-            op("kubectl label --overwrite=false node a rr-partition=B old-"),
-            want(&["a"], false)
-        );
-        assert_eq!(
-            op("kubectl label node a -- rr-partition=B old-"),
-            want(&["a"], false)
-        );
+        assert_eq!(op("kubectl label nodes a b rr-partition=B old-"), want(&["a", "b"], false));
+        assert_eq!(op("kubectl label no/a node/b rr-partition=B old- --overwrite"), want(&["a", "b"], true));
+        assert_eq!(op("kubectl --overwrite label Node a rr-partition=B old-"), want(&["a"], true));
+        assert_eq!(op("kubectl label --overwrite=true node a rr-partition=B old-"), want(&["a"], true));
+        assert_eq!(op("kubectl label --overwrite=false node a rr-partition=B old-"), want(&["a"], false));
+        assert_eq!(op("kubectl label node a -- rr-partition=B old-"), want(&["a"], false));
         // Later value wins; the same key removed twice is removed once.
         assert_eq!(
             op("kubectl label node a x=1 x=2 y- y-"),
@@ -2126,17 +1868,12 @@ mod tests {
                 overwrite: false
             }
         );
-        assert_eq!(
-            bad("kubectl label nodes --all a x=1").kind,
-            ErrorKind::Usage
-        );
+        assert_eq!(bad("kubectl label nodes --all a x=1").kind, ErrorKind::Usage);
     }
 
     #[test]
     fn kubectl_global_flags() {
-        let p =
-            parse("kubectl --context kind-c1 -n kube-system --kubeconfig=/tmp/kc label node a x=1")
-                .unwrap();
+        let p = parse("kubectl --context kind-c1 -n kube-system --kubeconfig=/tmp/kc label node a x=1").unwrap();
         assert_eq!(p.context.as_deref(), Some("kind-c1"));
         assert_eq!(p.config.as_deref(), Some("/tmp/kc"));
         let p = parse("kubectl label node a x=1 --context=kind-c2 -v 6").unwrap();
@@ -2158,38 +1895,40 @@ mod tests {
     fn kubectl_label_errors() {
         let e = bad("kubectl label node a 'bad key!=x'");
         assert_eq!(e.kind, ErrorKind::InvalidKeyOrValue);
-        assert!(e.message.starts_with("kubectl label: invalid label key \"bad key!\": name part must consist of alphanumeric characters"), "{}", e.message);
+        assert!(
+            e.message.starts_with(
+                "kubectl label: invalid label key \"bad key!\": name part must consist of alphanumeric characters"
+            ),
+            "{}",
+            e.message
+        );
         let e = bad("kubectl label node a Example.com/x=1");
-        assert!(e.message.starts_with("kubectl label: invalid label key \"Example.com/x\": prefix part a lowercase RFC 1123 subdomain"), "{}", e.message);
+        assert!(
+            e.message.starts_with(
+                "kubectl label: invalid label key \"Example.com/x\": prefix part a lowercase RFC 1123 subdomain"
+            ),
+            "{}",
+            e.message
+        );
         let long = "k".repeat(64);
         let e = bad(&format!("kubectl label node a {long}=1"));
-        assert!(
-            e.message
-                .ends_with("name part must be no more than 63 characters"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.ends_with("name part must be no more than 63 characters"), "{}", e.message);
         let e = bad("kubectl label node a /x=1");
-        assert!(
-            e.message.ends_with("prefix part must be non-empty"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.ends_with("prefix part must be non-empty"), "{}", e.message);
         let e = bad("kubectl label node a a/b/c=1");
-        assert!(
-            e.message.contains("a qualified name must consist of"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("a qualified name must consist of"), "{}", e.message);
         let e = bad("kubectl label node a x=has_space_");
         assert_eq!(e.kind, ErrorKind::InvalidKeyOrValue);
-        assert!(e.message.starts_with("kubectl label: invalid label value: \"x=has_space_\": a valid label must be an empty string"), "{}", e.message);
+        assert!(
+            e.message.starts_with(
+                "kubectl label: invalid label value: \"x=has_space_\": a valid label must be an empty string"
+            ),
+            "{}",
+            e.message
+        );
         let e = bad(&format!("kubectl label node a x={}", "v".repeat(64)));
         assert!(e.message.ends_with("must be no more than 63 characters"));
-        assert_eq!(
-            bad("kubectl label node a x=1=2").message,
-            "kubectl label: invalid label spec: x=1=2"
-        );
+        assert_eq!(bad("kubectl label node a x=1=2").message, "kubectl label: invalid label spec: x=1=2");
         assert_eq!(
             bad("kubectl label node a x=1 x-").message,
             "kubectl label: can not both modify and remove a label in the same command"
@@ -2198,19 +1937,19 @@ mod tests {
             bad("kubectl label node a x=1 b").message,
             "kubectl label: all resources must be specified before label changes: b"
         );
+        assert_eq!(bad("kubectl label node a").message, "kubectl label: at least one label update is required");
         assert_eq!(
-            bad("kubectl label node a").message,
-            "kubectl label: at least one label update is required"
+            bad("kubectl label node x=1").message,
+            "kubectl label: resource(s) were provided, but no name, label selector, or --all flag specified"
         );
-        assert_eq!(bad("kubectl label node x=1").message, "kubectl label: resource(s) were provided, but no name, label selector, or --all flag specified");
-        assert_eq!(bad("kubectl label x=1").message, "kubectl label: one or more resources must be specified as <resource> <name> or <resource>/<name>");
+        assert_eq!(
+            bad("kubectl label x=1").message,
+            "kubectl label: one or more resources must be specified as <resource> <name> or <resource>/<name>"
+        );
         let e = bad("kubectl label pod a x=1");
         assert_eq!(
             (e.kind, e.message.as_str()),
-            (
-                ErrorKind::UnsupportedCommand,
-                "kubectl label: rrlab models only nodes, not 'pod'"
-            )
+            (ErrorKind::UnsupportedCommand, "kubectl label: rrlab models only nodes, not 'pod'")
         );
         assert_eq!(bad("kubectl label node node/a x=1").kind, ErrorKind::Usage);
     }
@@ -2219,26 +1958,29 @@ mod tests {
     fn kubectl_unknown_flag_and_values() {
         let e = bad("kubectl label node a x=1 --foo");
         assert_eq!(e.kind, ErrorKind::UnknownFlag);
-        assert!(e.message.starts_with("kubectl: unknown flag --foo for 'label' (accepted: --overwrite, --all, -l/--selector, --context"), "{}", e.message);
+        assert!(
+            e.message.starts_with(
+                "kubectl: unknown flag --foo for 'label' (accepted: --overwrite, --all, -l/--selector, --context"
+            ),
+            "{}",
+            e.message
+        );
         let e = bad("kubectl get nodes -z");
         assert!(e.message.starts_with("kubectl: unknown flag -z for 'get'"));
         let e = bad("kubectl label node a x=1 --overwrite=maybe");
         assert_eq!(e.kind, ErrorKind::BadFlagValue);
-        assert_eq!(e.message, "kubectl label: invalid argument \"maybe\" for \"--overwrite\" flag: expected true or false");
+        assert_eq!(
+            e.message,
+            "kubectl label: invalid argument \"maybe\" for \"--overwrite\" flag: expected true or false"
+        );
         let e = bad("kubectl label node a x=1 -l");
         assert_eq!(
             (e.kind, e.message.as_str()),
-            (
-                ErrorKind::BadFlagValue,
-                "kubectl label: flag needs an argument: -l"
-            )
+            (ErrorKind::BadFlagValue, "kubectl label: flag needs an argument: -l")
         );
         let e = bad("kubectl get nodes --output");
         assert_eq!(e.message, "kubectl get: flag needs an argument: --output");
-        assert_eq!(
-            bad("kubectl label node a x=1 --help").kind,
-            ErrorKind::UnsupportedCommand
-        );
+        assert_eq!(bad("kubectl label node a x=1 --help").kind, ErrorKind::UnsupportedCommand);
     }
 
     #[test]
@@ -2256,8 +1998,7 @@ mod tests {
         );
         let e = bad("kubectl annotate node a 'Bad Key=1'");
         assert!(
-            e.message
-                .starts_with("kubectl annotate: invalid annotation key \"Bad Key\": name part"),
+            e.message.starts_with("kubectl annotate: invalid annotation key \"Bad Key\": name part"),
             "{}",
             e.message
         );
@@ -2323,18 +2064,9 @@ mod tests {
                 no_headers: false
             }
         );
-        assert_eq!(
-            bad("kubectl get nodes -o jsonpath='{.items}'").kind,
-            ErrorKind::BadFlagValue
-        );
-        assert_eq!(
-            bad("kubectl get pods").message,
-            "kubectl get: rrlab models only nodes, not 'pods'"
-        );
-        assert_eq!(
-            bad("kubectl get nodes,pods").kind,
-            ErrorKind::UnsupportedCommand
-        );
+        assert_eq!(bad("kubectl get nodes -o jsonpath='{.items}'").kind, ErrorKind::BadFlagValue);
+        assert_eq!(bad("kubectl get pods").message, "kubectl get: rrlab models only nodes, not 'pods'");
+        assert_eq!(bad("kubectl get nodes,pods").kind, ErrorKind::UnsupportedCommand);
         assert_eq!(bad("kubectl get").kind, ErrorKind::Usage);
         assert_eq!(
             bad("kubectl get nodes rr1 -l a=b").message,
@@ -2366,82 +2098,52 @@ mod tests {
         );
         let e = bad("kubectl set env ds/calico-node 1BAD=x");
         assert_eq!(e.kind, ErrorKind::InvalidKeyOrValue);
-        assert!(e
-            .message
-            .starts_with("kubectl set env: invalid environment variable name \"1BAD\""));
+        assert!(e.message.starts_with("kubectl set env: invalid environment variable name \"1BAD\""));
         assert_eq!(
             bad("kubectl set env ds/calico-node").message,
             "kubectl set env: at least one environment variable must be provided"
         );
-        assert_eq!(
-            bad("kubectl set env deployment/x A=1").kind,
-            ErrorKind::UnsupportedCommand
-        );
+        assert_eq!(bad("kubectl set env deployment/x A=1").kind, ErrorKind::UnsupportedCommand);
         let e = bad("kubectl set image ds/calico-node calico-node=x");
-        assert!(
-            e.message
-                .starts_with("unsupported command 'kubectl set image' (rrlab supports:"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.starts_with("unsupported command 'kubectl set image' (rrlab supports:"), "{}", e.message);
     }
 
     #[test]
     fn kubectl_apply_create_delete() {
         assert_eq!(
             op("kubectl apply -f nodes.yaml"),
-            Op::KubectlApply {
-                source: Source::File(s("nodes.yaml")),
-                namespace: None
-            }
+            Op::KubectlApply { source: Source::File(s("nodes.yaml")), namespace: None }
         );
         assert_eq!(
             op("kubectl create -n kube-system -f - <<EOF\nkind: Node\nEOF"),
-            Op::KubectlCreate {
-                source: Source::Stdin(s("kind: Node\n")),
-                namespace: Some(s("kube-system"))
-            }
+            Op::KubectlCreate { source: Source::Stdin(s("kind: Node\n")), namespace: Some(s("kube-system")) }
         );
         assert_eq!(
             op("kubectl delete --filename=x.yaml"),
-            Op::KubectlDelete {
-                source: Source::File(s("x.yaml")),
-                namespace: None
-            }
+            Op::KubectlDelete { source: Source::File(s("x.yaml")), namespace: None }
         );
         let e = bad("kubectl apply -f -");
         assert_eq!(e.kind, ErrorKind::NoStdin);
-        assert_eq!(e.message, "kubectl apply -f - reads standard input, but the command has no heredoc (<< EOF) or here-string (<<<)");
         assert_eq!(
-            bad("kubectl apply").message,
-            "kubectl apply: must specify one of -f and -k"
+            e.message,
+            "kubectl apply -f - reads standard input, but the command has no heredoc (<< EOF) or here-string (<<<)"
         );
-        assert_eq!(
-            bad("kubectl delete node a").kind,
-            ErrorKind::UnsupportedCommand
-        );
+        assert_eq!(bad("kubectl apply").message, "kubectl apply: must specify one of -f and -k");
+        assert_eq!(bad("kubectl delete node a").kind, ErrorKind::UnsupportedCommand);
     }
 
     #[test]
     fn unknown_commands() {
         let e = bad("kubectl drain rr1");
         assert_eq!(e.kind, ErrorKind::UnsupportedCommand);
-        assert_eq!(
-            e.message,
-            format!("unsupported command 'kubectl drain' (rrlab supports: {RRLAB_SUPPORTS})")
-        );
+        assert_eq!(e.message, format!("unsupported command 'kubectl drain' (rrlab supports: {RRLAB_SUPPORTS})"));
         assert_eq!(e.to_string(), format!("line 1: {}", e.message));
         let e = bad("calicoctl frobnicate");
         assert_eq!(e.kind, ErrorKind::UnknownCommand);
-        assert!(e
-            .message
-            .starts_with("calicoctl: unknown command: \"frobnicate\""));
+        assert!(e.message.starts_with("calicoctl: unknown command: \"frobnicate\""));
         let e = bad("calicoctl label nodes a x=y");
         assert_eq!(e.kind, ErrorKind::UnsupportedCommand);
-        assert_eq!(
-            e.message,
-            format!("unsupported command 'calicoctl label' (rrlab supports: {CALICO_SUPPORTS})")
-        );
+        assert_eq!(e.message, format!("unsupported command 'calicoctl label' (rrlab supports: {CALICO_SUPPORTS})"));
         assert_eq!(
             bad("calicoctl node run").message,
             format!("unsupported command 'calicoctl node run' (rrlab supports: {CALICO_SUPPORTS})")
@@ -2450,33 +2152,20 @@ mod tests {
         assert_eq!(bad("calicoctl").kind, ErrorKind::Usage);
         assert_eq!(bad("kubectl").kind, ErrorKind::Usage);
         assert_eq!(bad("sudo").message, "no command after 'sudo'");
-        assert_eq!(
-            bad("echo hi").message,
-            format!("unsupported command 'echo' (rrlab supports: {RRLAB_SUPPORTS})")
-        );
+        assert_eq!(bad("echo hi").message, format!("unsupported command 'echo' (rrlab supports: {RRLAB_SUPPORTS})"));
     }
 
     // ---- prefixes ---------------------------------------------------------
 
     #[test]
     fn env_prefix_sudo_and_paths() {
-        let p = parse("DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl get nodes")
-            .unwrap();
-        assert_eq!(
-            p.env,
-            vec![
-                kv("DATASTORE_TYPE", "kubernetes"),
-                kv("KUBECONFIG", "~/.kube/config")
-            ]
-        );
+        let p = parse("DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl get nodes").unwrap();
+        assert_eq!(p.env, vec![kv("DATASTORE_TYPE", "kubernetes"), kv("KUBECONFIG", "~/.kube/config")]);
         assert!(!p.sudo);
         assert_eq!(
             p.op,
             Op::CalicoGet {
-                target: CalicoTarget::Resources {
-                    kind: ResourceKind::Node,
-                    names: vec![]
-                },
+                target: CalicoTarget::Resources { kind: ResourceKind::Node, names: vec![] },
                 output: CalicoOutput::Ps,
                 namespace: None,
                 all_namespaces: false,
@@ -2485,49 +2174,22 @@ mod tests {
                 skip_empty: false
             }
         );
-        let p = parse("sudo -E DATASTORE_TYPE=kubernetes /usr/local/bin/calicoctl node status")
-            .unwrap();
+        let p = parse("sudo -E DATASTORE_TYPE=kubernetes /usr/local/bin/calicoctl node status").unwrap();
         assert_eq!(
             (p.sudo, p.env.clone(), p.op),
-            (
-                true,
-                vec![kv("DATASTORE_TYPE", "kubernetes")],
-                Op::CalicoNodeStatus
-            )
+            (true, vec![kv("DATASTORE_TYPE", "kubernetes")], Op::CalicoNodeStatus)
         );
-        assert_eq!(
-            bad("sudo -u root calicoctl node status").kind,
-            ErrorKind::UnsupportedCommand
-        );
+        assert_eq!(bad("sudo -u root calicoctl node status").kind, ErrorKind::UnsupportedCommand);
         assert_eq!(op("kubectl calico node status"), Op::CalicoNodeStatus);
     }
 
     #[test]
     fn shell_assignments() {
-        assert_eq!(
-            op("NODE=rr1"),
-            Op::ShellAssign {
-                vars: vec![kv("NODE", "rr1")],
-                export: false
-            }
-        );
-        assert_eq!(
-            op("export A=1 B=2"),
-            Op::ShellAssign {
-                vars: vec![kv("A", "1"), kv("B", "2")],
-                export: true
-            }
-        );
+        assert_eq!(op("NODE=rr1"), Op::ShellAssign { vars: vec![kv("NODE", "rr1")], export: false });
+        assert_eq!(op("export A=1 B=2"), Op::ShellAssign { vars: vec![kv("A", "1"), kv("B", "2")], export: true });
         assert_eq!(bad("export A").kind, ErrorKind::UnsupportedCommand);
         assert_eq!(
-            parse_command(&CommandLine {
-                argv: vec![],
-                stdin: None,
-                line: 7,
-                text: s("")
-            })
-            .unwrap_err()
-            .line,
+            parse_command(&CommandLine { argv: vec![], stdin: None, line: 7, text: s("") }).unwrap_err().line,
             7
         );
     }
@@ -2538,39 +2200,14 @@ mod tests {
     fn calicoctl_kinds_and_aliases() {
         for (names, kind) in [
             (
-                &[
-                    "bgpconfiguration",
-                    "bgpconfigurations",
-                    "bgpconfig",
-                    "bgpconfigs",
-                    "BGPConfiguration",
-                ][..],
+                &["bgpconfiguration", "bgpconfigurations", "bgpconfig", "bgpconfigs", "BGPConfiguration"][..],
                 ResourceKind::BgpConfiguration,
             ),
+            (&["bgppeer", "bgppeers", "bgpp", "bgpps", "bp", "bps", "BGPPeer"][..], ResourceKind::BgpPeer),
+            (&["ippool", "ippools", "ipp", "ipps", "pool", "pools", "IPPool"][..], ResourceKind::IpPool),
+            (&["node", "nodes", "no", "nos", "Node"][..], ResourceKind::Node),
             (
-                &[
-                    "bgppeer", "bgppeers", "bgpp", "bgpps", "bp", "bps", "BGPPeer",
-                ][..],
-                ResourceKind::BgpPeer,
-            ),
-            (
-                &[
-                    "ippool", "ippools", "ipp", "ipps", "pool", "pools", "IPPool",
-                ][..],
-                ResourceKind::IpPool,
-            ),
-            (
-                &["node", "nodes", "no", "nos", "Node"][..],
-                ResourceKind::Node,
-            ),
-            (
-                &[
-                    "felixconfiguration",
-                    "felixconfigurations",
-                    "felixconfig",
-                    "felixconfigs",
-                    "FelixConfiguration",
-                ][..],
+                &["felixconfiguration", "felixconfigurations", "felixconfig", "felixconfigs", "FelixConfiguration"][..],
                 ResourceKind::FelixConfiguration,
             ),
         ] {
@@ -2579,10 +2216,7 @@ mod tests {
                 assert_eq!(
                     op(&format!("calicoctl get {n} x -o yaml")),
                     Op::CalicoGet {
-                        target: CalicoTarget::Resources {
-                            kind,
-                            names: vec![s("x")]
-                        },
+                        target: CalicoTarget::Resources { kind, names: vec![s("x")] },
                         output: CalicoOutput::Yaml,
                         namespace: None,
                         all_namespaces: false,
@@ -2596,9 +2230,7 @@ mod tests {
         assert_eq!(ResourceKind::BgpPeer.kind(), "BGPPeer");
         let e = bad("calicoctl get globalnetworkpolicy");
         assert_eq!(e.kind, ErrorKind::UnknownKind);
-        assert!(e
-            .message
-            .starts_with("calicoctl: resource type 'globalnetworkpolicy' is not supported"));
+        assert!(e.message.starts_with("calicoctl: resource type 'globalnetworkpolicy' is not supported"));
     }
 
     #[test]
@@ -2616,38 +2248,22 @@ mod tests {
             get("calicoctl get bgpp -o custom-columns=NAME,ASN"),
             CalicoOutput::CustomColumns(vec![s("NAME"), s("ASN")])
         );
-        assert_eq!(
-            get("calicoctl get bgpp -o 'go-template={{.Name}}'"),
-            CalicoOutput::GoTemplate(s("{{.Name}}"))
-        );
-        assert_eq!(
-            get("calicoctl get bgpp -o go-template-file=t.tmpl"),
-            CalicoOutput::GoTemplateFile(s("t.tmpl"))
-        );
-        assert_eq!(
-            bad("calicoctl get bgpp -o table").message,
-            "calicoctl get: unrecognized output format 'table'"
-        );
+        assert_eq!(get("calicoctl get bgpp -o 'go-template={{.Name}}'"), CalicoOutput::GoTemplate(s("{{.Name}}")));
+        assert_eq!(get("calicoctl get bgpp -o go-template-file=t.tmpl"), CalicoOutput::GoTemplateFile(s("t.tmpl")));
+        assert_eq!(bad("calicoctl get bgpp -o table").message, "calicoctl get: unrecognized output format 'table'");
         assert_eq!(
             bad("calicoctl get bgpp -o custom-columns=").message,
             "calicoctl get: need to specify at least one column"
         );
         let p = parse("calicoctl --allow-version-mismatch -l debug --context c1 get -a --export ippools default-ipv4-ippool -c /etc/calico/calicoctl.cfg").unwrap();
         assert_eq!(
-            (
-                p.context.as_deref(),
-                p.config.as_deref(),
-                p.allow_version_mismatch
-            ),
+            (p.context.as_deref(), p.config.as_deref(), p.allow_version_mismatch),
             (Some("c1"), Some("/etc/calico/calicoctl.cfg"), true)
         );
         assert_eq!(
             p.op,
             Op::CalicoGet {
-                target: CalicoTarget::Resources {
-                    kind: ResourceKind::IpPool,
-                    names: vec![s("default-ipv4-ippool")]
-                },
+                target: CalicoTarget::Resources { kind: ResourceKind::IpPool, names: vec![s("default-ipv4-ippool")] },
                 output: CalicoOutput::Ps,
                 namespace: None,
                 all_namespaces: true,
@@ -2671,10 +2287,7 @@ mod tests {
         assert_eq!(bad("calicoctl get bgpp -f x.yaml").kind, ErrorKind::Usage);
         assert_eq!(bad("calicoctl get").kind, ErrorKind::Usage);
         assert_eq!(bad("calicoctl get bgpp -R").kind, ErrorKind::Usage);
-        assert_eq!(
-            bad("calicoctl -l loud get bgpp").kind,
-            ErrorKind::BadFlagValue
-        );
+        assert_eq!(bad("calicoctl -l loud get bgpp").kind, ErrorKind::BadFlagValue);
     }
 
     #[test]
@@ -2682,25 +2295,14 @@ mod tests {
         // `-l` after the command is not log-level; `get` has no -l.
         let e = bad("calicoctl get bgpp -l debug");
         assert_eq!(e.kind, ErrorKind::UnknownFlag);
-        assert!(e
-            .message
-            .starts_with("calicoctl: unknown flag -l for 'get'"));
+        assert!(e.message.starts_with("calicoctl: unknown flag -l for 'get'"));
         // node status accepts no --context of its own, but the global one works.
-        assert_eq!(
-            bad("calicoctl node status --context c1").kind,
-            ErrorKind::UnknownFlag
-        );
+        assert_eq!(bad("calicoctl node status --context c1").kind, ErrorKind::UnknownFlag);
         let p = parse("calicoctl --context=c1 node status --allow-version-mismatch").unwrap();
-        assert_eq!(
-            (p.context.as_deref(), p.allow_version_mismatch, p.op),
-            (Some("c1"), true, Op::CalicoNodeStatus)
-        );
+        assert_eq!((p.context.as_deref(), p.allow_version_mismatch, p.op), (Some("c1"), true, Op::CalicoNodeStatus));
         assert_eq!(bad("calicoctl node status extra").kind, ErrorKind::Usage);
         assert_eq!(
-            bad("calicoctl --foo node status")
-                .message
-                .split(" (")
-                .next(),
+            bad("calicoctl --foo node status").message.split(" (").next(),
             Some("calicoctl: unknown flag --foo for 'calicoctl'")
         );
     }
@@ -2742,12 +2344,7 @@ mod tests {
             }
         );
         let e = bad("calicoctl apply --skip-exists -f x.yaml");
-        assert!(
-            e.message
-                .starts_with("calicoctl: unknown flag --skip-exists for 'apply'"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.starts_with("calicoctl: unknown flag --skip-exists for 'apply'"), "{}", e.message);
         assert_eq!(
             bad("calicoctl apply -f a.yaml -f b.yaml").message,
             "calicoctl apply: option --filename is given more than once"
@@ -2762,10 +2359,7 @@ mod tests {
             bad("calicoctl apply -f x --recursive=yes").message,
             "calicoctl apply: --recursive must not have an argument"
         );
-        assert_eq!(
-            bad("calicoctl apply -f").message,
-            "calicoctl apply: flag needs an argument: -f"
-        );
+        assert_eq!(bad("calicoctl apply -f").message, "calicoctl apply: flag needs an argument: -f");
     }
 
     #[test]
@@ -2782,14 +2376,14 @@ mod tests {
         );
         let e = bad("calicoctl delete bgppeer x --skip");
         assert_eq!(e.kind, ErrorKind::UnknownFlag);
-        assert_eq!(e.message, "calicoctl: --skip is not a unique prefix for 'delete': --skip-not-exists, --skip-empty?");
+        assert_eq!(
+            e.message,
+            "calicoctl: --skip is not a unique prefix for 'delete': --skip-not-exists, --skip-empty?"
+        );
         assert_eq!(
             op("calicoctl delete bps x --skip-not"),
             Op::CalicoDelete {
-                target: CalicoTarget::Resources {
-                    kind: ResourceKind::BgpPeer,
-                    names: vec![s("x")]
-                },
+                target: CalicoTarget::Resources { kind: ResourceKind::BgpPeer, names: vec![s("x")] },
                 skip_not_exists: true,
                 recursive: false,
                 skip_empty: false,
@@ -2831,111 +2425,61 @@ mod tests {
 
     #[test]
     fn calicoctl_patch_errors() {
-        let e = bad(
-            r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": fals}}'"#,
-        );
-        assert_eq!(
-            e.kind,
-            ErrorKind::InvalidPatch {
-                line: 1,
-                column: 40
-            }
-        );
-        assert!(e.message.starts_with("calicoctl patch: --patch is not valid JSON: expected ident at line 1 column 40 of the patch"), "{}", e.message);
-        let e =
-            bad(r#"calicoctl patch bgpconfiguration default -p '{"spec": {"asNumber": 63400}'"#);
-        assert_eq!(
-            e.kind,
-            ErrorKind::InvalidPatch {
-                line: 1,
-                column: 28
-            }
-        );
+        let e = bad(r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": fals}}'"#);
+        assert_eq!(e.kind, ErrorKind::InvalidPatch { line: 1, column: 40 });
         assert!(
-            e.message.contains("EOF while parsing an object"),
+            e.message.starts_with(
+                "calicoctl patch: --patch is not valid JSON: expected ident at line 1 column 40 of the patch"
+            ),
             "{}",
             e.message
         );
+        let e = bad(r#"calicoctl patch bgpconfiguration default -p '{"spec": {"asNumber": 63400}'"#);
+        assert_eq!(e.kind, ErrorKind::InvalidPatch { line: 1, column: 28 });
+        assert!(e.message.contains("EOF while parsing an object"), "{}", e.message);
         let e = bad("calicoctl patch bgpconfiguration default -p '[1]'");
         assert_eq!(
             (e.kind, e.message.as_str()),
-            (
-                ErrorKind::Usage,
-                "calicoctl patch: --patch must be a JSON object (a strategic merge patch), not [1]"
-            )
+            (ErrorKind::Usage, "calicoctl patch: --patch must be a JSON object (a strategic merge patch), not [1]")
         );
-        assert_eq!(bad("calicoctl patch bgpconfiguration default").message, "calicoctl patch: -p/--patch is required (usage: calicoctl patch <KIND> <NAME> --patch=<PATCH>)");
         assert_eq!(
-            bad("calicoctl patch bgpconfiguration -p '{}'").kind,
-            ErrorKind::Usage
+            bad("calicoctl patch bgpconfiguration default").message,
+            "calicoctl patch: -p/--patch is required (usage: calicoctl patch <KIND> <NAME> --patch=<PATCH>)"
         );
-        assert_eq!(bad("calicoctl patch bgpconfiguration a b -p '{}'").message, "calicoctl patch: unexpected argument 'b' (usage: calicoctl patch <KIND> <NAME> --patch=<PATCH>)");
+        assert_eq!(bad("calicoctl patch bgpconfiguration -p '{}'").kind, ErrorKind::Usage);
+        assert_eq!(
+            bad("calicoctl patch bgpconfiguration a b -p '{}'").message,
+            "calicoctl patch: unexpected argument 'b' (usage: calicoctl patch <KIND> <NAME> --patch=<PATCH>)"
+        );
         let e = bad("calicoctl patch bgpconfiguration default -p '{}' --foo");
         assert_eq!(e.kind, ErrorKind::UnknownFlag);
         assert!(e.message.starts_with("calicoctl: unknown flag --foo for 'patch' (accepted: -p/--patch, -t/--type, -c/--config, -n/--namespace, --context, --allow-version-mismatch)"), "{}", e.message);
-        assert_eq!(
-            bad("calicoctl patch bgpp x -p '{}' -p '{}'").kind,
-            ErrorKind::BadFlagValue
-        );
-        assert_eq!(
-            bad("calicoctl patch tier x -p '{}'").kind,
-            ErrorKind::UnknownKind
-        );
+        assert_eq!(bad("calicoctl patch bgpp x -p '{}' -p '{}'").kind, ErrorKind::BadFlagValue);
+        assert_eq!(bad("calicoctl patch tier x -p '{}'").kind, ErrorKind::UnknownKind);
     }
 
     #[test]
     fn calicoctl_ipam_show() {
-        assert_eq!(
-            op("calicoctl ipam show"),
-            Op::CalicoIpamShow {
-                show: IpamShow::Pools
-            }
-        );
-        assert_eq!(
-            op("calicoctl ipam show --show-blocks"),
-            Op::CalicoIpamShow {
-                show: IpamShow::Blocks
-            }
-        );
-        assert_eq!(
-            op("calicoctl ipam show --show-borrowed"),
-            Op::CalicoIpamShow {
-                show: IpamShow::Borrowed
-            }
-        );
+        assert_eq!(op("calicoctl ipam show"), Op::CalicoIpamShow { show: IpamShow::Pools });
+        assert_eq!(op("calicoctl ipam show --show-blocks"), Op::CalicoIpamShow { show: IpamShow::Blocks });
+        assert_eq!(op("calicoctl ipam show --show-borrowed"), Op::CalicoIpamShow { show: IpamShow::Borrowed });
         assert_eq!(
             op("calicoctl ipam show --show-configuration"),
-            Op::CalicoIpamShow {
-                show: IpamShow::Configuration
-            }
+            Op::CalicoIpamShow { show: IpamShow::Configuration }
         );
         assert_eq!(
             op("calicoctl ipam show --ip=172.16.1.2"),
-            Op::CalicoIpamShow {
-                show: IpamShow::Ip(s("172.16.1.2"))
-            }
+            Op::CalicoIpamShow { show: IpamShow::Ip(s("172.16.1.2")) }
         );
-        assert_eq!(
-            bad("calicoctl ipam show --show-blocks --show-borrowed").kind,
-            ErrorKind::Usage
-        );
-        assert_eq!(
-            bad("calicoctl ipam check").kind,
-            ErrorKind::UnsupportedCommand
-        );
+        assert_eq!(bad("calicoctl ipam show --show-blocks --show-borrowed").kind, ErrorKind::Usage);
+        assert_eq!(bad("calicoctl ipam check").kind, ErrorKind::UnsupportedCommand);
         // `--show` abbreviates three options.
-        assert_eq!(
-            bad("calicoctl ipam show --show").kind,
-            ErrorKind::UnknownFlag
-        );
+        assert_eq!(bad("calicoctl ipam show --show").kind, ErrorKind::UnknownFlag);
     }
 
     #[test]
     fn qualified_name_checks() {
-        assert_eq!(
-            check_qualified_name("projectcalico.org/RouteReflectorClusterID"),
-            Ok(())
-        );
+        assert_eq!(check_qualified_name("projectcalico.org/RouteReflectorClusterID"), Ok(()));
         assert_eq!(check_qualified_name("rr-partition"), Ok(()));
         assert_eq!(check_qualified_name("a"), Ok(()));
         assert!(check_qualified_name("-a").is_err());
@@ -3006,12 +2550,7 @@ mod tests {
                 for c in ["kubectl", "calicoctl", "sudo"] {
                     for d in words {
                         let argv = vec![s(c), s(a), s(b), s(d)];
-                        let _ = parse_command(&CommandLine {
-                            argv,
-                            stdin: Some(s("x")),
-                            line: 1,
-                            text: s(""),
-                        });
+                        let _ = parse_command(&CommandLine { argv, stdin: Some(s("x")), line: 1, text: s("") });
                         n += 1;
                     }
                 }

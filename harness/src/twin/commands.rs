@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::cmdline::{self, ApplyMode, CalicoOutput, CalicoTarget, KubectlOutput, Op, Parsed, ResourceKind as CmdKind, Source};
+use super::cmdline::{
+    self, ApplyMode, CalicoOutput, CalicoTarget, KubectlOutput, Op, Parsed, ResourceKind as CmdKind, Source,
+};
 use super::datastore::{Datastore, WriteMode};
 use super::shell::{self, CommandLine};
 use crate::model::fields::Origin;
@@ -59,13 +61,22 @@ pub struct Prepared {
 
 /// Parse a whole script (shell syntax and every command's grammar). `file` names it in errors.
 pub fn prepare(file: &str, src: &str, env: &HashMap<String, String>) -> Result<Vec<Prepared>, ScriptError> {
-    let lines = shell::parse_script_with_env(src, env)
-        .map_err(|e| ScriptError::Shell { file: file.to_string(), line: e.line, column: e.column, message: e.message })?;
+    let lines = shell::parse_script_with_env(src, env).map_err(|e| ScriptError::Shell {
+        file: file.to_string(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })?;
     lines
         .into_iter()
         .map(|cl| match cmdline::parse_command(&cl) {
             Ok(parsed) => Ok(Prepared { cl, parsed }),
-            Err(e) => Err(ScriptError::Command { file: file.to_string(), line: e.line, text: cl.text.clone(), message: e.message }),
+            Err(e) => Err(ScriptError::Command {
+                file: file.to_string(),
+                line: e.line,
+                text: cl.text.clone(),
+                message: e.message,
+            }),
         })
         .collect()
 }
@@ -78,7 +89,14 @@ fn ok(p: &Prepared, stdout: String, changed: bool) -> Ran {
 }
 
 fn fail(p: &Prepared, stderr: String) -> Ran {
-    Ran::Done(Outcome { line: p.cl.line, command: p.cl.text.clone(), ok: false, stdout: String::new(), stderr, changed: false })
+    Ran::Done(Outcome {
+        line: p.cl.line,
+        command: p.cl.text.clone(),
+        ok: false,
+        stdout: String::new(),
+        stderr,
+        changed: false,
+    })
 }
 
 fn read_source(src: &Source, read: FileReader) -> Result<(String, String), String> {
@@ -154,7 +172,14 @@ pub fn run(ds: &mut Datastore, p: &Prepared, read: FileReader) -> Ran {
             let mut out = Vec::new();
             for r in &res {
                 if next.delete(r.resource.kind(), r.resource.name()).is_err() {
-                    return fail(p, format!("Error from server (NotFound): {}s \"{}\" not found", r.resource.kind().calico_name().to_lowercase(), r.resource.name()));
+                    return fail(
+                        p,
+                        format!(
+                            "Error from server (NotFound): {}s \"{}\" not found",
+                            r.resource.kind().calico_name().to_lowercase(),
+                            r.resource.name()
+                        ),
+                    );
                 }
                 out.push(format!("{}/{} deleted", r.resource.kind().calico_name().to_lowercase(), r.resource.name()));
             }
@@ -165,7 +190,9 @@ pub fn run(ds: &mut Datastore, p: &Prepared, read: FileReader) -> Ran {
         Op::CalicoDelete { target, skip_not_exists, .. } => calico_delete(ds, p, target, read, *skip_not_exists),
         Op::CalicoGet { target, output, .. } => calico_get(ds, p, target, output, read),
         Op::CalicoPatch { kind, name, patch, .. } => calico_patch(ds, p, kind_of(*kind), name, patch),
-        Op::CalicoNodeStatus => Ran::NeedsLab { query: LabQuery::NodeStatus, line: p.cl.line, command: p.cl.text.clone() },
+        Op::CalicoNodeStatus => {
+            Ran::NeedsLab { query: LabQuery::NodeStatus, line: p.cl.line, command: p.cl.text.clone() }
+        }
         Op::CalicoIpamShow { .. } => ok(p, ipam_show(ds), false),
     }
 }
@@ -244,7 +271,9 @@ fn kube_selector(s: &str) -> Result<impl Fn(&BTreeMap<String, String>) -> bool, 
         } else if let Some(k) = part.strip_prefix('!') {
             terms.push((k.trim().into(), None, false));
         } else if part.contains(['(', ' ']) {
-            return Err(format!("unable to parse requirement: {part:?} (set-based selectors are not supported by rrlab)"));
+            return Err(format!(
+                "unable to parse requirement: {part:?} (set-based selectors are not supported by rrlab)"
+            ));
         } else {
             terms.push((part.into(), None, true));
         }
@@ -257,7 +286,15 @@ fn kube_selector(s: &str) -> Result<impl Fn(&BTreeMap<String, String>) -> bool, 
     })
 }
 
-fn get_nodes(ds: &Datastore, p: &Prepared, names: &[String], output: KubectlOutput, show_labels: bool, selector: Option<&str>, no_headers: bool) -> Ran {
+fn get_nodes(
+    ds: &Datastore,
+    p: &Prepared,
+    names: &[String],
+    output: KubectlOutput,
+    show_labels: bool,
+    selector: Option<&str>,
+    no_headers: bool,
+) -> Ran {
     let mut list: Vec<&super::datastore::NodeRecord> = Vec::new();
     if names.is_empty() {
         list = ds.nodes.values().collect();
@@ -276,11 +313,22 @@ fn get_nodes(ds: &Datastore, p: &Prepared, names: &[String], output: KubectlOutp
         }
     }
     match output {
-        KubectlOutput::Name => ok(p, list.iter().map(|n| format!("node/{}", n.name)).collect::<Vec<_>>().join("\n"), false),
+        KubectlOutput::Name => {
+            ok(p, list.iter().map(|n| format!("node/{}", n.name)).collect::<Vec<_>>().join("\n"), false)
+        }
         KubectlOutput::Yaml | KubectlOutput::Json => {
-            let items: Vec<Value> = list.iter().filter_map(|n| ds.get(ResourceKind::KubeNode, &n.name)).map(|r| to_json(&r)).collect();
-            let v = if items.len() == 1 && !names.is_empty() { items[0].clone() } else { serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}) };
-            let text = if output == KubectlOutput::Json { serde_json::to_string_pretty(&v).unwrap_or_default() } else { to_yaml(&v) };
+            let items: Vec<Value> =
+                list.iter().filter_map(|n| ds.get(ResourceKind::KubeNode, &n.name)).map(|r| to_json(&r)).collect();
+            let v = if items.len() == 1 && !names.is_empty() {
+                items[0].clone()
+            } else {
+                serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
+            };
+            let text = if output == KubectlOutput::Json {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            } else {
+                to_yaml(&v)
+            };
             ok(p, text, false)
         }
         KubectlOutput::Table | KubectlOutput::Wide => {
@@ -296,7 +344,8 @@ fn get_nodes(ds: &Datastore, p: &Prepared, names: &[String], output: KubectlOutp
                 rows.push(h.into_iter().map(String::from).collect::<Vec<_>>());
             }
             for n in &list {
-                let roles: Vec<&str> = n.labels.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).collect();
+                let roles: Vec<&str> =
+                    n.labels.keys().filter_map(|k| k.strip_prefix("node-role.kubernetes.io/")).collect();
                 let mut r = vec![
                     n.name.clone(),
                     if n.unschedulable { "Ready,SchedulingDisabled".into() } else { "Ready".into() },
@@ -321,17 +370,28 @@ fn get_nodes(ds: &Datastore, p: &Prepared, names: &[String], output: KubectlOutp
 /// Column-aligned table as kubectl/calicoctl `ps` print.
 fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.len()).max().unwrap_or(0)).collect();
     rows.iter()
         .map(|r| {
-            r.iter().enumerate().map(|(i, s)| if i + 1 == r.len() { s.clone() } else { format!("{s:<w$}   ", w = widths[i]) }).collect::<String>()
+            r.iter()
+                .enumerate()
+                .map(|(i, s)| if i + 1 == r.len() { s.clone() } else { format!("{s:<w$}   ", w = widths[i]) })
+                .collect::<String>()
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 fn is_calico_v3(r: &Located) -> bool {
-    !matches!(r.resource, Resource::KubeNode(_) | Resource::Secret(_) | Resource::BlockAffinity(_) | Resource::Service(_) | Resource::Endpoints(_))
+    !matches!(
+        r.resource,
+        Resource::KubeNode(_)
+            | Resource::Secret(_)
+            | Resource::BlockAffinity(_)
+            | Resource::Service(_)
+            | Resource::Endpoints(_)
+    )
 }
 
 fn kubectl_write(ds: &mut Datastore, p: &Prepared, source: &Source, read: FileReader, mode: WriteMode) -> Ran {
@@ -395,7 +455,13 @@ fn calico_write(ds: &mut Datastore, p: &Prepared, source: &Source, read: FileRea
     ok(p, super::apply::success_message(&res, mode), true)
 }
 
-fn calico_delete(ds: &mut Datastore, p: &Prepared, target: &CalicoTarget, read: FileReader, skip_not_exists: bool) -> Ran {
+fn calico_delete(
+    ds: &mut Datastore,
+    p: &Prepared,
+    target: &CalicoTarget,
+    read: FileReader,
+    skip_not_exists: bool,
+) -> Ran {
     let items: Vec<(ResourceKind, String)> = match target {
         CalicoTarget::Resources { kind, names } => names.iter().map(|n| (kind_of(*kind), n.clone())).collect(),
         CalicoTarget::Source(src) => {
@@ -432,7 +498,9 @@ fn calico_get(ds: &Datastore, p: &Prepared, target: &CalicoTarget, output: &Cali
                 Err(e) => return fail(p, format!("Failed to execute command: {e}")),
             };
             match parse_resources(&name, &text) {
-                Ok(r) if !r.is_empty() => (r[0].resource.kind(), r.iter().map(|l| l.resource.name().to_string()).collect()),
+                Ok(r) if !r.is_empty() => {
+                    (r[0].resource.kind(), r.iter().map(|l| l.resource.name().to_string()).collect())
+                }
                 Ok(_) => return ok(p, String::new(), false),
                 Err(e) => return fail(p, input_error_text(&e)),
             }
@@ -450,8 +518,16 @@ fn calico_get(ds: &Datastore, p: &Prepared, target: &CalicoTarget, output: &Cali
     match output {
         CalicoOutput::Yaml | CalicoOutput::Json => {
             let items: Vec<Value> = objs.iter().map(to_json).collect();
-            let v = if single { items[0].clone() } else { serde_json::json!({"apiVersion": CALICO_API, "kind": format!("{}List", kind.calico_name()), "items": items}) };
-            let text = if *output == CalicoOutput::Json { serde_json::to_string_pretty(&v).unwrap_or_default() } else { to_yaml(&v) };
+            let v = if single {
+                items[0].clone()
+            } else {
+                serde_json::json!({"apiVersion": CALICO_API, "kind": format!("{}List", kind.calico_name()), "items": items})
+            };
+            let text = if *output == CalicoOutput::Json {
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            } else {
+                to_yaml(&v)
+            };
             ok(p, text, false)
         }
         _ => {
@@ -478,16 +554,36 @@ fn ps_row(ds: &Datastore, r: &Resource) -> Vec<String> {
     match r {
         Resource::BGPPeer(b) => vec![
             b.metadata.name.clone(),
-            b.spec.peer_ip.clone().or_else(|| b.spec.peer_selector.as_ref().map(|s| format!("({s})"))).unwrap_or_default(),
-            b.spec.node.clone().or_else(|| b.spec.node_selector.as_ref().map(|s| format!("({s})"))).unwrap_or_else(|| "(global)".into()),
+            b.spec
+                .peer_ip
+                .clone()
+                .or_else(|| b.spec.peer_selector.as_ref().map(|s| format!("({s})")))
+                .unwrap_or_default(),
+            b.spec
+                .node
+                .clone()
+                .or_else(|| b.spec.node_selector.as_ref().map(|s| format!("({s})")))
+                .unwrap_or_else(|| "(global)".into()),
             if b.spec.as_number == 0 { String::new() } else { b.spec.as_number.to_string() },
         ],
         Resource::IPPool(i) => vec![i.metadata.name.clone(), i.spec.cidr.to_string(), i.spec.node_selector.clone()],
         Resource::BGPConfiguration(c) => vec![
             c.metadata.name.clone(),
             c.spec.log_severity_screen.clone().unwrap_or_else(|| "Info".into()),
-            c.spec.node_to_node_mesh_enabled.map(|b| b.to_string()).unwrap_or_else(|| if c.metadata.name == "default" { "true".into() } else { String::new() }),
-            c.spec.as_number.map(|a| a.to_string()).unwrap_or_else(|| if c.metadata.name == "default" { ds.global_as().to_string() } else { String::new() }),
+            c.spec.node_to_node_mesh_enabled.map(|b| b.to_string()).unwrap_or_else(|| {
+                if c.metadata.name == "default" {
+                    "true".into()
+                } else {
+                    String::new()
+                }
+            }),
+            c.spec.as_number.map(|a| a.to_string()).unwrap_or_else(|| {
+                if c.metadata.name == "default" {
+                    ds.global_as().to_string()
+                } else {
+                    String::new()
+                }
+            }),
         ],
         other => vec![other.name().to_string()],
     }
@@ -521,15 +617,28 @@ fn calico_patch(ds: &mut Datastore, p: &Prepared, kind: ResourceKind, name: &str
 }
 
 fn ipam_show(ds: &Datastore) -> String {
-    let mut rows = vec![vec!["GROUPING".to_string(), "CIDR".into(), "IPS TOTAL".into(), "IPS IN USE".into(), "IPS FREE".into()]];
+    let mut rows =
+        vec![vec!["GROUPING".to_string(), "CIDR".into(), "IPS TOTAL".into(), "IPS IN USE".into(), "IPS FREE".into()]];
     for pool in ds.ip_pools.values() {
         let total: u128 = match pool.spec.cidr {
             ipnet::IpNet::V4(n) => 1u128 << (32 - n.prefix_len()),
             ipnet::IpNet::V6(n) => 1u128 << (128 - n.prefix_len()).min(127),
         };
-        rows.push(vec!["IP Pool".into(), pool.spec.cidr.to_string(), total.to_string(), "0 (0%)".into(), format!("{total} (100%)")]);
+        rows.push(vec![
+            "IP Pool".into(),
+            pool.spec.cidr.to_string(),
+            total.to_string(),
+            "0 (0%)".into(),
+            format!("{total} (100%)"),
+        ]);
         for b in ds.block_affinities.values().filter(|b| pool.spec.cidr.contains(&b.cidr)) {
-            rows.push(vec!["Block".into(), b.cidr.to_string(), (1u128 << (32u8.saturating_sub(b.cidr.prefix_len()))).to_string(), "-".into(), "-".into()]);
+            rows.push(vec![
+                "Block".into(),
+                b.cidr.to_string(),
+                (1u128 << (32u8.saturating_sub(b.cidr.prefix_len()))).to_string(),
+                "-".into(),
+                "-".into(),
+            ]);
         }
     }
     table(&rows)
@@ -537,7 +646,13 @@ fn ipam_show(ds: &Datastore) -> String {
 
 /// Run a whole script, stopping at the first failing command (as `set -e` would). Returns every outcome;
 /// commands that need a lab are reported as failures here (use the lab's runner for those).
-pub fn run_script(ds: &mut Datastore, file: &str, src: &str, env: &HashMap<String, String>, read: FileReader) -> Result<Vec<Outcome>, ScriptError> {
+pub fn run_script(
+    ds: &mut Datastore,
+    file: &str,
+    src: &str,
+    env: &HashMap<String, String>,
+    read: FileReader,
+) -> Result<Vec<Outcome>, ScriptError> {
     let prepared = prepare(file, src, env)?;
     let mut out = Vec::new();
     for p in &prepared {

@@ -10,8 +10,8 @@ use ipnet::{IpNet, Ipv4Net};
 use serde::Serialize;
 
 use crate::model::resources::{
-    parse_as_number, parse_cidr_or_ip, BgpConfiguration, BgpPeer, BlockAffinity, CalicoNode, Endpoints, FelixConfiguration,
-    IpPool, KubeNode, Meta, NodeBgpSpec, Resource, ResourceKind, Secret, Service,
+    parse_as_number, parse_cidr_or_ip, BgpConfiguration, BgpPeer, BlockAffinity, CalicoNode, Endpoints,
+    FelixConfiguration, IpPool, KubeNode, Meta, NodeBgpSpec, Resource, ResourceKind, Secret, Service,
 };
 
 /// KDD stores the Calico Node's BGP spec in these Kubernetes Node annotations (libcalico-go k8s/resources/node.go).
@@ -75,9 +75,21 @@ impl NodeRecord {
             route_reflector_cluster_id: a(ANN_RR_CLUSTER_ID),
             ipv4_ipip_tunnel_addr: a(ANN_IPIP_TUNNEL),
         };
-        let has_bgp = bgp != NodeBgpSpec { ipv4_address: None, ipv6_address: None, as_number: None, route_reflector_cluster_id: None, ipv4_ipip_tunnel_addr: None };
+        let has_bgp = bgp
+            != NodeBgpSpec {
+                ipv4_address: None,
+                ipv6_address: None,
+                as_number: None,
+                route_reflector_cluster_id: None,
+                ipv4_ipip_tunnel_addr: None,
+            };
         CalicoNode {
-            metadata: Meta { name: self.name.clone(), namespace: None, labels: self.labels.clone(), annotations: BTreeMap::new() },
+            metadata: Meta {
+                name: self.name.clone(),
+                namespace: None,
+                labels: self.labels.clone(),
+                annotations: BTreeMap::new(),
+            },
             bgp: has_bgp.then_some(bgp),
             ipv4_vxlan_tunnel_addr: a(ANN_VXLAN_TUNNEL),
         }
@@ -166,7 +178,11 @@ impl Datastore {
                 // Calico's IPPool client: a new pool may not overlap any other pool.
                 for (other_name, other) in &self.ip_pools {
                     if *other_name != name && nets_overlap(&other.spec.cidr, &p.spec.cidr) {
-                        return Err(StoreError::PoolOverlap { new: name, other: other_name.clone(), cidr: other.spec.cidr.to_string() });
+                        return Err(StoreError::PoolOverlap {
+                            new: name,
+                            other: other_name.clone(),
+                            cidr: other.spec.cidr.to_string(),
+                        });
                     }
                 }
                 self.ip_pools.insert(name, p);
@@ -178,15 +194,18 @@ impl Datastore {
                 self.block_affinities.insert(name, b);
             }
             Resource::Secret(s) => {
-                let key = format!("{}/{}", s.metadata.namespace.clone().unwrap_or_else(|| "default".into()), s.metadata.name);
+                let key =
+                    format!("{}/{}", s.metadata.namespace.clone().unwrap_or_else(|| "default".into()), s.metadata.name);
                 self.secrets.insert(key, s);
             }
             Resource::Service(s) => {
-                let key = format!("{}/{}", s.metadata.namespace.clone().unwrap_or_else(|| "default".into()), s.metadata.name);
+                let key =
+                    format!("{}/{}", s.metadata.namespace.clone().unwrap_or_else(|| "default".into()), s.metadata.name);
                 self.services.insert(key, s);
             }
             Resource::Endpoints(e) => {
-                let key = format!("{}/{}", e.metadata.namespace.clone().unwrap_or_else(|| "default".into()), e.metadata.name);
+                let key =
+                    format!("{}/{}", e.metadata.namespace.clone().unwrap_or_else(|| "default".into()), e.metadata.name);
                 self.endpoints.insert(key, e);
             }
         }
@@ -242,19 +261,40 @@ impl Datastore {
             ResourceKind::Node => self.nodes.get(name).map(|n| Resource::Node(n.as_calico_node())),
             ResourceKind::KubeNode => self.nodes.get(name).map(|n| {
                 Resource::KubeNode(KubeNode {
-                    metadata: Meta { name: n.name.clone(), namespace: None, labels: n.labels.clone(), annotations: n.annotations.clone() },
+                    metadata: Meta {
+                        name: n.name.clone(),
+                        namespace: None,
+                        labels: n.labels.clone(),
+                        annotations: n.annotations.clone(),
+                    },
                     pod_cidr: n.pod_cidr.clone(),
                     unschedulable: n.unschedulable,
                 })
             }),
-            ResourceKind::BGPConfiguration => self.bgp_configurations.get(name).cloned().map(Resource::BGPConfiguration),
+            ResourceKind::BGPConfiguration => {
+                self.bgp_configurations.get(name).cloned().map(Resource::BGPConfiguration)
+            }
             ResourceKind::BGPPeer => self.bgp_peers.get(name).cloned().map(Resource::BGPPeer),
             ResourceKind::IPPool => self.ip_pools.get(name).cloned().map(Resource::IPPool),
-            ResourceKind::FelixConfiguration => self.felix_configurations.get(name).cloned().map(Resource::FelixConfiguration),
+            ResourceKind::FelixConfiguration => {
+                self.felix_configurations.get(name).cloned().map(Resource::FelixConfiguration)
+            }
             ResourceKind::BlockAffinity => self.block_affinities.get(name).cloned().map(Resource::BlockAffinity),
-            ResourceKind::Secret => self.secrets.iter().find(|(k, _)| k.rsplit('/').next() == Some(name)).map(|(_, s)| Resource::Secret(s.clone())),
-            ResourceKind::Service => self.services.iter().find(|(k, _)| k.rsplit('/').next() == Some(name)).map(|(_, s)| Resource::Service(s.clone())),
-            ResourceKind::Endpoints => self.endpoints.iter().find(|(k, _)| k.rsplit('/').next() == Some(name)).map(|(_, s)| Resource::Endpoints(s.clone())),
+            ResourceKind::Secret => self
+                .secrets
+                .iter()
+                .find(|(k, _)| k.rsplit('/').next() == Some(name))
+                .map(|(_, s)| Resource::Secret(s.clone())),
+            ResourceKind::Service => self
+                .services
+                .iter()
+                .find(|(k, _)| k.rsplit('/').next() == Some(name))
+                .map(|(_, s)| Resource::Service(s.clone())),
+            ResourceKind::Endpoints => self
+                .endpoints
+                .iter()
+                .find(|(k, _)| k.rsplit('/').next() == Some(name))
+                .map(|(_, s)| Resource::Endpoints(s.clone())),
         }
     }
 
@@ -273,7 +313,10 @@ impl Datastore {
     }
 
     fn write_calico_node(&mut self, n: CalicoNode) {
-        let rec = self.nodes.entry(n.metadata.name.clone()).or_insert_with(|| NodeRecord { name: n.metadata.name.clone(), ..Default::default() });
+        let rec = self
+            .nodes
+            .entry(n.metadata.name.clone())
+            .or_insert_with(|| NodeRecord { name: n.metadata.name.clone(), ..Default::default() });
         // KDD: the Calico Node's labels are the Kubernetes Node's labels.
         rec.labels = n.metadata.labels.clone();
         let bgp = n.bgp.clone().unwrap_or(NodeBgpSpec {
@@ -300,11 +343,18 @@ impl Datastore {
     }
 
     fn write_kube_node(&mut self, k: KubeNode) {
-        let rec = self.nodes.entry(k.metadata.name.clone()).or_insert_with(|| NodeRecord { name: k.metadata.name.clone(), ..Default::default() });
+        let rec = self
+            .nodes
+            .entry(k.metadata.name.clone())
+            .or_insert_with(|| NodeRecord { name: k.metadata.name.clone(), ..Default::default() });
         rec.labels = k.metadata.labels;
         // Keep Calico's annotations, which calico-node writes on the node object, unless given.
-        let calico: BTreeMap<String, String> =
-            rec.annotations.iter().filter(|(key, _)| key.starts_with("projectcalico.org/")).map(|(a, b)| (a.clone(), b.clone())).collect();
+        let calico: BTreeMap<String, String> = rec
+            .annotations
+            .iter()
+            .filter(|(key, _)| key.starts_with("projectcalico.org/"))
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect();
         rec.annotations = calico;
         rec.annotations.extend(k.metadata.annotations);
         rec.pod_cidr = k.pod_cidr;
@@ -357,8 +407,15 @@ mod tests {
     #[test]
     fn overlapping_pools_are_rejected() {
         let mut ds = Datastore::new();
-        load(&mut ds, "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: a\nspec:\n  cidr: 172.16.0.0/16\n");
-        let r = parse_resources("t.yaml", "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: b\nspec:\n  cidr: 172.16.4.0/24\n").unwrap();
+        load(
+            &mut ds,
+            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: a\nspec:\n  cidr: 172.16.0.0/16\n",
+        );
+        let r = parse_resources(
+            "t.yaml",
+            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: b\nspec:\n  cidr: 172.16.4.0/24\n",
+        )
+        .unwrap();
         let e = ds.write(r[0].resource.clone(), WriteMode::Apply).unwrap_err();
         assert_eq!(e.to_string(), "IPPool(b) CIDR overlaps with IPPool(a) CIDR 172.16.0.0/16");
     }
@@ -366,7 +423,11 @@ mod tests {
     #[test]
     fn create_and_replace_semantics() {
         let mut ds = Datastore::new();
-        let r = parse_resources("t.yaml", "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  peerSelector: all()\n").unwrap();
+        let r = parse_resources(
+            "t.yaml",
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  peerSelector: all()\n",
+        )
+        .unwrap();
         assert!(matches!(ds.write(r[0].resource.clone(), WriteMode::Replace), Err(StoreError::NotFound { .. })));
         ds.write(r[0].resource.clone(), WriteMode::Create).unwrap();
         assert!(matches!(ds.write(r[0].resource.clone(), WriteMode::Create), Err(StoreError::AlreadyExists { .. })));

@@ -47,7 +47,9 @@ pub fn ensure_block(ds: &mut Datastore, node: &str) -> Result<Ipv4Net, IpamError
         .cloned()
         .collect();
     pools.sort_by_key(|p| p.metadata.name.clone());
-    if let Some(b) = node_blocks(ds, node).into_iter().find(|b| pools.iter().any(|p| p.spec.cidr.contains(&IpNet::V4(*b)))) {
+    if let Some(b) =
+        node_blocks(ds, node).into_iter().find(|b| pools.iter().any(|p| p.spec.cidr.contains(&IpNet::V4(*b))))
+    {
         return Ok(b);
     }
     let pool = pools.first().ok_or_else(|| IpamError::NoPool(node.to_string()))?;
@@ -61,7 +63,14 @@ pub fn ensure_block(ds: &mut Datastore, node: &str) -> Result<Ipv4Net, IpamError
     let name = format!("{node}-{}", block.to_string().replace(['.', '/'], "-"));
     ds.block_affinities.insert(
         name.clone(),
-        BlockAffinity { name, node: node.to_string(), cidr: IpNet::V4(block), state: "confirmed".into(), deleted: false, kind: String::new() },
+        BlockAffinity {
+            name,
+            node: node.to_string(),
+            cidr: IpNet::V4(block),
+            state: "confirmed".into(),
+            deleted: false,
+            kind: String::new(),
+        },
     );
     Ok(block)
 }
@@ -69,7 +78,8 @@ pub fn ensure_block(ds: &mut Datastore, node: &str) -> Result<Ipv4Net, IpamError
 /// calico-node's tunnel address allocation: the block's first address, recorded on the node, for IPIP pools.
 pub fn ensure_tunnel_address(ds: &mut Datastore, node: &str) -> Result<Option<Ipv4Addr>, IpamError> {
     let block = ensure_block(ds, node)?;
-    let ipip = ds.ip_pools.values().any(|p| p.spec.ipip_mode != EncapMode::Never && p.spec.cidr.contains(&IpNet::V4(block)));
+    let ipip =
+        ds.ip_pools.values().any(|p| p.spec.ipip_mode != EncapMode::Never && p.spec.cidr.contains(&IpNet::V4(block)));
     let rec = ds.nodes.get_mut(node).ok_or_else(|| IpamError::UnknownNode(node.to_string()))?;
     if !ipip {
         rec.annotations.remove(ANN_IPIP_TUNNEL);

@@ -59,10 +59,7 @@ pub fn parse_script(src: &str) -> Result<Vec<CommandLine>, ShellError> {
 
 /// Splits `src` into command lines, expanding `$NAME` and `${NAME}` from `env`
 /// (and from assignment-only commands earlier in the script).
-pub fn parse_script_with_env(
-    src: &str,
-    env: &HashMap<String, String>,
-) -> Result<Vec<CommandLine>, ShellError> {
+pub fn parse_script_with_env(src: &str, env: &HashMap<String, String>) -> Result<Vec<CommandLine>, ShellError> {
     let chars: Vec<char> = src.chars().collect();
     let mut line_starts = vec![0usize];
     for (k, c) in chars.iter().enumerate() {
@@ -135,11 +132,7 @@ struct WordBuf {
 
 impl WordBuf {
     fn new() -> Self {
-        WordBuf {
-            fields: Vec::new(),
-            cur: String::new(),
-            started: false,
-        }
+        WordBuf { fields: Vec::new(), cur: String::new(), started: false }
     }
     fn lit(&mut self, c: char) {
         self.cur.push(c);
@@ -199,10 +192,7 @@ fn is_name(s: &str) -> bool {
     }
 }
 fn is_word_end(c: char) -> bool {
-    matches!(
-        c,
-        ' ' | '\t' | '\r' | '\n' | ';' | '|' | '&' | '<' | '>' | '(' | ')'
-    )
+    matches!(c, ' ' | '\t' | '\r' | '\n' | ';' | '|' | '&' | '<' | '>' | '(' | ')')
 }
 
 const NO_SUBST: &str =
@@ -222,11 +212,7 @@ impl Parser {
 
     fn err(&self, idx: usize, message: impl Into<String>) -> ShellError {
         let (line, column) = self.pos(idx);
-        ShellError {
-            line,
-            column,
-            message: message.into(),
-        }
+        ShellError { line, column, message: message.into() }
     }
 
     fn at(&self, k: usize) -> Option<char> {
@@ -250,13 +236,9 @@ impl Parser {
                 self.end_command(None)?;
                 if let Some(p) = self.pending.first() {
                     let (line, _) = self.pos(p.op_pos);
-                    return Err(self.err(
-                        p.op_pos,
-                        format!(
-                            "heredoc {} is never closed (started at line {line})",
-                            p.delim
-                        ),
-                    ));
+                    return Err(
+                        self.err(p.op_pos, format!("heredoc {} is never closed (started at line {line})", p.delim))
+                    );
                 }
                 self.resolve_awaiting();
                 return Ok(());
@@ -281,10 +263,7 @@ impl Parser {
                 }
                 ';' => {
                     if next == Some(';') {
-                        return Err(self.err(
-                            self.i,
-                            "';;' is only valid in a case statement, which is not supported",
-                        ));
+                        return Err(self.err(self.i, "';;' is only valid in a case statement, which is not supported"));
                     }
                     self.end_command(Some(self.i))?;
                     self.i += 1;
@@ -293,17 +272,17 @@ impl Parser {
                     return Err(if next == Some('|') {
                         self.err(self.i, "'||' is not supported: rrlab runs each command itself and stops at the first failure; write one command per line")
                     } else {
-                        self.err(
-                            self.i,
-                            "pipes are not supported: rrlab runs each command itself",
-                        )
+                        self.err(self.i, "pipes are not supported: rrlab runs each command itself")
                     });
                 }
                 '&' => {
                     return Err(if next == Some('&') {
                         self.err(self.i, "'&&' is not supported: rrlab runs each command itself and stops at the first failure; write one command per line")
                     } else if next == Some('>') {
-                        self.err(self.i, "output redirection is not supported: rrlab captures each command's output itself")
+                        self.err(
+                            self.i,
+                            "output redirection is not supported: rrlab captures each command's output itself",
+                        )
                     } else {
                         self.err(self.i, "background jobs ('&') are not supported: rrlab runs each command itself")
                     });
@@ -315,10 +294,7 @@ impl Parser {
                     ));
                 }
                 '(' | ')' => {
-                    return Err(self.err(
-                        self.i,
-                        format!("subshells and grouping ('{c}') are not supported"),
-                    ));
+                    return Err(self.err(self.i, format!("subshells and grouping ('{c}') are not supported")));
                 }
                 '<' => {
                     if next == Some('<') && self.at(self.i + 2) == Some('<') {
@@ -326,9 +302,7 @@ impl Parser {
                     } else if next == Some('<') {
                         self.heredoc_op()?;
                     } else if next == Some('(') {
-                        return Err(
-                            self.err(self.i, "process substitution '<(...)' is not supported")
-                        );
+                        return Err(self.err(self.i, "process substitution '<(...)' is not supported"));
                     } else {
                         return Err(self.err(
                             self.i,
@@ -340,20 +314,14 @@ impl Parser {
                     let start = self.i;
                     let in_prefix = match &self.cur {
                         None => true,
-                        Some(b) => {
-                            !b.saw_command_word
-                                || b.argv.first().map(String::as_str) == Some("export")
-                        }
+                        Some(b) => !b.saw_command_word || b.argv.first().map(String::as_str) == Some("export"),
                     };
                     let w = self.parse_word(in_prefix, true)?;
                     let end = self.i;
                     let b = self.builder(start);
                     b.end = end;
                     match w.assignment {
-                        Some(a)
-                            if !b.saw_command_word
-                                || b.argv.first().map(String::as_str) == Some("export") =>
-                        {
+                        Some(a) if !b.saw_command_word || b.argv.first().map(String::as_str) == Some("export") => {
                             b.assignments.push(a);
                         }
                         _ => b.saw_command_word = true,
@@ -375,10 +343,7 @@ impl Parser {
         };
         if b.argv.is_empty() {
             if !b.redirs.is_empty() {
-                return Err(self.err(
-                    b.start,
-                    "a heredoc or here-string needs a command to read it",
-                ));
+                return Err(self.err(b.start, "a heredoc or here-string needs a command to read it"));
             }
             // Words that expanded to nothing: a shell runs nothing.
             return Ok(());
@@ -393,18 +358,9 @@ impl Parser {
             }
         }
         let (line, _) = self.pos(b.start);
-        let text: String = self
-            .s
-            .get(b.start..b.end)
-            .map(|s| s.iter().collect())
-            .unwrap_or_default();
+        let text: String = self.s.get(b.start..b.end).map(|s| s.iter().collect()).unwrap_or_default();
         let idx = self.out.len();
-        self.out.push(CommandLine {
-            argv: b.argv,
-            stdin: None,
-            line,
-            text,
-        });
+        self.out.push(CommandLine { argv: b.argv, stdin: None, line, text });
         if !b.redirs.is_empty() {
             self.awaiting.push((idx, b.redirs));
         }
@@ -437,9 +393,7 @@ impl Parser {
         }
         match self.at(self.i) {
             None => return Err(self.err(op, "here-string '<<<' needs a word after it")),
-            Some(c) if is_word_end(c) => {
-                return Err(self.err(op, "here-string '<<<' needs a word after it"))
-            }
+            Some(c) if is_word_end(c) => return Err(self.err(op, "here-string '<<<' needs a word after it")),
             _ => {}
         }
         let w = self.parse_word(false, false)?;
@@ -493,9 +447,7 @@ impl Parser {
                         match self.at(self.i) {
                             None => return Err(self.err(open, "unterminated double quote")),
                             Some('"') => break,
-                            Some('\\')
-                                if matches!(self.at(self.i + 1), Some('"' | '\\' | '$' | '`')) =>
-                            {
+                            Some('\\') if matches!(self.at(self.i + 1), Some('"' | '\\' | '$' | '`')) => {
                                 self.i += 1;
                                 delim.extend(self.at(self.i));
                             }
@@ -508,11 +460,7 @@ impl Parser {
                 '\\' => {
                     quoted = true;
                     match self.at(self.i + 1) {
-                        None => {
-                            return Err(
-                                self.err(self.i, "line continuation at the end of the script")
-                            )
-                        }
+                        None => return Err(self.err(self.i, "line continuation at the end of the script")),
                         Some('\n') => {}
                         Some(c) => delim.push(c),
                     }
@@ -525,19 +473,10 @@ impl Parser {
             }
         }
         if !any {
-            return Err(self.err(
-                op,
-                "heredoc operator '<<' needs a delimiter word (e.g. << EOF)",
-            ));
+            return Err(self.err(op, "heredoc operator '<<' needs a delimiter word (e.g. << EOF)"));
         }
         let idx = self.pending.len();
-        self.pending.push(Pending {
-            delim,
-            quoted,
-            strip_tabs,
-            op_pos: op,
-            body: None,
-        });
+        self.pending.push(Pending { delim, quoted, strip_tabs, op_pos: op, body: None });
         let end = self.i;
         let b = self.builder(op);
         b.end = end;
@@ -590,16 +529,9 @@ impl Parser {
             }
             if !closed {
                 let (line, _) = self.pos(op_pos);
-                return Err(self.err(
-                    op_pos,
-                    format!("heredoc {delim} is never closed (started at line {line})"),
-                ));
+                return Err(self.err(op_pos, format!("heredoc {delim} is never closed (started at line {line})")));
             }
-            let body = if quoted {
-                chars.into_iter().collect()
-            } else {
-                self.expand_heredoc(&chars, &poss)?
-            };
+            let body = if quoted { chars.into_iter().collect() } else { self.expand_heredoc(&chars, &poss)? };
             self.pending[k].body = Some(body);
         }
         Ok(())
@@ -642,13 +574,7 @@ impl Parser {
     }
 
     /// Expands the `$` at `chars[k]`. `quoted`: inside double quotes or a heredoc.
-    fn expand(
-        &self,
-        chars: &[char],
-        poss: &[usize],
-        k: usize,
-        quoted: bool,
-    ) -> Result<Expansion, ShellError> {
+    fn expand(&self, chars: &[char], poss: &[usize], k: usize, quoted: bool) -> Result<Expansion, ShellError> {
         let at = poss.get(k).copied().unwrap_or(0);
         let Some(&next) = chars.get(k + 1) else {
             return Ok(Expansion::Literal);
@@ -669,7 +595,9 @@ impl Parser {
                 if !is_name(&inner) {
                     return Err(self.err(
                         at,
-                        format!("unsupported parameter expansion '${{{inner}}}': rrlab expands only $NAME and ${{NAME}}"),
+                        format!(
+                            "unsupported parameter expansion '${{{inner}}}': rrlab expands only $NAME and ${{NAME}}"
+                        ),
                     ));
                 }
                 let v = self.lookup(&inner, at)?;
@@ -701,10 +629,7 @@ impl Parser {
     }
 
     fn lookup(&self, name: &str, at: usize) -> Result<String, ShellError> {
-        self.env
-            .get(name)
-            .cloned()
-            .ok_or_else(|| self.err(at, format!("variable ${name} is not set")))
+        self.env.get(name).cloned().ok_or_else(|| self.err(at, format!("variable ${name} is not set")))
     }
 
     /// Parses one word at `self.i`. `in_prefix`: an assignment `NAME=value`
@@ -719,15 +644,7 @@ impl Parser {
         // borrow it next to `&mut self`; it is put back before returning.
         let s = std::mem::take(&mut self.s);
         let ident = std::mem::take(&mut self.ident);
-        let r = self.parse_word_inner(
-            &s,
-            &ident,
-            &mut wb,
-            &mut plain,
-            &mut assignment,
-            in_prefix,
-            split,
-        );
+        let r = self.parse_word_inner(&s, &ident, &mut wb, &mut plain, &mut assignment, in_prefix, split);
         self.s = s;
         self.ident = ident;
         r?;
@@ -759,11 +676,7 @@ impl Parser {
                 '\\' => {
                     *plain = false;
                     match s.get(self.i + 1) {
-                        None => {
-                            return Err(
-                                self.err(self.i, "line continuation at the end of the script")
-                            )
-                        }
+                        None => return Err(self.err(self.i, "line continuation at the end of the script")),
                         Some('\n') => {}
                         Some(&n) => wb.lit(n),
                     }
@@ -841,12 +754,7 @@ impl Parser {
                         }
                     }
                 }
-                '=' if *plain
-                    && in_prefix
-                    && assignment.is_none()
-                    && wb.fields.is_empty()
-                    && is_name(&wb.cur) =>
-                {
+                '=' if *plain && in_prefix && assignment.is_none() && wb.fields.is_empty() && is_name(&wb.cur) => {
                     *assignment = Some(wb.cur.clone());
                     *plain = false;
                     wb.lit('=');
@@ -870,10 +778,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn argv(cl: &CommandLine) -> Vec<&str> {
@@ -902,41 +807,25 @@ mod tests {
 
     #[test]
     fn post_annotate_cluster_id() {
-        let cl = one(
-            "kubectl annotate node my-node projectcalico.org/RouteReflectorClusterID=244.0.0.1",
-        );
+        let cl = one("kubectl annotate node my-node projectcalico.org/RouteReflectorClusterID=244.0.0.1");
         assert_eq!(
             argv(&cl),
-            [
-                "kubectl",
-                "annotate",
-                "node",
-                "my-node",
-                "projectcalico.org/RouteReflectorClusterID=244.0.0.1"
-            ]
+            ["kubectl", "annotate", "node", "my-node", "projectcalico.org/RouteReflectorClusterID=244.0.0.1"]
         );
         assert_eq!(cl.stdin, None);
         assert_eq!(cl.line, 1);
-        assert_eq!(
-            cl.text,
-            "kubectl annotate node my-node projectcalico.org/RouteReflectorClusterID=244.0.0.1"
-        );
+        assert_eq!(cl.text, "kubectl annotate node my-node projectcalico.org/RouteReflectorClusterID=244.0.0.1");
     }
 
     #[test]
     fn post_label_partition() {
         let cl = one("kubectl label node my-node rr-partition=A");
-        assert_eq!(
-            argv(&cl),
-            ["kubectl", "label", "node", "my-node", "rr-partition=A"]
-        );
+        assert_eq!(argv(&cl), ["kubectl", "label", "node", "my-node", "rr-partition=A"]);
     }
 
     #[test]
     fn post_patch_mesh_off_and_on() {
-        let cl = one(
-            r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": false}}'"#,
-        );
+        let cl = one(r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": false}}'"#);
         assert_eq!(
             argv(&cl),
             [
@@ -948,9 +837,7 @@ mod tests {
                 r#"{"spec": {"nodeToNodeMeshEnabled": false}}"#
             ]
         );
-        let cl = one(
-            r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": true}}'"#,
-        );
+        let cl = one(r#"calicoctl patch bgpconfiguration default -p '{"spec": {"nodeToNodeMeshEnabled": true}}'"#);
         assert_eq!(cl.argv[5], r#"{"spec": {"nodeToNodeMeshEnabled": true}}"#);
     }
 
@@ -975,26 +862,14 @@ mod tests {
 
     #[test]
     fn post_node_status() {
-        assert_eq!(
-            argv(&one("calicoctl node status")),
-            ["calicoctl", "node", "status"]
-        );
+        assert_eq!(argv(&one("calicoctl node status")), ["calicoctl", "node", "status"]);
     }
 
     #[test]
     fn post_annotate_removal_with_variable() {
         let src = "kubectl annotate node $NODE projectcalico.org/RouteReflectorClusterID-";
         let v = parse_script_with_env(src, &env(&[("NODE", "rr1")])).unwrap();
-        assert_eq!(
-            argv(&v[0]),
-            [
-                "kubectl",
-                "annotate",
-                "node",
-                "rr1",
-                "projectcalico.org/RouteReflectorClusterID-"
-            ]
-        );
+        assert_eq!(argv(&v[0]), ["kubectl", "annotate", "node", "rr1", "projectcalico.org/RouteReflectorClusterID-"]);
         assert_eq!(v[0].text, src);
         // Without a value for NODE rrlab refuses, like `set -u`.
         let e = err(src);
@@ -1040,11 +915,7 @@ mod tests {
     #[test]
     fn post_external_peer_heredoc_expands_variables() {
         let src = "# 创建 bgppeer\ncalicoctl apply -f - << EOF\nkind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata:\n  name: rr-external-node\nspec:\n  node: $NODE_NAME\n  peerIP: $TARGET_NODE_IP\n  asNumber: $ASN\nEOF\n";
-        let e = env(&[
-            ("NODE_NAME", "c1-rr1"),
-            ("TARGET_NODE_IP", "10.246.205.113"),
-            ("ASN", "63401"),
-        ]);
+        let e = env(&[("NODE_NAME", "c1-rr1"), ("TARGET_NODE_IP", "10.246.205.113"), ("ASN", "63401")]);
         let v = parse_script_with_env(src, &e).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].line, 2);
@@ -1075,7 +946,8 @@ mod tests {
 
     #[test]
     fn env_prefix_is_not_an_assignment_line() {
-        let src = "DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl get nodes\ncalicoctl get $DATASTORE_TYPE";
+        let src =
+            "DATASTORE_TYPE=kubernetes KUBECONFIG=~/.kube/config calicoctl get nodes\ncalicoctl get $DATASTORE_TYPE";
         let e = err(src);
         assert_eq!((e.line, e.column), (2, 15));
         let v = parse_script_with_env("A=1 B=\"$X y\" cmd", &env(&[("X", "x x")])).unwrap();
@@ -1092,25 +964,18 @@ mod tests {
 
     #[test]
     fn double_quote_escapes() {
-        let cl = parse_script_with_env(r#"echo "q\" b\\ d\$ t\` n\n $X""#, &env(&[("X", "v w")]))
-            .unwrap();
+        let cl = parse_script_with_env(r#"echo "q\" b\\ d\$ t\` n\n $X""#, &env(&[("X", "v w")])).unwrap();
         assert_eq!(argv(&cl[0]), ["echo", r#"q" b\ d$ t` n\n v w"#]);
     }
 
     #[test]
     fn adjacent_quotes_join_and_empty_words_survive() {
-        assert_eq!(
-            argv(&one(r#"echo a'b'"c"d '' """#)),
-            ["echo", "abcd", "", ""]
-        );
+        assert_eq!(argv(&one(r#"echo a'b'"c"d '' """#)), ["echo", "abcd", "", ""]);
     }
 
     #[test]
     fn backslash_outside_quotes() {
-        assert_eq!(
-            argv(&one(r"echo a\ b \' \\ \$X \# x#y")),
-            ["echo", "a b", "'", "\\", "$X", "#", "x#y"]
-        );
+        assert_eq!(argv(&one(r"echo a\ b \' \\ \$X \# x#y")), ["echo", "a b", "'", "\\", "$X", "#", "x#y"]);
     }
 
     #[test]
@@ -1118,22 +983,9 @@ mod tests {
         let src = "kubectl label node my-node \\\n  rr-partition=A \\\n  --overwrite\nkubectl get no\\\nde";
         let v = parse_script(src).unwrap();
         assert_eq!(v.len(), 2);
-        assert_eq!(
-            argv(&v[0]),
-            [
-                "kubectl",
-                "label",
-                "node",
-                "my-node",
-                "rr-partition=A",
-                "--overwrite"
-            ]
-        );
+        assert_eq!(argv(&v[0]), ["kubectl", "label", "node", "my-node", "rr-partition=A", "--overwrite"]);
         assert_eq!(v[0].line, 1);
-        assert_eq!(
-            v[0].text,
-            "kubectl label node my-node \\\n  rr-partition=A \\\n  --overwrite"
-        );
+        assert_eq!(v[0].text, "kubectl label node my-node \\\n  rr-partition=A \\\n  --overwrite");
         assert_eq!(argv(&v[1]), ["kubectl", "get", "node"]);
         assert_eq!(v[1].line, 4);
         // Inside double quotes too.
@@ -1153,8 +1005,7 @@ mod tests {
 
     #[test]
     fn semicolons_separate() {
-        let v =
-            parse_script("calicoctl node status; kubectl get nodes ;calicoctl ipam show;").unwrap();
+        let v = parse_script("calicoctl node status; kubectl get nodes ;calicoctl ipam show;").unwrap();
         assert_eq!(v.len(), 3);
         assert_eq!(v[0].text, "calicoctl node status");
         assert_eq!(v[1].text, "kubectl get nodes");
@@ -1166,19 +1017,12 @@ mod tests {
     fn variables_unquoted_split_and_braced() {
         let e = env(&[("A", "x  y"), ("B", "z"), ("E", "")]);
         let v = parse_script_with_env("echo $A ${B}s \"$A\" pre$E $E \"$E\" $ a$ $/", &e).unwrap();
-        assert_eq!(
-            argv(&v[0]),
-            ["echo", "x", "y", "zs", "x  y", "pre", "", "$", "a$", "$/"]
-        );
+        assert_eq!(argv(&v[0]), ["echo", "x", "y", "zs", "x  y", "pre", "", "$", "a$", "$/"]);
     }
 
     #[test]
     fn here_string() {
-        let cl = parse_script_with_env(
-            r#"calicoctl apply -f - <<< "$Y""#,
-            &env(&[("Y", "kind: IPPool")]),
-        )
-        .unwrap();
+        let cl = parse_script_with_env(r#"calicoctl apply -f - <<< "$Y""#, &env(&[("Y", "kind: IPPool")])).unwrap();
         assert_eq!(argv(&cl[0]), ["calicoctl", "apply", "-f", "-"]);
         assert_eq!(cl[0].stdin.as_deref(), Some("kind: IPPool\n"));
         assert_eq!(cl[0].text, r#"calicoctl apply -f - <<< "$Y""#);
@@ -1198,14 +1042,8 @@ mod tests {
             ("cat <<\"EOF\"\na $X\nEOF\n", "a $X\n"),
             ("cat <<\\EOF\na $X\nEOF\n", "a $X\n"),
             ("cat <<-EOF\n\t\ta $X\n\tEOF\n", "a 1\n"),
-            (
-                "cat <<EOF\na \\$X \\\\ \\q\nb\\\nc\nEOF\n",
-                "a $X \\ \\q\nbc\n",
-            ),
-            (
-                "cat <<EOF\n\"quoted\" 'single'\nEOF\n",
-                "\"quoted\" 'single'\n",
-            ),
+            ("cat <<EOF\na \\$X \\\\ \\q\nb\\\nc\nEOF\n", "a $X \\ \\q\nbc\n"),
+            ("cat <<EOF\n\"quoted\" 'single'\nEOF\n", "\"quoted\" 'single'\n"),
             ("cat <<EOF\nEOF\n", ""),
             ("cat <<END\nEOF\n EOF\nEND\n", "EOF\n EOF\n"),
         ] {
@@ -1257,32 +1095,20 @@ mod tests {
         let e = err("cat <<\n");
         assert_eq!(
             (e.line, e.column, e.message.as_str()),
-            (
-                1,
-                5,
-                "heredoc operator '<<' needs a delimiter word (e.g. << EOF)"
-            )
+            (1, 5, "heredoc operator '<<' needs a delimiter word (e.g. << EOF)")
         );
         let e = err("<<EOF\nx\nEOF\n");
         assert_eq!((e.line, e.column), (1, 1));
-        assert_eq!(
-            e.message,
-            "a heredoc or here-string needs a command to read it"
-        );
+        assert_eq!(e.message, "a heredoc or here-string needs a command to read it");
         let e = err("cat <<EOF\n$(date)\nEOF\n");
         assert_eq!((e.line, e.column), (2, 1));
-        assert!(e
-            .message
-            .starts_with("command substitution $(...) is not supported"));
+        assert!(e.message.starts_with("command substitution $(...) is not supported"));
         let e = err("cat <<EOF\nok `date`\nEOF\n");
         assert_eq!((e.line, e.column), (2, 4));
         let e = err("cat <<<");
         assert_eq!(e.message, "here-string '<<<' needs a word after it");
         let e = err("cat <<'EOF\nx\n");
-        assert_eq!(
-            (e.line, e.column, e.message.as_str()),
-            (1, 7, "unterminated single quote")
-        );
+        assert_eq!((e.line, e.column, e.message.as_str()), (1, 7, "unterminated single quote"));
     }
 
     // ---- errors -----------------------------------------------------------
@@ -1290,20 +1116,11 @@ mod tests {
     #[test]
     fn unterminated_quotes() {
         let e = err("kubectl label node 'my-node rr=A");
-        assert_eq!(
-            (e.line, e.column, e.message.as_str()),
-            (1, 20, "unterminated single quote")
-        );
+        assert_eq!((e.line, e.column, e.message.as_str()), (1, 20, "unterminated single quote"));
         let e = err("\necho \"abc\ndef");
-        assert_eq!(
-            (e.line, e.column, e.message.as_str()),
-            (2, 6, "unterminated double quote")
-        );
+        assert_eq!((e.line, e.column, e.message.as_str()), (2, 6, "unterminated double quote"));
         let e = err("echo abc\\");
-        assert_eq!(
-            (e.line, e.column, e.message.as_str()),
-            (1, 9, "line continuation at the end of the script")
-        );
+        assert_eq!((e.line, e.column, e.message.as_str()), (1, 9, "line continuation at the end of the script"));
     }
 
     #[test]
@@ -1315,100 +1132,25 @@ mod tests {
                 32,
                 "pipes are not supported: rrlab runs each command itself",
             ),
-            (
-                "kubectl get nodes\ncalicoctl node status && echo ok",
-                2,
-                23,
-                "'&&' is not supported",
-            ),
-            (
-                "calicoctl node status || true",
-                1,
-                23,
-                "'||' is not supported",
-            ),
-            (
-                "calicoctl node status &",
-                1,
-                23,
-                "background jobs ('&') are not supported",
-            ),
-            (
-                "calicoctl get bgppeers > out.yaml",
-                1,
-                24,
-                "output redirection ('>') is not supported",
-            ),
-            (
-                "calicoctl node status 2>&1",
-                1,
-                24,
-                "output redirection ('>') is not supported",
-            ),
-            (
-                "calicoctl apply -f - < peer.yaml",
-                1,
-                22,
-                "input redirection from a file ('<') is not supported",
-            ),
-            (
-                "kubectl label node $(hostname) a=b",
-                1,
-                20,
-                "command substitution $(...) is not supported",
-            ),
-            (
-                "kubectl label node \"$(hostname)\" a=b",
-                1,
-                21,
-                "command substitution $(...) is not supported",
-            ),
-            (
-                "kubectl label node `hostname` a=b",
-                1,
-                20,
-                "command substitution `...` is not supported",
-            ),
-            (
-                "echo $((1+2))",
-                1,
-                6,
-                "arithmetic expansion $((...)) is not supported",
-            ),
-            (
-                "(calicoctl node status)",
-                1,
-                1,
-                "subshells and grouping ('(') are not supported",
-            ),
+            ("kubectl get nodes\ncalicoctl node status && echo ok", 2, 23, "'&&' is not supported"),
+            ("calicoctl node status || true", 1, 23, "'||' is not supported"),
+            ("calicoctl node status &", 1, 23, "background jobs ('&') are not supported"),
+            ("calicoctl get bgppeers > out.yaml", 1, 24, "output redirection ('>') is not supported"),
+            ("calicoctl node status 2>&1", 1, 24, "output redirection ('>') is not supported"),
+            ("calicoctl apply -f - < peer.yaml", 1, 22, "input redirection from a file ('<') is not supported"),
+            ("kubectl label node $(hostname) a=b", 1, 20, "command substitution $(...) is not supported"),
+            ("kubectl label node \"$(hostname)\" a=b", 1, 21, "command substitution $(...) is not supported"),
+            ("kubectl label node `hostname` a=b", 1, 20, "command substitution `...` is not supported"),
+            ("echo $((1+2))", 1, 6, "arithmetic expansion $((...)) is not supported"),
+            ("(calicoctl node status)", 1, 1, "subshells and grouping ('(') are not supported"),
             ("echo $1", 1, 6, "special parameter '$1' is not supported"),
             ("echo $?", 1, 6, "special parameter '$?' is not supported"),
-            (
-                "echo ${X:-d}",
-                1,
-                6,
-                "unsupported parameter expansion '${X:-d}'",
-            ),
+            ("echo ${X:-d}", 1, 6, "unsupported parameter expansion '${X:-d}'"),
             ("echo ${X", 1, 6, "unterminated '${'"),
-            (
-                "echo $'\\n'",
-                1,
-                6,
-                "ANSI-C quoting $'...' is not supported",
-            ),
+            ("echo $'\\n'", 1, 6, "ANSI-C quoting $'...' is not supported"),
             ("; echo", 1, 1, "syntax error near ';'"),
-            (
-                "echo a;; echo",
-                1,
-                7,
-                "';;' is only valid in a case statement",
-            ),
-            (
-                "diff <(a) b",
-                1,
-                6,
-                "process substitution '<(...)' is not supported",
-            ),
+            ("echo a;; echo", 1, 7, "';;' is only valid in a case statement"),
+            ("diff <(a) b", 1, 6, "process substitution '<(...)' is not supported"),
         ];
         for (src, line, col, msg) in cases {
             let e = err(src);
@@ -1426,26 +1168,19 @@ mod tests {
     #[test]
     fn error_display() {
         let e = err("a | b");
-        assert_eq!(
-            e.to_string(),
-            "line 1, column 3: pipes are not supported: rrlab runs each command itself"
-        );
+        assert_eq!(e.to_string(), "line 1, column 3: pipes are not supported: rrlab runs each command itself");
     }
 
     #[test]
     fn quoted_operators_are_literal() {
-        assert_eq!(
-            argv(&one(r##"echo '|' "&&" \> '<<EOF' ';' "#""##)),
-            ["echo", "|", "&&", ">", "<<EOF", ";", "#"]
-        );
+        assert_eq!(argv(&one(r##"echo '|' "&&" \> '<<EOF' ';' "#""##)), ["echo", "|", "&&", ">", "<<EOF", ";", "#"]);
     }
 
     #[test]
     fn no_panic_on_odd_inputs() {
         for src in [
-            "\\", "'", "\"", "$", "${", "${}", "<<", "<<-", "<<<", "<<-'", "a\\\n", "\\\n",
-            "$\"x\"", "\"$\"", "\r\n", "x=", "=x", "export", "export A", "<<E\n", "a <<E\r", "é$",
-            "${é}", "\"\\", "a\"$", "a <<\"E", "a <<\\",
+            "\\", "'", "\"", "$", "${", "${}", "<<", "<<-", "<<<", "<<-'", "a\\\n", "\\\n", "$\"x\"", "\"$\"", "\r\n",
+            "x=", "=x", "export", "export A", "<<E\n", "a <<E\r", "é$", "${é}", "\"\\", "a\"$", "a <<\"E", "a <<\\",
         ] {
             let _ = parse_script(src);
         }

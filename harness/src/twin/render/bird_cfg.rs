@@ -12,9 +12,10 @@ use crate::model::resources::{is_community, parse_duration_secs};
 
 /// `debug …;` line per confd's LOGGING template: node-specific level, else global, default info.
 fn logging(cx: &RenderContext) -> &'static str {
-    let level = cx.node_bgp_config().and_then(|c| c.spec.log_severity_screen.clone()).or_else(|| {
-        cx.ds.default_bgp_configuration().and_then(|c| c.spec.log_severity_screen.clone())
-    });
+    let level = cx
+        .node_bgp_config()
+        .and_then(|c| c.spec.log_severity_screen.clone())
+        .or_else(|| cx.ds.default_bgp_configuration().and_then(|c| c.spec.log_severity_screen.clone()));
     let level = match level.map(|l| l.to_lowercase()) {
         None => "info".to_string(),
         Some(l) if l == "debug" || l == "info" => l,
@@ -79,7 +80,16 @@ fn apply_communities(cx: &RenderContext, out: &mut String) {
     out.push_str("}\n\n");
 }
 
-fn peer_protocol(cx: &RenderContext, out: &mut String, kind: &str, key: &str, p: &PeerData, node_ip: &str, node_as: u32, global: bool) {
+fn peer_protocol(
+    cx: &RenderContext,
+    out: &mut String,
+    kind: &str,
+    key: &str,
+    p: &PeerData,
+    node_ip: &str,
+    node_as: u32,
+    global: bool,
+) {
     let mut id = p.ip.to_string().replace('.', "_");
     if p.port != 0 {
         id = format!("{id}_port_{}", p.port);
@@ -116,7 +126,9 @@ fn peer_protocol(cx: &RenderContext, out: &mut String, kind: &str, key: &str, p:
     if !p.restart_time.is_empty() {
         let _ = writeln!(out, "  graceful restart time {};", p.restart_time);
     }
-    if let Some(cid) = rr_client_cluster_id(p.as_num, effective_local_as, cx.host.rr_cluster_id.as_deref(), &p.rr_cluster_id) {
+    if let Some(cid) =
+        rr_client_cluster_id(p.as_num, effective_local_as, cx.host.rr_cluster_id.as_deref(), &p.rr_cluster_id)
+    {
         let _ = writeln!(out, "  rr client;\n  rr cluster id {cid};");
     }
     if let Some(pw) = &p.password {
@@ -149,7 +161,8 @@ fn mesh(cx: &RenderContext, out: &mut String, node_ip: &str) {
         .and_then(|c| c.spec.node_mesh_max_restart_time.as_deref())
         .and_then(|t| parse_duration_secs(t).ok())
         .map(|s| format!("{}", s.round() as i64));
-    let password = global.and_then(|c| c.spec.node_mesh_password.as_ref()).and_then(|r| cx.ds.secret_value(&r.name, &r.key));
+    let password =
+        global.and_then(|c| c.spec.node_mesh_password.as_ref()).and_then(|r| cx.ds.secret_value(&r.name, &r.key));
     for (name, rec) in &cx.ds.nodes {
         let b = rec.bgp();
         let _ = writeln!(out, "\n# For peer /bgp/v1/host/{name}/ip_addr_v4");
@@ -201,7 +214,8 @@ pub fn render(cx: &RenderContext) -> String {
 
     let global = cx.ds.default_bgp_configuration();
     let bind_mode = global.and_then(|c| c.spec.bind_mode.clone()).unwrap_or_default();
-    let listen_address = if bind_mode == "NodeIP" && !node_ip.is_empty() { format!(" address {node_ip}") } else { String::new() };
+    let listen_address =
+        if bind_mode == "NodeIP" && !node_ip.is_empty() { format!(" address {node_ip}") } else { String::new() };
     let listen_port = match cx.node_bgp_config().and_then(|c| c.spec.listen_port) {
         Some(p) => {
             out.push_str("# Set node listen_port\n");
@@ -230,7 +244,11 @@ pub fn render(cx: &RenderContext) -> String {
     if cx.flavor == Flavor::Upstream {
         // The twin: BIRD programs a private table; rrlab's agent mirrors it into main as Calico's BIRD
         // fork would (tunl0 + onlink + BGP next hop), see twin/agent.
-        let _ = writeln!(out, "  kernel table {};  # rrlab twin: mirrored into main by the agent", super::TWIN_KERNEL_TABLE);
+        let _ = writeln!(
+            out,
+            "  kernel table {};  # rrlab twin: mirrored into main by the agent",
+            super::TWIN_KERNEL_TABLE
+        );
     }
     out.push_str("}\n\n# Watch interface up/down events.\nprotocol device {\n");
     out.push_str(logging(cx));
@@ -277,7 +295,16 @@ pub fn render(cx: &RenderContext) -> String {
         out.push_str("# No node-specific peers configured.\n");
     }
     for (k, p) in nodes {
-        peer_protocol(cx, &mut out, "Node", &format!("/bgp/v1/host/{}/peer_v4/{k}", cx.node), p, &node_ip, node_as, false);
+        peer_protocol(
+            cx,
+            &mut out,
+            "Node",
+            &format!("/bgp/v1/host/{}/peer_v4/{k}", cx.node),
+            p,
+            &node_ip,
+            node_as,
+            false,
+        );
     }
     out
 }

@@ -36,7 +36,11 @@ fn setting<T>(cx: &RenderContext, get: impl Fn(&FelixConfigurationSpec) -> Optio
     if let Some(v) = node_cfg.and_then(|c| get(&c.spec)) {
         return Some((v, format!("felixconfiguration node.{}", cx.node)));
     }
-    cx.ds.felix_configurations.get("default").and_then(|c| get(&c.spec)).map(|v| (v, "felixconfiguration default".to_string()))
+    cx.ds
+        .felix_configurations
+        .get("default")
+        .and_then(|c| get(&c.spec))
+        .map(|v| (v, "felixconfiguration default".to_string()))
 }
 
 fn list_env(s: &str) -> Vec<String> {
@@ -86,7 +90,21 @@ pub fn felix_state(cx: &RenderContext) -> FelixState {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         rules.push(IptablesRule {
             chain: "cali-INPUT".into(),
-            args: s(&["-p", "4", "-m", "set", "--match-set", ALL_HOSTS_IPSET, "src", "-m", "addrtype", "--dst-type", "LOCAL", "-j", &allow]),
+            args: s(&[
+                "-p",
+                "4",
+                "-m",
+                "set",
+                "--match-set",
+                ALL_HOSTS_IPSET,
+                "src",
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-j",
+                &allow,
+            ]),
             comment: "Allow IPIP packets from Calico hosts".into(),
         });
         let deny_word = if deny == "DROP" { "Drop" } else { "Reject" };
@@ -97,7 +115,21 @@ pub fn felix_state(cx: &RenderContext) -> FelixState {
         });
         rules.push(IptablesRule {
             chain: "cali-OUTPUT".into(),
-            args: s(&["-p", "4", "-m", "set", "--match-set", ALL_HOSTS_IPSET, "dst", "-m", "addrtype", "--src-type", "LOCAL", "-j", &allow]),
+            args: s(&[
+                "-p",
+                "4",
+                "-m",
+                "set",
+                "--match-set",
+                ALL_HOSTS_IPSET,
+                "dst",
+                "-m",
+                "addrtype",
+                "--src-type",
+                "LOCAL",
+                "-j",
+                &allow,
+            ]),
             comment: "Allow IPIP packets to other Calico hosts".into(),
         });
     }

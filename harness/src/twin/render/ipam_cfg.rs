@@ -104,7 +104,9 @@ fn kernel_filter(out: &mut String, flavor: Flavor, kp: &KernelProgramming) {
         let _ = writeln!(out, "\n  if ( net ~ {} ) then {{", p.pool);
         match &p.decision {
             KernelDecision::Reject => {
-                out.push_str("    # Don't program VXLAN routes into the kernel - these are handled by Felix.\n    reject;\n");
+                out.push_str(
+                    "    # Don't program VXLAN routes into the kernel - these are handled by Felix.\n    reject;\n",
+                );
             }
             KernelDecision::CrossSubnet { local_subnet, device } => {
                 let _ = writeln!(out, "    if defined(bgp_next_hop) && ( bgp_next_hop ~ {local_subnet} ) then");
@@ -128,7 +130,8 @@ fn kernel_filter(out: &mut String, flavor: Flavor, kp: &KernelProgramming) {
 /// The kernel programming decisions for this node (data for the twin's agent).
 pub fn kernel_programming(cx: &RenderContext) -> KernelProgramming {
     let mut kp = KernelProgramming::default();
-    kp.reject_cidrs = super::services::service_routes(cx).reject_cidrs.into_iter().filter(|n| matches!(n, IpNet::V4(_))).collect();
+    kp.reject_cidrs =
+        super::services::service_routes(cx).reject_cidrs.into_iter().filter(|n| matches!(n, IpNet::V4(_))).collect();
     if let Some(net) = cx.host.network_v4 {
         for p in v4_pools_in_key_order(cx.ds.ip_pools.values()) {
             kp.pools.push(PoolDecision { pool: p.spec.cidr, decision: pool_decision(p, net) });

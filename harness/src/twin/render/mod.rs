@@ -63,7 +63,11 @@ impl<'a> RenderContext<'a> {
     pub fn new(ds: &'a Datastore, node: &'a str, flavor: Flavor) -> Result<RenderContext<'a>, RenderError> {
         let rec = ds.node(node).ok_or_else(|| RenderError::UnknownNode {
             node: node.to_string(),
-            known: if ds.nodes.is_empty() { "none".into() } else { ds.nodes.keys().cloned().collect::<Vec<_>>().join(", ") },
+            known: if ds.nodes.is_empty() {
+                "none".into()
+            } else {
+                ds.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
         })?;
         Ok(RenderContext { ds, node, host: rec.bgp(), flavor })
     }
@@ -116,7 +120,11 @@ impl Render {
     pub fn bird_check(&self, bird: &str) -> Result<(), String> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!("rrlab-check-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "rrlab-check-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let result = (|| {
             for (name, text) in self.files() {

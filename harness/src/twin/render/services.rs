@@ -86,7 +86,9 @@ fn advertise(cx: &RenderContext, key: &str, svc: &Service, external: &[IpNet], l
         if svc.service_type == "LoadBalancer" && svc.load_balancer_ip.as_deref().is_some_and(|ip| single_in(ip, lb)) {
             return true;
         }
-        if (svc.service_type == "LoadBalancer" || svc.service_type == "NodePort") && svc.external_ips.iter().any(|ip| single_in(ip, external)) {
+        if (svc.service_type == "LoadBalancer" || svc.service_type == "NodePort")
+            && svc.external_ips.iter().any(|ip| single_in(ip, external))
+        {
             return true;
         }
     }
