@@ -1,4 +1,4 @@
-//! Fidelity suite: Calico v3.30's own confd golden cases (`shared/calico-golden-v3.30.0/`). For each case the
+//! Fidelity suite: Calico v3.30's own confd golden cases (`testdata/calico-golden-v3.30.0/`, carried by the repository). For each case the
 //! twin renders kube-master from the same inputs, and a BIRD-config reader compares *behaviour* with the
 //! configs calico-node rendered: BGP protocols and options, export decisions, kernel decisions, static
 //! routes, router id. The twin's own flavour must also be accepted by upstream BIRD 1.6.8 (`bird -p -c`).
@@ -13,19 +13,10 @@ use rrlab::twin::apply::apply_text;
 use rrlab::twin::datastore::{Datastore, WriteMode};
 use rrlab::twin::render::{render_node, Flavor, KernelDecision, Render};
 
-/// `shared/` sits beside the repository (CI clones the repo next to a copy of it).
+/// The cases, carried by the repository (`testdata/calico-golden-v3.30.0/`, Apache-2.0, from Calico's confd
+/// tests at v3.30.0; its README says where each file came from).
 fn golden_root() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    loop {
-        for cand in [dir.join("shared/calico-golden-v3.30.0"), dir.join("../shared/calico-golden-v3.30.0")] {
-            if cand.is_dir() {
-                return cand;
-            }
-        }
-        if !dir.pop() {
-            panic!("shared/calico-golden-v3.30.0 not found beside the repository: the fidelity suite needs it");
-        }
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/calico-golden-v3.30.0")
 }
 
 fn read(p: &Path) -> String {
@@ -165,9 +156,9 @@ golden! {
     ttl_security_global => "ttl_security/global",
 }
 
-/// Every case directory in shared/ is tested, including ones added after this file was written.
+/// Every case directory in testdata/ is tested, including ones added after this file was written.
 #[test]
-fn every_case_in_shared_is_covered() {
+fn every_case_in_testdata_is_covered() {
     let root = golden_root();
     let mut found = Vec::new();
     for group in std::fs::read_dir(&root).unwrap().flatten() {

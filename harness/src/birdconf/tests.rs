@@ -11,18 +11,9 @@ use super::*;
 
 const GOLDEN: &str = "calico-golden-v3.30.0";
 
-/// `shared/calico-golden-v3.30.0`, found by walking up from the crate directory (the repo may
-/// be checked out next to `shared/`, or contain it).
+/// The golden cases the repository carries (`testdata/calico-golden-v3.30.0`).
 fn golden_root() -> PathBuf {
-    let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    for dir in start.ancestors() {
-        for cand in [dir.join("shared").join(GOLDEN), dir.join("..").join("shared").join(GOLDEN)] {
-            if cand.is_dir() {
-                return cand;
-            }
-        }
-    }
-    panic!("no shared/{GOLDEN} directory above {}", start.display());
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(GOLDEN)
 }
 
 fn golden_cases() -> Vec<PathBuf> {
