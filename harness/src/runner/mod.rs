@@ -54,7 +54,7 @@ struct RunningProbe {
     log: PathBuf,
 }
 
-fn pod_for<'a>(v: &'a TwinView, sel: &PodSelector) -> Result<(String, String, std::net::Ipv4Addr, String), String> {
+fn pod_for(v: &TwinView, sel: &PodSelector) -> Result<(String, String, std::net::Ipv4Addr, String), String> {
     let nodes = v.nodes();
     let pod = match sel {
         PodSelector::Pod(p) => nodes.iter().flat_map(|n| n.pods.iter()).find(|x| &x.name == p),

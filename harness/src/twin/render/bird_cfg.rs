@@ -86,8 +86,7 @@ fn peer_protocol(
     kind: &str,
     key: &str,
     p: &PeerData,
-    node_ip: &str,
-    node_as: u32,
+    (node_ip, node_as): (&str, u32),
     global: bool,
 ) {
     let mut id = p.ip.to_string().replace('.', "_");
@@ -287,7 +286,7 @@ pub fn render(cx: &RenderContext) -> String {
         out.push_str("# No global peers configured.\n");
     }
     for (k, p) in globals {
-        peer_protocol(cx, &mut out, "Global", &format!("/bgp/v1/global/peer_v4/{k}"), p, &node_ip, node_as, true);
+        peer_protocol(cx, &mut out, "Global", &format!("/bgp/v1/global/peer_v4/{k}"), p, (&node_ip, node_as), true);
     }
     out.push_str("\n\n# ------------- Node-specific peers -------------\n");
     let nodes: Vec<(&String, &PeerData)> = peers.node.iter().filter(|(_, p)| v4(p)).collect();
@@ -301,8 +300,7 @@ pub fn render(cx: &RenderContext) -> String {
             "Node",
             &format!("/bgp/v1/host/{}/peer_v4/{k}", cx.node),
             p,
-            &node_ip,
-            node_as,
+            (&node_ip, node_as),
             false,
         );
     }

@@ -129,9 +129,14 @@ fn kernel_filter(out: &mut String, flavor: Flavor, kp: &KernelProgramming) {
 
 /// The kernel programming decisions for this node (data for the twin's agent).
 pub fn kernel_programming(cx: &RenderContext) -> KernelProgramming {
-    let mut kp = KernelProgramming::default();
-    kp.reject_cidrs =
-        super::services::service_routes(cx).reject_cidrs.into_iter().filter(|n| matches!(n, IpNet::V4(_))).collect();
+    let mut kp = KernelProgramming {
+        reject_cidrs: super::services::service_routes(cx)
+            .reject_cidrs
+            .into_iter()
+            .filter(|n| matches!(n, IpNet::V4(_)))
+            .collect(),
+        ..Default::default()
+    };
     if let Some(net) = cx.host.network_v4 {
         for p in v4_pools_in_key_order(cx.ds.ip_pools.values()) {
             kp.pools.push(PoolDecision { pool: p.spec.cidr, decision: pool_decision(p, net) });
