@@ -6,16 +6,17 @@
 //! exactly those steps must fail, with that text in the failure.
 //!
 //! Environment: `RRLAB_RUNTIME` = `netns` (default here: fastest) or `docker`; `RRLAB_BACKEND` = `twin`
-//! (default) or `kind` (the kind runner, `rrlab::kind::run`, with real processes: kind, containerlab, kubectl;
+//! (default) or `kind` (the kind backend through the same runner, with real processes: kind, containerlab, kubectl;
 //! the nightly workflow). Needs root (CI runs as root) and, for the twin, BIRD 1.6.8; fails loudly without
 //! them.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rrlab_e2e::rrlab::kind;
+use rrlab_e2e::rrlab::backend::{self, BackendKind};
 use rrlab_e2e::rrlab::report::{self, StepReport};
-use rrlab_e2e::rrlab::runner::{self, RunOptions};
+use rrlab_e2e::rrlab::runner::{self, Callbacks, RunOptions};
+use rrlab_e2e::rrlab::runtime::RuntimeKind;
 
 fn out(s: &str) {
     // Not captured by the test harness: the per-step lines are the point of this target.
@@ -55,16 +56,23 @@ fn expected_failures(p: &Path) -> Vec<(usize, String)> {
 
 #[test]
 fn every_runbook_in_labs() {
-    // RRLAB_BACKEND=kind (the nightly workflow): the kind runner with real processes; else the twin.
-    let kind = kind::kind_selected(std::env::var(kind::BACKEND_ENV).ok().as_deref()).unwrap_or_else(|e| panic!("{e}"));
+    // RRLAB_BACKEND=kind (the nightly workflow): kind clusters with real processes; else the twin.
+    let backend =
+        backend::from_env(std::env::var(backend::BACKEND_ENV).ok().as_deref()).unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: geteuid has no preconditions.
     assert_eq!(
         unsafe { libc::geteuid() },
         0,
         "the e2e runbooks need root (network namespaces, iptables); CI runs them as root"
     );
-    let runtime =
-        if kind { "kind".to_string() } else { std::env::var("RRLAB_RUNTIME").unwrap_or_else(|_| "netns".into()) };
+    let runtime: RuntimeKind = std::env::var("RRLAB_RUNTIME")
+        .unwrap_or_else(|_| "netns".into())
+        .parse()
+        .unwrap_or_else(|e| panic!("RRLAB_RUNTIME: {e}"));
+    let on = match backend {
+        BackendKind::Twin => format!("twin, {runtime}"),
+        BackendKind::Kind => "kind".to_string(),
+    };
     std::env::set_var("RRLAB_BIN", env!("CARGO_BIN_EXE_rrlab-e2e-bin"));
     let report_dir =
         std::env::var("RRLAB_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target/rrlab-report"));
@@ -79,20 +87,22 @@ fn every_runbook_in_labs() {
     for p in &books {
         let rel = p.strip_prefix(root()).unwrap_or(p).display().to_string();
         let expect_fail = expected_failures(p);
-        out(&format!("\n=== {rel} ({runtime})"));
-        let res = if kind {
-            kind::run::run(
-                p,
-                &kind::run::KindRunOptions::default(),
-                &kind::ProcessRunner,
-                &|r: &StepReport| out(&report::step_line(r)),
-                &|m| out(&format!("      {m}")),
-            )
-        } else {
-            let opts = RunOptions { runtime: runtime.clone(), ..Default::default() };
-            runner::run(p, &opts, &|r: &StepReport| out(&report::step_line(r)), &|_| {}).map_err(|e| e.to_string())
+        out(&format!("\n=== {rel} ({on})"));
+        let opts = RunOptions { backend, runtime: Some(runtime), ..Default::default() };
+        let quiet = backend == BackendKind::Twin;
+        let progress = |m: &str| {
+            if !quiet {
+                out(&format!("      {m}"))
+            }
         };
+        let on_step = |r: &StepReport| out(&report::step_line(r));
+        let res = runner::run(p, &opts, &Callbacks { on_step: &on_step, progress: &progress });
         let res = match res {
+            Ok(r) if matches!(r.teardown, Some(Err(_))) => {
+                let e = r.teardown.as_ref().and_then(|t| t.as_ref().err()).cloned().unwrap_or_default();
+                problems.push(format!("{rel}: teardown failed: {e}"));
+                r
+            }
             Ok(r) => r,
             Err(e) => {
                 out(&format!("ERROR {rel}: {e}"));

@@ -4,13 +4,16 @@
 //! Pure core (model, twin datastore/renderer, parsers, expectations) with thin edges (node runtimes).
 
 pub mod agent;
+pub mod backend;
 pub mod birdconf;
 pub mod kind;
 pub mod lab;
 pub mod model;
 pub mod observe;
+pub mod process;
 pub mod report;
 pub mod runbook;
 pub mod runner;
 pub mod runtime;
 pub mod twin;
+pub mod wan;

@@ -12,6 +12,8 @@ use rrlab::{agent, lab};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use rrlab::backend::BackendKind;
+use rrlab::runtime::RuntimeKind;
 use rrlab::twin::apply::apply_text;
 use rrlab::twin::commands::run_script;
 use rrlab::twin::datastore::{Datastore, WriteMode};
@@ -32,21 +34,9 @@ enum FlavorArg {
     Calico,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum BackendArg {
-    Twin,
-    Kind,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum RuntimeArg {
-    Docker,
-    Netns,
-}
-
 #[derive(Subcommand)]
 enum WanCmd {
-    /// Cut traffic between two subnets (both ways unless --one-way).
+    /// Cut traffic between two sites or subnets (both ways unless --one-way).
     Partition {
         from: String,
         to: String,
@@ -90,13 +80,13 @@ enum Cmd {
         topology: PathBuf,
         /// twin (default): calico-node twins; kind: real kind clusters + Calico v3.30 + containerlab.
         #[arg(long, value_enum, default_value = "twin")]
-        backend: BackendArg,
+        backend: BackendKind,
         /// Print the exact plan (every command, in order) instead of running it (kind backend).
         #[arg(long)]
         dry_run: bool,
         /// docker (default where a Docker daemon answers) or netns.
         #[arg(long, value_enum)]
-        runtime: Option<RuntimeArg>,
+        runtime: Option<RuntimeKind>,
         /// Pods per node.
         #[arg(long, default_value_t = 2)]
         pods: u32,
@@ -112,7 +102,7 @@ enum Cmd {
         lab: Option<String>,
         /// kind: remove the kind clusters, containerlab nodes and bridges of this topology.
         #[arg(long, value_enum, default_value = "twin")]
-        backend: BackendArg,
+        backend: BackendKind,
         /// The topology (kind backend).
         #[arg(long)]
         topology: Option<PathBuf>,
@@ -126,7 +116,7 @@ enum Cmd {
         /// The lab (twin), or the topology file with --backend kind.
         lab: String,
         #[arg(long, value_enum, default_value = "twin")]
-        backend: BackendArg,
+        backend: BackendKind,
         /// Print the commands instead of running them (kind backend).
         #[arg(long)]
         dry_run: bool,
@@ -169,12 +159,12 @@ enum Cmd {
         runbook: PathBuf,
         /// twin (default) or kind (real kind clusters + Calico v3.30 + containerlab).
         #[arg(long, value_enum, default_value = "twin")]
-        backend: BackendArg,
+        backend: BackendKind,
         /// kind: the lab is already up (rrlab up --backend kind); skip the bring-up.
         #[arg(long)]
         reuse: bool,
         #[arg(long, value_enum)]
-        runtime: Option<RuntimeArg>,
+        runtime: Option<RuntimeKind>,
         /// Keep the lab afterwards (rrlab down <lab> removes it).
         #[arg(long)]
         keep: bool,
@@ -202,7 +192,7 @@ enum Cmd {
         nodes: usize,
         /// Only these runtimes for hybrid-rr (default: docker if available, and netns).
         #[arg(long, value_enum)]
-        runtime: Vec<RuntimeArg>,
+        runtime: Vec<RuntimeKind>,
         /// Skip hybrid-rr.
         #[arg(long)]
         no_hybrid: bool,
@@ -272,16 +262,6 @@ fn load(inputs: &[PathBuf], env: &[String]) -> Result<Datastore> {
     Ok(ds)
 }
 
-/// The runtime asked for, else docker where a Docker daemon answers, else netns.
-fn pick_runtime(r: Option<RuntimeArg>) -> &'static str {
-    match r {
-        Some(RuntimeArg::Netns) => "netns",
-        Some(RuntimeArg::Docker) => "docker",
-        None if rrlab::runtime::docker::Docker::new().is_ok() => "docker",
-        None => "netns",
-    }
-}
-
 /// The only lab that is up, when none is named.
 fn pick_lab(lab: Option<String>) -> Result<String> {
     if let Some(l) = lab {
@@ -293,19 +273,6 @@ fn pick_lab(lab: Option<String>) -> Result<String> {
         [] => bail!("no lab is up (rrlab up <topology> first)"),
         many => bail!("several labs are up ({}): name one with --lab", many.join(", ")),
     }
-}
-
-fn shell_join(args: &[String]) -> String {
-    args.iter()
-        .map(|a| {
-            if a.is_empty() || a.contains([' ', '\'', '"', '$', '{', '}', '(', ')', '!', '|', '&', ';', '<', '>']) {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            } else {
-                a.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn run_tool(tool: &str, lab_name: Option<String>, cluster: Option<String>, args: &[String]) -> Result<()> {
@@ -320,7 +287,7 @@ fn run_tool(tool: &str, lab_name: Option<String>, cluster: Option<String>, args:
             topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
         ),
     };
-    let mut line = format!("{tool} {}", shell_join(args));
+    let mut line = format!("{tool} {}", rrlab::process::shell_line(args));
     let stdin_is_tty = unsafe { libc::isatty(0) } == 1;
     if args.windows(2).any(|w| w[0] == "-f" && w[1] == "-") && !stdin_is_tty {
         let mut body = String::new();
@@ -354,7 +321,7 @@ fn main() -> Result<()> {
             agent::run(agent::AgentConfig { node, state_dir, config_dir, socket, bird_bin: bird }, stop)
                 .map_err(anyhow::Error::msg)?;
         }
-        Cmd::Up { topology, backend: BackendArg::Kind, dry_run, .. } => {
+        Cmd::Up { topology, backend: BackendKind::Kind, dry_run, .. } => {
             let topo = rrlab::model::topology::load(&topology)?;
             let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
             let plan = rrlab::kind::plan_up(&topo, &opts);
@@ -372,7 +339,7 @@ fn main() -> Result<()> {
                 );
             }
         }
-        Cmd::Down { backend: BackendArg::Kind, topology, dry_run, .. } => {
+        Cmd::Down { backend: BackendKind::Kind, topology, dry_run, .. } => {
             let Some(topology) = topology else { bail!("rrlab down --backend kind needs --topology <file>") };
             let topo = rrlab::model::topology::load(&topology)?;
             let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
@@ -386,7 +353,7 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, .. } => {
-            let runtime = pick_runtime(runtime);
+            let runtime = RuntimeKind::or_default(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -395,7 +362,7 @@ fn main() -> Result<()> {
             );
             bar.enable_steady_tick(Duration::from_millis(120));
             let opts = lab::converge::UpOptions {
-                runtime: runtime.into(),
+                runtime,
                 pods_per_node: pods,
                 timeout: Duration::from_secs(timeout),
                 ping_matrix: !no_ping_matrix,
@@ -414,29 +381,6 @@ fn main() -> Result<()> {
             }
             ProbeCmd::Recv { port, log } => rrlab::runner::probe::receive(port, &log)?,
         },
-        Cmd::Run { runbook, backend: BackendArg::Kind, keep, reuse, junit, .. } => {
-            let opts = rrlab::kind::run::KindRunOptions { plan: None, keep, reuse };
-            let res = rrlab::kind::run::run(
-                &runbook,
-                &opts,
-                &rrlab::kind::ProcessRunner,
-                &|r| {
-                    println!("{}", rrlab::report::step_line(r));
-                    if !r.passed {
-                        println!("{}", rrlab::report::failure_text(r));
-                    }
-                },
-                &|m| eprintln!("{m}"),
-            )
-            .map_err(anyhow::Error::msg)?;
-            println!("{}", rrlab::report::summary_line(&res.steps));
-            if let Some(j) = junit {
-                std::fs::write(&j, rrlab::report::junit_xml(&res.runbook, &res.steps))?;
-            }
-            if !res.passed() {
-                std::process::exit(1);
-            }
-        }
         Cmd::Fidelity { topology, cluster } => {
             let topo = rrlab::model::topology::load(&topology)?;
             let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
@@ -466,28 +410,33 @@ fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Run { runbook, runtime, keep, junit, .. } => {
-            let runtime = pick_runtime(runtime);
-            let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
+        Cmd::Run { runbook, backend, reuse, runtime, keep, junit } => {
+            let _ = ctrlc::set_handler(|| rrlab::runner::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
-            let opts = rrlab::runner::RunOptions { runtime: runtime.into(), keep, ..Default::default() };
+            let opts = rrlab::runner::RunOptions { backend, runtime, keep, reuse, ..Default::default() };
+            let on_step = |r: &rrlab::report::StepReport| {
+                bar.suspend(|| {
+                    println!("{}", rrlab::report::step_line(r));
+                    if !r.passed {
+                        println!("{}", rrlab::report::failure_text(r));
+                    }
+                })
+            };
+            let progress = |m: &str| bar.set_message(m.to_string());
             let res = rrlab::runner::run(
                 &runbook,
                 &opts,
-                &|r| {
-                    bar.suspend(|| {
-                        println!("{}", rrlab::report::step_line(r));
-                        if !r.passed {
-                            println!("{}", rrlab::report::failure_text(r));
-                        }
-                    })
-                },
-                &|m| bar.set_message(m.to_string()),
+                &rrlab::runner::Callbacks { on_step: &on_step, progress: &progress },
             );
             bar.finish_and_clear();
             let res = res?;
             println!("{}", rrlab::report::summary_line(&res.steps));
+            match &res.teardown {
+                Some(Err(e)) => eprintln!("teardown failed: {e}"),
+                None => eprintln!("lab {} kept (rrlab down {} removes it)", res.lab, res.lab),
+                Some(Ok(_)) => {}
+            }
             if let Some(j) = junit {
                 std::fs::write(&j, rrlab::report::junit_xml(&res.runbook, &res.steps))?;
             }
@@ -497,13 +446,12 @@ fn main() -> Result<()> {
         }
         Cmd::Bench { nodes, runtime, no_hybrid, json } => {
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
-            let mut runtimes: Vec<&str> =
-                runtime.iter().map(|r| if *r == RuntimeArg::Docker { "docker" } else { "netns" }).collect();
+            let mut runtimes = runtime.clone();
             if runtimes.is_empty() {
                 if rrlab::runtime::docker::Docker::new().is_ok() {
-                    runtimes.push("docker");
+                    runtimes.push(RuntimeKind::Docker);
                 }
-                runtimes.push("netns");
+                runtimes.push(RuntimeKind::Netns);
             }
             let here = std::env::current_dir()?;
             let bar = ProgressBar::new_spinner();
@@ -514,7 +462,7 @@ fn main() -> Result<()> {
                     bar.set_message(format!("hybrid-rr on {rt}"));
                     rows.push(lab::bench::bench_one(
                         &here.join("topologies/hybrid-rr.clab.yml"),
-                        rt,
+                        *rt,
                         true,
                         Duration::from_secs(300),
                         &|m| bar.set_message(format!("hybrid-rr on {rt}: {m}")),
@@ -524,7 +472,7 @@ fn main() -> Result<()> {
             if nodes > 0 {
                 let dir = std::env::temp_dir().join(format!("rrlab-bench-{}", std::process::id()));
                 let topo = lab::bench::mesh_topology(&dir, nodes)?;
-                let r = lab::bench::bench_one(&topo, "netns", false, Duration::from_secs(900), &|m| {
+                let r = lab::bench::bench_one(&topo, RuntimeKind::Netns, false, Duration::from_secs(900), &|m| {
                     bar.set_message(format!("mesh{nodes} on netns: {m}"))
                 });
                 let _ = std::fs::remove_dir_all(&dir);
@@ -561,7 +509,7 @@ fn main() -> Result<()> {
                 println!("nothing to remove");
             }
         }
-        Cmd::Status { lab: topology, backend: BackendArg::Kind, dry_run } => {
+        Cmd::Status { lab: topology, backend: BackendKind::Kind, dry_run } => {
             let topo = rrlab::model::topology::load(std::path::Path::new(&topology))?;
             let plan = rrlab::kind::plan_status(&topo, &rrlab::kind::PlanOptions::for_lab(&topo.name));
             if dry_run {
@@ -584,7 +532,7 @@ fn main() -> Result<()> {
         Cmd::Exec { node, lab: name, cmd } => {
             let name = pick_lab(name)?;
             let state = lab::LabState::load(&name)?;
-            let rt = lab::runtime_for(&state.runtime)?;
+            let rt = lab::runtime_for(state.runtime)?;
             let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
             let out = rt.exec(&lab::node_ref(&name, &node), &argv)?;
             std::io::Write::write_all(&mut std::io::stdout(), &out.stdout)?;
@@ -594,21 +542,23 @@ fn main() -> Result<()> {
         Cmd::Kubectl { lab: name, cluster, args } => run_tool("kubectl", name, cluster, &args)?,
         Cmd::Calicoctl { lab: name, cluster, args } => run_tool("calicoctl", name, cluster, &args)?,
         Cmd::Wan { lab: name, action } => {
-            let name = pick_lab(name)?;
-            let state = lab::LabState::load(&name)?;
-            let topo = state.topology()?;
-            let rt = lab::runtime_for(&state.runtime)?;
-            let rt = rt.as_ref();
-            match action {
-                WanCmd::Partition { from, to, one_way } => lab::wan::partition(rt, &name, &topo, &from, &to, !one_way)?,
-                WanCmd::Loss { percent } => lab::wan::loss(rt, &name, &topo, percent)?,
-                WanCmd::Rate { kbit } => lab::wan::rate(rt, &name, &topo, kbit)?,
-                WanCmd::Delay { ms } => lab::wan::delay(rt, &name, &topo, ms)?,
-                WanCmd::Heal => lab::wan::heal(rt, &name, &topo)?,
-                WanCmd::Counters => {
-                    println!("{}", serde_json::to_string_pretty(&lab::wan::counters(rt, &name, &topo)?)?)
+            let lab = rrlab::backend::twin::TwinBackend::attach(&pick_lab(name)?)?;
+            let topo = rrlab::backend::Backend::topology(&lab);
+            let site = |s: &str| topo.site_cidr(s).map_err(anyhow::Error::msg);
+            let a = match action {
+                WanCmd::Partition { from, to, one_way } => {
+                    rrlab::wan::Action::Partition { from: site(&from)?, to: site(&to)?, both: !one_way }
                 }
-            }
+                WanCmd::Loss { percent } => rrlab::wan::Action::Loss { percent },
+                WanCmd::Rate { kbit } => rrlab::wan::Action::Rate { kbit },
+                WanCmd::Delay { ms } => rrlab::wan::Action::Delay { ms },
+                WanCmd::Heal => rrlab::wan::Action::Heal,
+                WanCmd::Counters => {
+                    println!("{}", serde_json::to_string_pretty(&rrlab::wan::counters(&lab)?)?);
+                    return Ok(());
+                }
+            };
+            rrlab::wan::act(&lab, &a)?;
         }
         Cmd::Render { inputs, node, out, env, flavor } => {
             let ds = load(&inputs, &env)?;

@@ -69,8 +69,7 @@ fn mini_lab_converges_on_netns_and_down_leaves_nothing() {
     );
 
     let state = LabState::load("mini").unwrap();
-    let topo = state.topology().unwrap();
-    let rt = lab::runtime_for("netns").unwrap();
+    let rt = lab::runtime_for(rrlab::runtime::RuntimeKind::Netns).unwrap();
     // Every node's FIB: the other nodes' blocks via their node IP on tunl0, onlink, proto bird.
     let fib = converge::fib(&state, rt.as_ref(), "mini-worker2").unwrap();
     let tunnel: Vec<String> =
@@ -86,7 +85,7 @@ fn mini_lab_converges_on_netns_and_down_leaves_nothing() {
     assert!(text.contains("| 10.30.2.2    | node-to-node mesh | up    |"), "{text}");
     assert_eq!(text.matches("Established").count(), 6, "{text}");
     // Packets between sites are IP protocol 4 on the wire (the WAN counts them).
-    let c = lab::wan::counters(rt.as_ref(), "mini", &topo).unwrap();
+    let c = rrlab::wan::counters(&rrlab::backend::twin::TwinBackend::attach("mini").unwrap()).unwrap();
     assert!(c.ipip_packets > 0, "no IPIP crossed the WAN: {c:?}");
     assert!(c.bgp_packets > 0, "no BGP crossed the WAN: {c:?}");
     // Felix's drop rule is there and counts nothing from Calico hosts.

@@ -11,7 +11,6 @@ pub mod birdsock;
 pub mod protocol;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,23 +44,8 @@ fn now_ms() -> u64 {
 
 /// Run a command; Err(stderr) when it fails.
 pub fn sh(argv: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut cmd = Command::new(argv[0]);
-    cmd.args(&argv[1..]).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", argv[0]))?;
-    if let Some(input) = stdin {
-        if let Some(mut s) = child.stdin.take() {
-            let _ = s.write_all(input.as_bytes());
-        }
-    }
-    let out = child.wait_with_output().map_err(|e| format!("{}: {e}", argv[0]))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!("{}: {}", argv.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
+    let out = crate::process::run(argv, stdin).map_err(|e| e.to_string())?;
+    crate::process::checked(argv, out).map_err(|e| e.to_string())
 }
 
 /// Calico's BIRD fork programs selected routes into the kernel: blackholes for this node's blocks, IPIP pool

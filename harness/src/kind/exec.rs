@@ -2,8 +2,8 @@
 //! (the same text the twin's observers parse), WAN actions. Pure command construction; run them with a
 //! [`super::runner::Runner`].
 
-use super::plan::{ClusterAccess, PlanStep, WAN_COUNT_CHAIN, WAN_IMPAIR_CHAIN};
-use crate::model::topology::{NodeKind, Topology};
+use super::plan::{ClusterAccess, PlanStep};
+use crate::model::topology::Topology;
 
 /// calico-node's namespace in the manifest install.
 pub const CALICO_NAMESPACE: &str = "kube-system";
@@ -143,119 +143,18 @@ pub fn node_container(topo: &Topology, node: &str, start: bool) -> PlanStep {
     PlanStep::new(format!("{verb} node {node}"), &["docker", verb, &topo.container_name(node)])
 }
 
-/// The WAN: the topology's `linux` node (as the twin finds it).
-pub fn wan_node(topo: &Topology) -> Option<String> {
-    topo.nodes.values().find(|n| n.kind == NodeKind::Linux).map(|n| n.name.clone())
-}
-
-/// The WAN node's interfaces (one per site), in link order.
-pub fn wan_interfaces(topo: &Topology) -> Vec<String> {
-    let Some(w) = wan_node(topo) else { return Vec::new() };
-    topo.links_of(&w).into_iter().map(|(i, _)| i.to_string()).collect()
-}
-
-/// Link impairments as `containerlab tools netem set` takes them (all at once: unset ones are reset).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Impairment {
-    /// `--delay`, a duration such as `50ms`.
-    pub delay: Option<String>,
-    /// `--jitter` (needs a delay).
-    pub jitter: Option<String>,
-    /// `--loss`, percent.
-    pub loss: Option<f64>,
-    /// `--rate`, kbit/s.
-    pub rate_kbit: Option<u64>,
-    /// `--corruption`, percent.
-    pub corruption: Option<f64>,
-}
-
-fn percent(p: f64) -> String {
-    // `10` for 10.0, `0.5` for 0.5: what a person would type.
-    format!("{p}")
-}
-
-/// `containerlab tools netem set -n <container> -i <iface> [--delay D] [--jitter J] [--loss P] [--rate K]
-/// [--corruption C]` (flags as in containerlab's `cmd/tools_netem.go`; `-n` takes the container name).
-pub fn netem_set(topo: &Topology, node: &str, iface: &str, imp: &Impairment) -> PlanStep {
-    let c = topo.container_name(node);
-    let mut argv: Vec<String> =
-        ["containerlab", "tools", "netem", "set", "-n", &c, "-i", iface].iter().map(|s| s.to_string()).collect();
-    if let Some(d) = &imp.delay {
-        argv.extend(["--delay".to_string(), d.clone()]);
-    }
-    if let Some(j) = &imp.jitter {
-        argv.extend(["--jitter".to_string(), j.clone()]);
-    }
-    if let Some(l) = imp.loss {
-        argv.extend(["--loss".to_string(), percent(l)]);
-    }
-    if let Some(r) = imp.rate_kbit {
-        argv.extend(["--rate".to_string(), r.to_string()]);
-    }
-    if let Some(x) = imp.corruption {
-        argv.extend(["--corruption".to_string(), percent(x)]);
-    }
-    PlanStep::new(format!("netem on {node}:{iface}"), &argv)
-}
-
-/// `containerlab tools netem reset -n <container> -i <iface>`.
-pub fn netem_reset(topo: &Topology, node: &str, iface: &str) -> PlanStep {
-    let c = topo.container_name(node);
-    PlanStep::new(
-        format!("clear netem on {node}:{iface}"),
-        &["containerlab", "tools", "netem", "reset", "-n", &c, "-i", iface],
-    )
-}
-
-/// Impair every WAN interface (netem is egress-only, so both directions of every site pair are covered).
-pub fn wan_impair(topo: &Topology, imp: &Impairment) -> Vec<PlanStep> {
-    let Some(w) = wan_node(topo) else { return Vec::new() };
-    wan_interfaces(topo).iter().map(|i| netem_set(topo, &w, i, imp)).collect()
-}
-
-fn wan_iptables(topo: &Topology, what: String, args: &[&str]) -> Option<PlanStep> {
-    let w = wan_node(topo)?;
+/// A command on the WAN router, with the host's own tools in the WAN container's network namespace
+/// (`nsenter -t <its PID> -n`): the WAN image (`network-multitool`, Alpine) has no iptables, and the
+/// host's `tc`/`iptables` work on any namespace. The PID is read when the command runs (`docker inspect`),
+/// so the step is the same in a printed plan and at run time. None when the topology has no WAN.
+pub fn in_wan(topo: &Topology, what: &str, argv: &[&str]) -> Option<PlanStep> {
+    let w = crate::wan::wan_node(topo)?;
     let c = topo.container_name(&w);
-    let mut argv = vec!["docker", "exec", &c, "iptables"];
-    argv.extend_from_slice(args);
-    Some(PlanStep::new(what, &argv))
-}
-
-/// Cut `from → to` (subnets or addresses) at the WAN, and `to → from` when `both`: iptables DROP rules in
-/// the WAN's impairment chain, as the twin does.
-pub fn wan_partition(topo: &Topology, from: &str, to: &str, both: bool) -> Vec<PlanStep> {
-    let mut out = Vec::new();
-    let mut pairs = vec![(from, to)];
-    if both {
-        pairs.push((to, from));
-    }
-    for (s, d) in pairs {
-        out.extend(wan_iptables(
-            topo,
-            format!("WAN: partition {s} -> {d}"),
-            &["-A", WAN_IMPAIR_CHAIN, "-s", s, "-d", d, "-m", "comment", "--comment", "partition", "-j", "DROP"],
-        ));
-    }
-    out
-}
-
-/// Remove every partition and every netem impairment.
-pub fn wan_heal(topo: &Topology) -> Vec<PlanStep> {
-    let mut out: Vec<PlanStep> =
-        wan_iptables(topo, "WAN: remove partitions".into(), &["-F", WAN_IMPAIR_CHAIN]).into_iter().collect();
-    if let Some(w) = wan_node(topo) {
-        out.extend(wan_interfaces(topo).iter().map(|i| netem_reset(topo, &w, i)));
-    }
-    out
-}
-
-/// The WAN's BGP/IPIP counters (`iptables-save -c -t filter`, read with the twin's WAN counter logic:
-/// rule counters of the `rrlab-WAN` chain).
-pub fn wan_counters(topo: &Topology) -> Option<PlanStep> {
-    let w = wan_node(topo)?;
-    let c = topo.container_name(&w);
-    Some(PlanStep::new(
-        format!("WAN: counters ({WAN_COUNT_CHAIN})"),
-        &["docker", "exec", &c, "iptables-save", "-c", "-t", "filter"],
-    ))
+    let script = format!(
+        "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {}) && exec nsenter -t \"$pid\" -n -- \"$@\"",
+        crate::process::shell_quote(&c)
+    );
+    let mut full = vec!["sh", "-c", script.as_str(), "rrlab-wan"];
+    full.extend_from_slice(argv);
+    Some(PlanStep::new(format!("{what}: {}", argv.join(" ")), &full))
 }

@@ -8,23 +8,22 @@
 //! - [`plan`]: [`plan_up`] / [`plan_down`] / [`plan_status`] build a [`Plan`] (ordered [`PlanStep`]s: argv,
 //!   env, cwd, stdin) from a [`Topology`](crate::model::topology::Topology); `Display` prints it as a shell
 //!   script (`rrlab up --backend kind --dry-run`);
-//! - [`exec`]: operator commands, observations inside calico-node (`birdcl`, `ip -j route`, `ipset`,
-//!   `iptables-save`, confd files), WAN partition/netem;
+//! - [`exec`]: operator commands, commands inside calico-node, pods and node containers, and on the WAN
+//!   (the host's tools in the WAN's network namespace);
 //! - [`parse`]: `kubectl get pods -o json`, block affinities, `calicoctl`/`kind`/`containerlab version`
 //!   (BIRD, kernel, ipset and iptables text goes through [`crate::observe`], as for the twin);
 //! - [`fidelity`]: twin render vs calico-node's live confd files;
 //! - [`runner`]: the [`Runner`] seam ([`ProcessRunner`], [`RecordingRunner`]) and [`execute`].
-//! - [`view`]: [`view::KindView`], the runbook expectations' [`crate::runbook::lab::LabView`] of a kind lab;
-//! - [`run`]: [`run::run`], runbooks on kind (the twin runner's flow over a [`Runner`]).
+//! - [`backend`]: [`backend::KindBackend`], the lab as the one step runner ([`crate::runner`]) drives it,
+//!   behind the [`crate::backend::Backend`] seam.
 
+pub mod backend;
 pub mod exec;
 pub mod fidelity;
 pub mod parse;
 pub mod plan;
-pub mod run;
 pub mod runner;
 pub mod versions;
-pub mod view;
 
 #[cfg(test)]
 mod tests;
@@ -32,20 +31,6 @@ mod tests;
 pub use fidelity::{check_cluster, compare_node, FidelityError};
 pub use plan::{plan_down, plan_status, plan_up, ClusterAccess, Plan, PlanOptions, PlanStep};
 pub use runner::{execute, ExecError, ProcessRunner, RecordingRunner, Runner, StepOutput};
-
-/// The environment variable that selects the backend for the e2e target (`RRLAB_BACKEND=kind cargo test
-/// --test e2e`).
-pub const BACKEND_ENV: &str = "RRLAB_BACKEND";
-
-/// Whether `RRLAB_BACKEND` asks for the kind backend (`kind`, any case); Err for an unknown backend.
-pub fn kind_selected(value: Option<&str>) -> Result<bool, String> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(false),
-        Some(v) if v.eq_ignore_ascii_case("kind") => Ok(true),
-        Some(v) if v.eq_ignore_ascii_case("twin") => Ok(false),
-        Some(v) => Err(format!("{BACKEND_ENV}={v:?}: the backends are twin (default) and kind")),
-    }
-}
 
 /// `rrlab up --backend kind`: run [`plan_up`]; when a step fails, run [`plan_down`] (best effort) so that
 /// nothing half-built stays, and return the failure. `progress` sees every step before it runs.

@@ -154,16 +154,7 @@ fn heredoc_tag(text: &str) -> String {
     tag
 }
 
-/// Quote a word for a POSIX shell: unchanged when it only has characters no shell treats specially,
-/// otherwise single-quoted (`'` written as `'\''`).
-pub fn shell_quote(s: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
-    if !s.is_empty() && s.chars().all(safe) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
+pub use crate::process::shell_quote;
 
 /// An ordered list of steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -429,36 +420,16 @@ pub fn initial_bgp_configuration(c: &Cluster) -> Option<String> {
     })
 }
 
-/// WAN iptables chains (the twin's names): counters first in FORWARD, impairments after.
-pub const WAN_COUNT_CHAIN: &str = "rrlab-WAN";
-pub const WAN_IMPAIR_CHAIN: &str = "rrlab-IMPAIR";
-
-/// The steps that set up the WAN's counting and impairment chains (as the twin's WAN has them).
+/// The steps that set up the WAN's counting and impairment chains ([`crate::wan::setup`], the twin's WAN's),
+/// with the host's iptables in the WAN's network namespace ([`super::exec::in_wan`]).
 pub fn wan_setup_steps(topo: &Topology) -> Vec<PlanStep> {
-    let Some(wan) = super::exec::wan_node(topo) else { return Vec::new() };
-    let c = topo.container_name(&wan);
-    let ipt = |what: &str, args: &[&str]| {
-        let mut argv = vec!["docker", "exec", &c, "iptables"];
-        argv.extend_from_slice(args);
-        PlanStep::new(what, &argv)
-    };
-    let mut out = vec![
-        ipt("WAN: chain for BGP/IPIP counters", &["-N", WAN_COUNT_CHAIN]),
-        ipt("WAN: chain for partitions and loss", &["-N", WAN_IMPAIR_CHAIN]),
-    ];
-    for (proto, extra, comment) in
-        [("tcp", "--dport", "bgp-to-179"), ("tcp", "--sport", "bgp-from-179"), ("4", "", "ipip")]
-    {
-        let mut args = vec!["-A", WAN_COUNT_CHAIN, "-p", proto];
-        if !extra.is_empty() {
-            args.extend_from_slice(&[extra, "179"]);
-        }
-        args.extend_from_slice(&["-m", "comment", "--comment", comment]);
-        out.push(ipt(&format!("WAN: count {comment}"), &args));
-    }
-    out.push(ipt("WAN: impairments apply to forwarded traffic", &["-I", "FORWARD", "1", "-j", WAN_IMPAIR_CHAIN]));
-    out.push(ipt("WAN: counters first in FORWARD", &["-I", "FORWARD", "1", "-j", WAN_COUNT_CHAIN]));
-    out
+    crate::wan::setup()
+        .iter()
+        .filter_map(|c| {
+            let argv: Vec<&str> = c.iter().map(String::as_str).collect();
+            super::exec::in_wan(topo, "WAN chains", &argv)
+        })
+        .collect()
 }
 
 /// `rrlab up --backend kind`: every command, in order.

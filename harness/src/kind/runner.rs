@@ -3,39 +3,16 @@
 //! and `--dry-run` style checks). [`execute`] runs a plan in order, checking exit codes and the steps'
 //! [`Check`]s.
 
-use std::cell::RefCell;
 use std::fmt;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use super::parse;
 use super::plan::{Check, Plan, PlanStep};
 
-/// What a command printed and how it ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StepOutput {
-    /// The exit code (None: killed by a signal).
-    pub status: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl StepOutput {
-    pub fn ok(stdout: impl Into<String>) -> StepOutput {
-        StepOutput { status: Some(0), stdout: stdout.into(), stderr: String::new() }
-    }
-
-    pub fn failed(code: i32, stderr: impl Into<String>) -> StepOutput {
-        StepOutput { status: Some(code), stdout: String::new(), stderr: stderr.into() }
-    }
-
-    pub fn success(&self) -> bool {
-        self.status == Some(0)
-    }
-}
+/// What a command printed and how it ended (the one process output type).
+pub use crate::process::Output as StepOutput;
 
 /// Runs one step.
-pub trait Runner {
+pub trait Runner: Send + Sync {
     fn run(&self, step: &PlanStep) -> std::io::Result<StepOutput>;
 }
 
@@ -45,39 +22,12 @@ pub struct ProcessRunner;
 
 impl Runner for ProcessRunner {
     fn run(&self, step: &PlanStep) -> std::io::Result<StepOutput> {
-        let (prog, args) = step
-            .argv
-            .split_first()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
-        let mut cmd = Command::new(prog);
-        cmd.args(args);
-        for (k, v) in &step.env {
-            cmd.env(k, v);
-        }
-        if let Some(d) = &step.cwd {
-            cmd.current_dir(d);
-        }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if step.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        let mut child = cmd.spawn()?;
-        if let Some(text) = &step.stdin {
-            let mut sin = child.stdin.take().expect("stdin is piped");
-            let text = text.clone();
-            // Write from a thread so a child that fills its stdout before reading stdin cannot deadlock us.
-            let writer = std::thread::spawn(move || sin.write_all(text.as_bytes()));
-            let out = child.wait_with_output()?;
-            let _ = writer.join();
-            return Ok(to_output(out));
-        }
-        Ok(to_output(child.wait_with_output()?))
-    }
-}
-
-fn to_output(out: std::process::Output) -> StepOutput {
-    StepOutput {
-        status: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        crate::process::run_spec(&crate::process::Spec {
+            argv: &step.argv,
+            env: &step.env,
+            cwd: step.cwd.as_deref(),
+            stdin: step.stdin.as_deref(),
+        })
     }
 }
 
@@ -85,7 +35,7 @@ fn to_output(out: std::process::Output) -> StepOutput {
 /// line (success with empty output otherwise).
 #[derive(Debug, Default)]
 pub struct RecordingRunner {
-    pub ran: RefCell<Vec<PlanStep>>,
+    pub ran: std::sync::Mutex<Vec<PlanStep>>,
     replies: Vec<(String, StepOutput)>,
 }
 
@@ -102,13 +52,13 @@ impl RecordingRunner {
 
     /// The command lines run so far.
     pub fn command_lines(&self) -> Vec<String> {
-        self.ran.borrow().iter().map(PlanStep::command_line).collect()
+        self.ran.lock().expect("recording").iter().map(PlanStep::command_line).collect()
     }
 }
 
 impl Runner for RecordingRunner {
     fn run(&self, step: &PlanStep) -> std::io::Result<StepOutput> {
-        self.ran.borrow_mut().push(step.clone());
+        self.ran.lock().expect("recording").push(step.clone());
         let line = step.command_line();
         Ok(self
             .replies

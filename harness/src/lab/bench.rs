@@ -53,20 +53,20 @@ pub struct BenchRow {
 
 pub fn bench_one(
     topology: &Path,
-    runtime: &str,
+    runtime: crate::runtime::RuntimeKind,
     ping_matrix: bool,
     timeout: Duration,
     progress: &dyn Fn(&str),
 ) -> Result<BenchRow, LabError> {
     let t = Instant::now();
-    let opts = UpOptions { runtime: runtime.into(), pods_per_node: 2, timeout, ping_matrix };
+    let opts = UpOptions { runtime, pods_per_node: 2, timeout, ping_matrix };
     let r = up(topology, &opts, progress)?;
     let total = t.elapsed();
     let t2 = Instant::now();
     down(&r.lab)?;
     Ok(BenchRow {
         lab: r.lab,
-        runtime: runtime.into(),
+        runtime: runtime.to_string(),
         nodes: r.nodes,
         sessions: r.sessions,
         built_s: r.built.as_secs_f64(),

@@ -25,7 +25,7 @@ fn interrupted() -> Result<(), LabError> {
 
 #[derive(Debug, Clone)]
 pub struct UpOptions {
-    pub runtime: String,
+    pub runtime: RuntimeKind,
     pub pods_per_node: u32,
     pub timeout: Duration,
     /// Check every pod against every pod before declaring convergence.
@@ -34,14 +34,19 @@ pub struct UpOptions {
 
 impl Default for UpOptions {
     fn default() -> Self {
-        UpOptions { runtime: "netns".into(), pods_per_node: 2, timeout: Duration::from_secs(120), ping_matrix: true }
+        UpOptions {
+            runtime: RuntimeKind::Netns,
+            pods_per_node: 2,
+            timeout: Duration::from_secs(120),
+            ping_matrix: true,
+        }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UpReport {
     pub lab: String,
-    pub runtime: String,
+    pub runtime: RuntimeKind,
     pub nodes: usize,
     pub sessions: usize,
     pub built: Duration,
@@ -90,12 +95,12 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     if lab_dir(&lab).join("lab.json").exists() {
         return Err(LabError::AlreadyUp(lab));
     }
-    let rt = runtime_for(&opts.runtime)?;
+    let rt = runtime_for(opts.runtime)?;
     std::fs::create_dir_all(lab_dir(&lab)).map_err(|e| LabError::Io(format!("{}: {e}", lab_dir(&lab).display())))?;
     let mut state = LabState {
         name: lab.clone(),
         topology: std::fs::canonicalize(topology_path).unwrap_or_else(|_| topology_path.to_path_buf()),
-        runtime: opts.runtime.clone(),
+        runtime: opts.runtime,
         pods_per_node: opts.pods_per_node,
         version: 0,
         scripts: BTreeMap::new(),
@@ -173,7 +178,7 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     };
     let converged = t1.elapsed();
     guard.armed = false;
-    Ok(UpReport { lab, runtime: opts.runtime.clone(), nodes: nodes.len(), sessions, built, converged, pings })
+    Ok(UpReport { lab, runtime: opts.runtime, nodes: nodes.len(), sessions, built, converged, pings })
 }
 
 /// Wait until every node of the cluster applied the lab's version; returns the nodes whose BIRD rejected
@@ -359,7 +364,7 @@ pub fn ping_once(rt: &dyn Runtime, lab: &str, node: &str, pod_ns: &str, dst: &st
 
 /// `calicoctl node status` on every node (of one cluster, or all).
 pub fn node_status_all(state: &LabState, topo: &Topology, cluster: Option<&str>) -> Result<String, LabError> {
-    let rt = runtime_for(&state.runtime)?;
+    let rt = runtime_for(state.runtime)?;
     let mut out = String::new();
     for c in topo.clusters.iter().filter(|c| cluster.is_none_or(|x| x == c.name)) {
         for n in &c.nodes {

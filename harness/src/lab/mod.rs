@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::protocol::{write_atomic, Desired, PodSpec};
 use crate::agent::veth_name;
 use crate::model::topology::{self, Cluster, NodeKind, Role, Topology};
-use crate::runtime::{self, NodeRef, Runtime, RuntimeError};
+use crate::runtime::{self, NodeRef, Runtime, RuntimeError, RuntimeKind};
 use crate::twin::apply::apply_text;
 use crate::twin::commands::{self, Outcome, Ran};
 use crate::twin::datastore::{Datastore, WriteMode, ANN_IPV4};
@@ -53,7 +53,7 @@ pub struct AppliedScript {
 pub struct LabState {
     pub name: String,
     pub topology: PathBuf,
-    pub runtime: String,
+    pub runtime: RuntimeKind,
     pub pods_per_node: u32,
     pub version: u64,
     /// Per cluster, the operator commands applied since `up`, in order.
@@ -102,12 +102,8 @@ pub fn list_labs() -> Vec<String> {
     v
 }
 
-pub fn runtime_for(kind: &str) -> Result<Box<dyn Runtime>, LabError> {
-    match kind {
-        "netns" => Ok(Box::new(runtime::netns::Netns)),
-        "docker" => Ok(Box::new(runtime::docker::Docker::new()?)),
-        other => Err(LabError::Other(format!("unknown runtime {other:?} (docker or netns)"))),
-    }
+pub fn runtime_for(kind: RuntimeKind) -> Result<Box<dyn Runtime>, LabError> {
+    Ok(runtime::runtime_for(kind)?)
 }
 
 /// The Kubernetes labels kind puts on a node, plus the config's own.

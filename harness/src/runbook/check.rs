@@ -1150,6 +1150,8 @@ pub struct WaitOptions {
     pub block_size: u8,
     /// Times are measured from here (e.g. when the step's command started); default: the call.
     pub since: Option<Instant>,
+    /// Stop polling when this is set (Ctrl-C).
+    pub cancel: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 impl WaitOptions {
@@ -1160,6 +1162,7 @@ impl WaitOptions {
             settle: step.settle.unwrap_or_default(),
             block_size: d.block_size,
             since: None,
+            cancel: None,
         }
     }
 }
@@ -1197,7 +1200,14 @@ pub fn wait_all(
         es,
         lab,
         outcome,
-        &WaitOptions { timeout, poll, settle: Duration::ZERO, block_size: DEFAULT_BLOCK_SIZE, since: None },
+        &WaitOptions {
+            timeout,
+            poll,
+            settle: Duration::ZERO,
+            block_size: DEFAULT_BLOCK_SIZE,
+            since: None,
+            cancel: None,
+        },
     )
 }
 
@@ -1240,7 +1250,7 @@ pub fn wait_all_with(
             break;
         }
         let now = Instant::now();
-        if now >= deadline {
+        if now >= deadline || o.cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
             break;
         }
         std::thread::sleep(o.poll.min(deadline - now).max(Duration::from_millis(1)));

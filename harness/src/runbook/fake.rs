@@ -3,10 +3,10 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::lab::wan::WanCounters;
 use crate::observe::{IpSet, IpTables, KernelRoute, Protocol, Route};
+use crate::wan::WanCounters;
 
-use super::lab::{LabView, NodeInfo, PodInfo};
+use super::lab::{LabView, NodeInfo, ObserveError, Observed, PodInfo};
 
 /// Every observation is a map entry; a node without an entry reads as an error (`node x: no … here`), as a
 /// stopped node would.
@@ -33,8 +33,8 @@ impl FakeLab {
     }
 }
 
-fn missing(what: &str, node: &str) -> String {
-    format!("node {node}: no {what} here")
+fn missing(what: &str, node: &str) -> ObserveError {
+    ObserveError::Unavailable(format!("node {node}: no {what} here"))
 }
 
 /// A `show protocols` row.
@@ -58,23 +58,23 @@ impl LabView for FakeLab {
     fn nodes(&self) -> Vec<NodeInfo> {
         self.nodes.clone()
     }
-    fn protocols(&self, node: &str) -> Result<Vec<Protocol>, String> {
+    fn protocols(&self, node: &str) -> Observed<Vec<Protocol>> {
         self.protocol_reads.set(self.protocol_reads.get() + 1);
         self.protocols.get(node).cloned().ok_or_else(|| missing("BIRD", node))
     }
-    fn rib(&self, node: &str) -> Result<Vec<Route>, String> {
+    fn rib(&self, node: &str) -> Observed<Vec<Route>> {
         self.rib.get(node).cloned().ok_or_else(|| missing("BIRD", node))
     }
-    fn fib(&self, node: &str) -> Result<Vec<KernelRoute>, String> {
+    fn fib(&self, node: &str) -> Observed<Vec<KernelRoute>> {
         self.fib.get(node).cloned().ok_or_else(|| missing("routes", node))
     }
-    fn ipsets(&self, node: &str) -> Result<Vec<IpSet>, String> {
+    fn ipsets(&self, node: &str) -> Observed<Vec<IpSet>> {
         self.ipsets.get(node).cloned().ok_or_else(|| missing("ipsets", node))
     }
-    fn iptables(&self, node: &str) -> Result<IpTables, String> {
+    fn iptables(&self, node: &str) -> Observed<IpTables> {
         self.iptables.get(node).cloned().ok_or_else(|| missing("iptables", node))
     }
-    fn config(&self, node: &str) -> Result<BTreeMap<String, String>, String> {
+    fn config(&self, node: &str) -> Observed<BTreeMap<String, String>> {
         self.config.get(node).cloned().ok_or_else(|| missing("BIRD config", node))
     }
     fn bird_config_error(&self, node: &str) -> Option<String> {
@@ -83,7 +83,7 @@ impl LabView for FakeLab {
     fn ping(&self, from: &PodInfo, to: &PodInfo) -> bool {
         !self.ping_fails.contains(&(from.name.clone(), to.name.clone()))
     }
-    fn wan(&self) -> Result<WanCounters, String> {
+    fn wan(&self) -> Observed<WanCounters> {
         Ok(self.wan.clone())
     }
 }

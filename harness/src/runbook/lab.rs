@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::lab::wan::WanCounters;
 use crate::observe::{IpSet, IpTables, KernelRoute, Prefix, Protocol, Route};
 use crate::twin::commands::Outcome;
+use crate::wan::WanCounters;
 
 use super::model::{AddrRef, Expectation, NodeSel, NodeSet, PodSet};
 
@@ -33,24 +33,44 @@ pub struct NodeInfo {
     pub pods: Vec<PodInfo>,
 }
 
-/// A lab, as expectations see it. Errors are one-line texts (`node x is stopped`, `birdc: …`).
+/// Why an observation could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObserveError {
+    /// Its command or query did not answer (node stopped, BIRD down, calico-node restarting).
+    #[error("{0}")]
+    Unavailable(String),
+    /// It answered with something the parser does not accept.
+    #[error(transparent)]
+    Parse(#[from] crate::observe::ParseError),
+}
+
+impl From<crate::backend::BackendError> for ObserveError {
+    fn from(e: crate::backend::BackendError) -> ObserveError {
+        ObserveError::Unavailable(e.to_string())
+    }
+}
+
+/// Observations' results.
+pub type Observed<T> = Result<T, ObserveError>;
+
+/// A lab, as expectations see it.
 pub trait LabView {
     fn nodes(&self) -> Vec<NodeInfo>;
     /// BIRD `show protocols`.
-    fn protocols(&self, node: &str) -> Result<Vec<Protocol>, String>;
+    fn protocols(&self, node: &str) -> Observed<Vec<Protocol>>;
     /// BIRD `show route all`.
-    fn rib(&self, node: &str) -> Result<Vec<Route>, String>;
+    fn rib(&self, node: &str) -> Observed<Vec<Route>>;
     /// `ip -j route` (main table).
-    fn fib(&self, node: &str) -> Result<Vec<KernelRoute>, String>;
-    fn ipsets(&self, node: &str) -> Result<Vec<IpSet>, String>;
+    fn fib(&self, node: &str) -> Observed<Vec<KernelRoute>>;
+    fn ipsets(&self, node: &str) -> Observed<Vec<IpSet>>;
     /// `iptables-save -c`.
-    fn iptables(&self, node: &str) -> Result<IpTables, String>;
+    fn iptables(&self, node: &str) -> Observed<IpTables>;
     /// The BIRD config files as running: file name (`bird.cfg`, `bird_ipam.cfg`, …) → text.
-    fn config(&self, node: &str) -> Result<BTreeMap<String, String>, String>;
+    fn config(&self, node: &str) -> Observed<BTreeMap<String, String>>;
     /// The error BIRD gave when it last rejected a new config (calico-node keeps the old one), if any.
     fn bird_config_error(&self, node: &str) -> Option<String>;
     fn ping(&self, from: &PodInfo, to: &PodInfo) -> bool;
-    fn wan(&self) -> Result<WanCounters, String>;
+    fn wan(&self) -> Observed<WanCounters>;
 
     /// Many pings; override to run them in parallel. Same order as `pairs`.
     fn ping_many(&self, pairs: &[(PodInfo, PodInfo)]) -> Vec<bool> {
@@ -267,15 +287,15 @@ type ConfigFiles = BTreeMap<String, String>;
 pub struct CachedLab<'a> {
     inner: &'a dyn LabView,
     nodes: RefCell<Option<Vec<NodeInfo>>>,
-    protocols: RefCell<HashMap<String, Result<Vec<Protocol>, String>>>,
-    rib: RefCell<HashMap<String, Result<Vec<Route>, String>>>,
-    fib: RefCell<HashMap<String, Result<Vec<KernelRoute>, String>>>,
-    ipsets: RefCell<HashMap<String, Result<Vec<IpSet>, String>>>,
-    iptables: RefCell<HashMap<String, Result<IpTables, String>>>,
-    config: RefCell<HashMap<String, Result<ConfigFiles, String>>>,
+    protocols: RefCell<HashMap<String, Observed<Vec<Protocol>>>>,
+    rib: RefCell<HashMap<String, Observed<Vec<Route>>>>,
+    fib: RefCell<HashMap<String, Observed<Vec<KernelRoute>>>>,
+    ipsets: RefCell<HashMap<String, Observed<Vec<IpSet>>>>,
+    iptables: RefCell<HashMap<String, Observed<IpTables>>>,
+    config: RefCell<HashMap<String, Observed<ConfigFiles>>>,
     bird_err: RefCell<HashMap<String, Option<String>>>,
     pings: RefCell<HashMap<(String, String), bool>>,
-    wan: RefCell<Option<Result<WanCounters, String>>>,
+    wan: RefCell<Option<Observed<WanCounters>>>,
 }
 
 impl<'a> CachedLab<'a> {
@@ -314,22 +334,22 @@ impl LabView for CachedLab<'_> {
         *self.nodes.borrow_mut() = Some(v.clone());
         v
     }
-    fn protocols(&self, node: &str) -> Result<Vec<Protocol>, String> {
+    fn protocols(&self, node: &str) -> Observed<Vec<Protocol>> {
         memo(&self.protocols, node, || self.inner.protocols(node))
     }
-    fn rib(&self, node: &str) -> Result<Vec<Route>, String> {
+    fn rib(&self, node: &str) -> Observed<Vec<Route>> {
         memo(&self.rib, node, || self.inner.rib(node))
     }
-    fn fib(&self, node: &str) -> Result<Vec<KernelRoute>, String> {
+    fn fib(&self, node: &str) -> Observed<Vec<KernelRoute>> {
         memo(&self.fib, node, || self.inner.fib(node))
     }
-    fn ipsets(&self, node: &str) -> Result<Vec<IpSet>, String> {
+    fn ipsets(&self, node: &str) -> Observed<Vec<IpSet>> {
         memo(&self.ipsets, node, || self.inner.ipsets(node))
     }
-    fn iptables(&self, node: &str) -> Result<IpTables, String> {
+    fn iptables(&self, node: &str) -> Observed<IpTables> {
         memo(&self.iptables, node, || self.inner.iptables(node))
     }
-    fn config(&self, node: &str) -> Result<BTreeMap<String, String>, String> {
+    fn config(&self, node: &str) -> Observed<BTreeMap<String, String>> {
         memo(&self.config, node, || self.inner.config(node))
     }
     fn bird_config_error(&self, node: &str) -> Option<String> {
@@ -355,7 +375,7 @@ impl LabView for CachedLab<'_> {
         let cache = self.pings.borrow();
         pairs.iter().map(|(a, b)| cache.get(&key(a, b)).copied().unwrap_or(false)).collect()
     }
-    fn wan(&self) -> Result<WanCounters, String> {
+    fn wan(&self) -> Observed<WanCounters> {
         if let Some(v) = self.wan.borrow().as_ref() {
             return v.clone();
         }

@@ -7,11 +7,11 @@ use pretty_assertions::assert_eq;
 
 use super::fake::{bgp, FakeLab};
 use super::*;
-use crate::lab::wan::WanCounters;
 use crate::observe::{
     parse_ip_route, parse_ipset, parse_iptables_save, parse_protocols, parse_routes, PeerType, Prefix,
 };
 use crate::twin::commands::Outcome;
+use crate::wan::WanCounters;
 
 // ------------------------------------------------------------------------------------------ the example
 
@@ -925,7 +925,7 @@ impl LabView for Slow {
     fn nodes(&self) -> Vec<NodeInfo> {
         self.lab.nodes()
     }
-    fn protocols(&self, node: &str) -> Result<Vec<crate::observe::Protocol>, String> {
+    fn protocols(&self, node: &str) -> crate::runbook::lab::Observed<Vec<crate::observe::Protocol>> {
         if node == "c" {
             let n = self.reads.get() + 1;
             self.reads.set(n);
@@ -938,19 +938,19 @@ impl LabView for Slow {
         }
         self.lab.protocols(node)
     }
-    fn rib(&self, node: &str) -> Result<Vec<crate::observe::Route>, String> {
+    fn rib(&self, node: &str) -> crate::runbook::lab::Observed<Vec<crate::observe::Route>> {
         self.lab.rib(node)
     }
-    fn fib(&self, node: &str) -> Result<Vec<crate::observe::KernelRoute>, String> {
+    fn fib(&self, node: &str) -> crate::runbook::lab::Observed<Vec<crate::observe::KernelRoute>> {
         self.lab.fib(node)
     }
-    fn ipsets(&self, node: &str) -> Result<Vec<crate::observe::IpSet>, String> {
+    fn ipsets(&self, node: &str) -> crate::runbook::lab::Observed<Vec<crate::observe::IpSet>> {
         self.lab.ipsets(node)
     }
-    fn iptables(&self, node: &str) -> Result<crate::observe::IpTables, String> {
+    fn iptables(&self, node: &str) -> crate::runbook::lab::Observed<crate::observe::IpTables> {
         self.lab.iptables(node)
     }
-    fn config(&self, node: &str) -> Result<BTreeMap<String, String>, String> {
+    fn config(&self, node: &str) -> crate::runbook::lab::Observed<BTreeMap<String, String>> {
         self.lab.config(node)
     }
     fn bird_config_error(&self, node: &str) -> Option<String> {
@@ -959,7 +959,7 @@ impl LabView for Slow {
     fn ping(&self, from: &PodInfo, to: &PodInfo) -> bool {
         self.lab.ping(from, to)
     }
-    fn wan(&self) -> Result<WanCounters, String> {
+    fn wan(&self) -> crate::runbook::lab::Observed<WanCounters> {
         self.lab.wan()
     }
 }
@@ -1021,6 +1021,7 @@ fn wait_all_catches_a_flap_while_settling() {
         settle: Duration::from_millis(10),
         block_size: 26,
         since: None,
+        cancel: None,
     };
     let r = wait_all_with(&es, &lab, &StepOutcome::default, &o);
     assert!(r.converged.is_some());

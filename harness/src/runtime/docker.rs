@@ -111,8 +111,16 @@ impl Docker {
 }
 
 impl Runtime for Docker {
-    fn kind(&self) -> &'static str {
-        "docker"
+    fn kind(&self) -> super::RuntimeKind {
+        super::RuntimeKind::Docker
+    }
+
+    fn inside_dir(&self, _state_dir: &Path) -> PathBuf {
+        PathBuf::from("/var/lib/rrlab")
+    }
+
+    fn inside_bin(&self) -> Result<PathBuf, RuntimeError> {
+        Ok(PathBuf::from("/usr/local/bin/rrlab"))
     }
 
     fn create_node(&self, n: &NodeRef, state_dir: &Path) -> Result<(), RuntimeError> {

@@ -7,7 +7,6 @@ pub mod netns;
 pub mod tunl;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuntimeError {
@@ -19,6 +18,59 @@ pub enum RuntimeError {
     Unavailable(String, String),
 }
 
+/// What a twin node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// A container of the locally built node image.
+    Docker,
+    /// A network namespace on this host.
+    Netns,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Netns => "netns",
+        }
+    }
+
+    /// The runtime asked for, else docker where a Docker daemon answers, else netns.
+    pub fn or_default(asked: Option<RuntimeKind>) -> RuntimeKind {
+        match asked {
+            Some(k) => k,
+            None if docker::Docker::new().is_ok() => RuntimeKind::Docker,
+            None => RuntimeKind::Netns,
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RuntimeKind {
+    type Err = RuntimeError;
+    fn from_str(s: &str) -> Result<RuntimeKind, RuntimeError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "docker" => Ok(RuntimeKind::Docker),
+            "netns" => Ok(RuntimeKind::Netns),
+            other => Err(RuntimeError::Unavailable(other.to_string(), "the runtimes are docker and netns".into())),
+        }
+    }
+}
+
+/// The runtime of a kind.
+pub fn runtime_for(kind: RuntimeKind) -> Result<Box<dyn Runtime>, RuntimeError> {
+    match kind {
+        RuntimeKind::Netns => Ok(Box::new(netns::Netns)),
+        RuntimeKind::Docker => Ok(Box::new(docker::Docker::new()?)),
+    }
+}
+
 /// A node of a lab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRef {
@@ -27,7 +79,7 @@ pub struct NodeRef {
 }
 
 pub trait Runtime: Send + Sync {
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> RuntimeKind;
     /// Create the node (namespace or container), loopback up, nothing else.
     /// `state_dir` is the node's state directory (BIRD files, socket, desired/status).
     fn create_node(&self, n: &NodeRef, state_dir: &Path) -> Result<(), RuntimeError>;
@@ -39,6 +91,14 @@ pub trait Runtime: Send + Sync {
     fn spawn_agent(&self, n: &NodeRef, state_dir: &Path, rrlab_bin: &Path) -> Result<u32, RuntimeError>;
     /// Where a Calico path of the node (e.g. `/var/run/calico/bird.ctl`) is reachable from this host.
     fn node_path(&self, n: &NodeRef, state_dir: &Path, calico_path: &str) -> PathBuf;
+    /// Where the node's state directory is, as seen from inside the node.
+    fn inside_dir(&self, state_dir: &Path) -> PathBuf {
+        state_dir.to_path_buf()
+    }
+    /// The rrlab binary, as seen from inside the node.
+    fn inside_bin(&self) -> Result<PathBuf, RuntimeError> {
+        rrlab_binary()
+    }
     /// Remove the node and everything running in it.
     fn destroy_node(&self, n: &NodeRef) -> Result<(), RuntimeError>;
 }
@@ -53,17 +113,7 @@ pub fn rrlab_binary() -> Result<PathBuf, RuntimeError> {
 
 /// Run a host command; Err with its stderr.
 pub fn cmd(argv: &[&str]) -> Result<String, RuntimeError> {
-    let out =
-        Command::new(argv[0]).args(&argv[1..]).output().map_err(|e| RuntimeError::Io(format!("{}: {e}", argv[0])))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(RuntimeError::Command(format!(
-            "`{}` failed: {}",
-            argv.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+    crate::process::run_ok(argv).map_err(|e| RuntimeError::Command(e.to_string()))
 }
 
 /// Output of a command run in a node, as text; Err when it failed.

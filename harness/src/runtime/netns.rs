@@ -13,8 +13,8 @@ pub fn ns_name(lab: &str, node: &str) -> String {
 }
 
 impl Runtime for Netns {
-    fn kind(&self) -> &'static str {
-        "netns"
+    fn kind(&self) -> super::RuntimeKind {
+        super::RuntimeKind::Netns
     }
 
     fn create_node(&self, n: &NodeRef, _state_dir: &Path) -> Result<(), RuntimeError> {
