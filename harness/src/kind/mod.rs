@@ -65,7 +65,7 @@ pub enum KindError {
     Preflight(#[from] preflight::PreflightError),
     /// A bring-up step failed; what this run had created was torn down (or not all of it: see `teardown`).
     #[error("{error}\n{teardown}")]
-    UpFailed { error: ExecError, teardown: Teardown },
+    UpFailed { error: Box<ExecError>, teardown: Box<Teardown> },
     /// Teardown could not remove everything recorded; what is left stays in the record.
     #[error("{0}")]
     Teardown(Teardown),
@@ -223,7 +223,7 @@ pub fn up(
             }
             Err(error) => {
                 let teardown = teardown(topo, opts, &recorded, runner, &mut |_, _| {});
-                return Err(KindError::UpFailed { error, teardown });
+                return Err(KindError::UpFailed { error: Box::new(error), teardown: Box::new(teardown) });
             }
         }
     }
