@@ -77,10 +77,23 @@ enum ProbeCmd {
 enum Cmd {
     /// Bring a topology up as a twin lab and wait until it has converged.
     Up {
+        /// The topology file (kind backend: or a lab name, for topologies/<name>.clab.yml).
         topology: PathBuf,
         /// twin (default): calico-node twins; kind: real kind clusters + Calico v3.30 + containerlab.
         #[arg(long, value_enum, default_value = "twin")]
         backend: BackendKind,
+        /// kind: use existing kind clusters of the topology's cluster names as they are (never deleted).
+        #[arg(long)]
+        reuse: bool,
+        /// kind: a kind/containerlab/calicoctl version other than the pinned one is an error, not a warning.
+        #[arg(long)]
+        strict_versions: bool,
+        /// kind: pull Calico's images from this registry instead of docker.io (e.g. quay.io).
+        #[arg(long)]
+        image_registry: Option<String>,
+        /// kind: raise too-low fs.inotify limits with sysctl instead of stopping.
+        #[arg(long)]
+        raise_limits: bool,
         /// Print the exact plan (every command, in order) instead of running it (kind backend).
         #[arg(long)]
         dry_run: bool,
@@ -99,11 +112,12 @@ enum Cmd {
     },
     /// Remove a lab (or every lab and leftovers of crashed runs).
     Down {
+        /// The lab (kind backend: a lab name or its topology file).
         lab: Option<String>,
-        /// kind: remove the kind clusters, containerlab nodes and bridges of this topology.
+        /// kind: remove what `rrlab up --backend kind` recorded creating for the lab, nothing else.
         #[arg(long, value_enum, default_value = "twin")]
         backend: BackendKind,
-        /// The topology (kind backend).
+        /// The topology (kind backend; the lab's record names it, so the lab name is enough).
         #[arg(long)]
         topology: Option<PathBuf>,
         #[arg(long)]
@@ -113,7 +127,7 @@ enum Cmd {
     },
     /// `calicoctl node status` of every node of a lab.
     Status {
-        /// The lab (twin), or the topology file with --backend kind.
+        /// The lab (twin), or with --backend kind a lab name or its topology file.
         lab: String,
         #[arg(long, value_enum, default_value = "twin")]
         backend: BackendKind,
@@ -275,6 +289,14 @@ fn pick_lab(lab: Option<String>) -> Result<String> {
     }
 }
 
+/// The topology a kind-backend command names: a file, or a lab name (from the lab's record, else
+/// `topologies/<name>.clab.yml`), loaded from its absolute path (the record keeps it for `down`).
+fn kind_topology(arg: &str) -> Result<rrlab::model::topology::Topology> {
+    let rec = std::fs::read_to_string(rrlab::kind::PlanOptions::for_lab(arg).record_file()).ok();
+    let p = rrlab::kind::resolve_topology(arg, rec.as_deref(), std::path::Path::new("topologies"), &|p| p.is_file())?;
+    Ok(rrlab::model::topology::load(&std::path::absolute(&p)?)?)
+}
+
 fn run_tool(tool: &str, lab_name: Option<String>, cluster: Option<String>, args: &[String]) -> Result<()> {
     let lab_name = pick_lab(lab_name)?;
     let mut state = lab::LabState::load(&lab_name)?;
@@ -321,35 +343,58 @@ fn main() -> Result<()> {
             agent::run(agent::AgentConfig { node, state_dir, config_dir, socket, bird_bin: bird }, stop)
                 .map_err(anyhow::Error::msg)?;
         }
-        Cmd::Up { topology, backend: BackendKind::Kind, dry_run, .. } => {
-            let topo = rrlab::model::topology::load(&topology)?;
-            let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
+        Cmd::Up {
+            topology,
+            backend: BackendKind::Kind,
+            dry_run,
+            reuse,
+            strict_versions,
+            image_registry,
+            raise_limits,
+            ..
+        } => {
+            let topo = kind_topology(&topology.display().to_string())?;
+            let mut opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
+            opts.strict_versions |= strict_versions;
+            opts.reuse = reuse;
+            opts.image_registry = image_registry;
+            opts.raise_limits = raise_limits;
             let plan = rrlab::kind::plan_up(&topo, &opts);
             if dry_run {
                 print!("{plan}");
             } else {
                 let runner = rrlab::kind::ProcessRunner;
-                rrlab::kind::up(&topo, &opts, &runner, &mut |i, st| {
+                let r = rrlab::kind::up(&topo, &opts, &runner, &mut |i, st| {
                     eprintln!("[{}/{}] {}", i + 1, plan.steps.len(), st.what)
                 })?;
                 println!(
-                    "lab {} up on kind (clusters: {})",
+                    "lab {} up on kind (clusters: {}{}){}",
                     topo.name,
-                    topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    topo.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                    if r.reused.is_empty() { String::new() } else { format!("; reused: {}", r.reused.join(", ")) },
+                    if r.warnings.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} warning(s) above", r.warnings.len())
+                    }
                 );
             }
         }
-        Cmd::Down { backend: BackendKind::Kind, topology, dry_run, .. } => {
-            let Some(topology) = topology else { bail!("rrlab down --backend kind needs --topology <file>") };
-            let topo = rrlab::model::topology::load(&topology)?;
+        Cmd::Down { lab: name, backend: BackendKind::Kind, topology, dry_run, .. } => {
+            let arg = match (name, topology) {
+                (Some(n), _) => n,
+                (None, Some(t)) => t.display().to_string(),
+                (None, None) => bail!("rrlab down --backend kind <lab> (or --topology <file>)"),
+            };
+            let topo = kind_topology(&arg)?;
             let opts = rrlab::kind::PlanOptions::for_lab(&topo.name);
+            let runner = rrlab::kind::ProcessRunner;
             if dry_run {
-                print!("{}", rrlab::kind::plan_down(&topo, &opts));
+                let rec = rrlab::kind::read_record(&topo.name, &opts, &runner)?;
+                print!("{}", rrlab::kind::plan::plan_down_for(&topo, &opts, &rec));
             } else {
-                let runner = rrlab::kind::ProcessRunner;
-                for e in rrlab::kind::down(&topo, &opts, &runner, &mut |_, st| eprintln!("{}", st.what)) {
-                    eprintln!("tolerated: {e}");
-                }
+                let t = rrlab::kind::down(&topo, &opts, &runner, &mut |_, st| eprintln!("{}", st.what))?;
+                println!("{t}");
             }
         }
         Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, .. } => {
@@ -510,7 +555,7 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Status { lab: topology, backend: BackendKind::Kind, dry_run } => {
-            let topo = rrlab::model::topology::load(std::path::Path::new(&topology))?;
+            let topo = kind_topology(&topology)?;
             let plan = rrlab::kind::plan_status(&topo, &rrlab::kind::PlanOptions::for_lab(&topo.name));
             if dry_run {
                 print!("{plan}");

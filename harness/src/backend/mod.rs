@@ -139,7 +139,9 @@ pub enum BackendError {
     #[error("{0}")]
     Lab(#[from] crate::lab::LabError),
     #[error("{0}")]
-    Kind(#[from] crate::kind::ExecError),
+    KindStep(#[from] crate::kind::ExecError),
+    #[error("{0}")]
+    Kind(#[from] crate::kind::KindError),
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
     #[error("interrupted (Ctrl-C)")]

@@ -295,7 +295,12 @@ impl KindBackend {
     ) -> Result<KindBackend, BackendError> {
         if !reuse {
             let n = super::plan_up(&topo, &opts).steps.len();
-            super::up(&topo, &opts, runner.as_ref(), &mut |i, st| progress(&format!("[{}/{n}] {}", i + 1, st.what)))?;
+            let report = super::up(&topo, &opts, runner.as_ref(), &mut |i, st| {
+                progress(&format!("[{}/{n}] {}", i + 1, st.what))
+            })?;
+            for w in &report.warnings {
+                progress(&format!("warning: {w}"));
+            }
         }
         Ok(KindBackend::attach(runner, topo, opts, !reuse))
     }
@@ -568,16 +573,8 @@ impl Backend for KindBackend {
         if !self.owned {
             return Ok(vec![format!("lab {} kept: this run did not bring it up", self.topo.name)]);
         }
-        let failures = super::down(&self.topo, &self.opts, self.runner.as_ref(), &mut |_, _| {});
-        if failures.is_empty() {
-            Ok(vec![format!("lab {} (kind)", self.topo.name)])
-        } else {
-            Err(BackendError::Other(format!(
-                "tearing down kind lab {}: {}",
-                self.topo.name,
-                failures.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
-            )))
-        }
+        let t = super::down(&self.topo, &self.opts, self.runner.as_ref(), &mut |_, _| {})?;
+        Ok(vec![t.to_string()])
     }
 }
 

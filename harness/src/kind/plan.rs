@@ -22,13 +22,14 @@
 //!    the topology asks for a non-default one, the probe pods, and calicoctl copied into every node
 //!    container so that `calicoctl node status` can run where calico-node runs.
 //!
-//! Teardown ([`plan_down`]) undoes it in reverse, best effort.
+//! Teardown ([`plan_down_for`]) removes what the run recorded as created ([`super::record`]), nothing else.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::record::{Record, Resource};
 use super::versions::{self, Arch};
 use crate::model::topology::{Cluster, NodeKind, Topology, DEFAULT_AS};
 
@@ -41,6 +42,11 @@ pub enum Check {
     ContainerlabVersion(String),
     /// `calicoctl version` reports this client version and, when given, this cluster version.
     CalicoctlVersion { client: String, cluster: Option<String> },
+    /// The inner check, but a failure is a warning (reported, returned by the executor), not an error:
+    /// version checks without `--strict-versions`.
+    Warn(Box<Check>),
+    /// The command prints nothing on stdout (what remains, otherwise: the message names it).
+    NoOutput(String),
 }
 
 /// One command the backend runs.
@@ -228,8 +234,27 @@ pub struct PlanOptions {
     pub node_image: String,
     /// How long each wait (rollout, nodes Ready, pods Ready) may take, as kubectl's `--timeout`.
     pub wait_timeout: String,
-    /// Attach version checks to the tool steps (a mismatch with versions.rs stops the bring-up).
+    /// A kind/containerlab/calicoctl version other than versions.rs's stops the bring-up (`--strict-versions`,
+    /// the nightly workflow); without it a mismatch is a warning.
     pub strict_versions: bool,
+    /// Use existing kind clusters of the topology's cluster names as they are (`--reuse`): not created, not
+    /// recorded, so teardown leaves them.
+    pub reuse: bool,
+    /// Pull Calico's images from this registry instead of `docker.io` (`--image-registry quay.io` →
+    /// `quay.io/calico/node:<version>`; Calico's release tooling pushes every image to docker.io/calico,
+    /// quay.io/calico and gcr.io/projectcalico-org: `release/pkg/manager/calico/manager.go`).
+    pub image_registry: Option<String>,
+    /// Raise too-low inotify limits with `sysctl -w` instead of stopping (`--raise-limits`).
+    pub raise_limits: bool,
+}
+
+/// `RRLAB_STRICT_VERSIONS=1` (or `true`) makes [`PlanOptions::for_lab`] strict about versions: how the
+/// nightly e2e (which builds its options itself) gets `--strict-versions`.
+pub const STRICT_VERSIONS_ENV: &str = "RRLAB_STRICT_VERSIONS";
+
+/// Whether a value of [`STRICT_VERSIONS_ENV`] asks for strict versions.
+pub fn strict_from_env(v: Option<&str>) -> bool {
+    matches!(v.map(str::trim), Some(x) if x == "1" || x.eq_ignore_ascii_case("true") || x.eq_ignore_ascii_case("yes"))
 }
 
 impl PlanOptions {
@@ -238,6 +263,7 @@ impl PlanOptions {
     pub fn for_lab(lab: &str) -> PlanOptions {
         let mut o = PlanOptions::in_dir(Path::new("/run/rrlab").join(lab).join("kind"));
         o.bin_dir = PathBuf::from(DEFAULT_BIN_DIR);
+        o.strict_versions = strict_from_env(std::env::var(STRICT_VERSIONS_ENV).ok().as_deref());
         o
     }
 
@@ -252,8 +278,28 @@ impl PlanOptions {
             pods_per_node: 2,
             node_image: versions::KIND_NODE_IMAGE.to_string(),
             wait_timeout: "600s".to_string(),
-            strict_versions: true,
+            strict_versions: false,
+            reuse: false,
+            image_registry: None,
+            raise_limits: false,
         }
+    }
+
+    /// The created-resources record ([`super::record`]).
+    pub fn record_file(&self) -> PathBuf {
+        self.work_dir.join(super::record::RECORD_FILE)
+    }
+
+    /// Calico's images at the pinned version, from [`PlanOptions::image_registry`].
+    pub fn calico_images(&self) -> Vec<String> {
+        versions::calico_images(self.image_registry.as_deref())
+    }
+
+    /// Every image the clusters run besides the node image, as loaded into them.
+    pub fn cluster_images(&self) -> Vec<String> {
+        let mut v = self.calico_images();
+        v.push(versions::POD_IMAGE_TAG.to_string());
+        v
     }
 
     /// The kubeconfig `kind create cluster` writes for a cluster.
@@ -362,10 +408,24 @@ pub fn calico_base_kustomization() -> String {
 
 /// `kustomization.yaml` of a cluster's overlay.
 pub fn calico_overlay_kustomization(c: &Cluster) -> String {
-    format!(
+    calico_overlay_kustomization_with(c, None)
+}
+
+/// The overlay, with Calico's images taken from `registry` when given: a kustomize `images:` transformer
+/// (`name` is the manifest's image name without its tag, `newName` the same image elsewhere; the tag stays).
+pub fn calico_overlay_kustomization_with(c: &Cluster, registry: Option<&str>) -> String {
+    let mut y = format!(
         "# Calico for kind cluster {}: the pinned manifest with the topology's pool and IPIP mode.\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../calico\npatches:\n  - path: calico-node-env.yaml\n",
         c.name
-    )
+    );
+    if let Some(r) = registry {
+        y.push_str("images:\n");
+        for (from, to) in versions::calico_images(None).iter().zip(versions::calico_images(Some(r))) {
+            let strip = |i: &str| i.rsplit_once(':').map(|(n, _)| n.to_string()).unwrap_or_else(|| i.to_string());
+            y.push_str(&format!("  - name: {}\n    newName: {}\n", q(&strip(from)), q(&strip(&to))));
+        }
+    }
+    y
 }
 
 fn q(s: &str) -> String {
@@ -398,11 +458,11 @@ pub fn probe_pods_manifest(c: &Cluster, per_node: u32) -> String {
     for n in &c.nodes {
         for name in probe_pod_names(&n.name, per_node) {
             y.push_str(&format!(
-                "  - apiVersion: v1\n    kind: Pod\n    metadata:\n      name: {}\n      namespace: default\n      labels:\n        app.kubernetes.io/name: rrlab-probe\n        rrlab.io/node: {}\n    spec:\n      nodeName: {}\n      tolerations:\n        - operator: Exists\n      terminationGracePeriodSeconds: 0\n      containers:\n        - name: probe\n          image: {}\n          command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 3600 & wait $!; done\"]\n",
+                "  - apiVersion: v1\n    kind: Pod\n    metadata:\n      name: {}\n      namespace: default\n      labels:\n        app.kubernetes.io/name: rrlab-probe\n        rrlab.io/node: {}\n    spec:\n      nodeName: {}\n      tolerations:\n        - operator: Exists\n      terminationGracePeriodSeconds: 0\n      containers:\n        - name: probe\n          image: {}\n          imagePullPolicy: IfNotPresent\n          command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 3600 & wait $!; done\"]\n",
                 q(&name),
                 q(&n.name),
                 q(&n.name),
-                q(versions::POD_IMAGE)
+                q(versions::POD_IMAGE_TAG)
             ));
         }
     }
@@ -432,34 +492,62 @@ pub fn wan_setup_steps(topo: &Topology) -> Vec<PlanStep> {
         .collect()
 }
 
-/// `rrlab up --backend kind`: every command, in order.
+/// `rrlab up --backend kind`: every command, in order, when no kind cluster is reused.
 pub fn plan_up(topo: &Topology, opts: &PlanOptions) -> Plan {
-    let mut s: Vec<PlanStep> = Vec::new();
-    let strict = opts.strict_versions;
-    let with = |step: PlanStep, c: Check| if strict { step.check(c) } else { step };
+    plan_up_with(topo, opts, &[])
+}
 
-    // 1. tools
-    s.push(with(
-        PlanStep::new(format!("kind is installed (pinned {})", versions::KIND_VERSION), &["kind", "version"]),
-        Check::KindVersion(versions::KIND_VERSION.to_string()),
-    ));
-    s.push(with(
-        PlanStep::new(
-            format!("containerlab is installed (pinned {})", versions::CONTAINERLAB_VERSION),
-            &["containerlab", "version"],
-        ),
-        Check::ContainerlabVersion(versions::CONTAINERLAB_VERSION.to_string()),
-    ));
-    s.push(PlanStep::new(
-        format!("kubectl is installed (pinned {}; one minor version of skew works)", versions::KUBECTL_VERSION),
-        &["kubectl", "version", "--client"],
-    ));
+/// The record as it stands when the whole bring-up has run: every bridge, every cluster not reused, and
+/// containerlab's part.
+pub fn full_record(topo: &Topology, reused: &[String]) -> Record {
+    let mut r = Record::new(&topo.name, &topo.file);
+    for br in bridges(topo) {
+        r = r.with(Resource::Bridge(br));
+    }
+    for c in topo.clusters.iter().filter(|c| !reused.contains(&c.name)) {
+        r = r.with(Resource::KindCluster(c.name.clone()));
+    }
+    r.with(Resource::Containerlab(topo.name.clone()))
+}
+
+/// The step that writes the record (the whole file, each time it grows).
+pub fn record_step(opts: &PlanOptions, r: &Record) -> PlanStep {
+    let what = match r.resources.last() {
+        Some(last) => format!("record: {last} (created by this run; teardown removes only what is recorded)"),
+        None => "record: nothing created yet".to_string(),
+    };
+    PlanStep::write_file(what, &opts.record_file(), r.render())
+}
+
+/// Whether `step` writes the record (and so carries it on stdin).
+pub fn is_record_step(opts: &PlanOptions, step: &PlanStep) -> bool {
+    step.argv == ["cp".to_string(), "/dev/stdin".to_string(), path_str(&opts.record_file())]
+}
+
+/// `CLAB_LABDIR_BASE=<work_dir>`: containerlab's lab directory (and its `.state.clab.yaml`) goes into the
+/// work directory, not next to the topology file in the source tree (containerlab v0.79.0
+/// `types/topo_paths.go`, `SetLabDirByPrefix`).
+fn clab_env(opts: &PlanOptions) -> (String, String) {
+    ("CLAB_LABDIR_BASE".to_string(), path_str(&opts.work_dir))
+}
+
+/// `rrlab up --backend kind` with the kind clusters in `reused` used as they are (`--reuse`): they get
+/// their kubeconfig exported instead of being created, are not recorded, and get Calico by server-side
+/// apply (idempotent where it is already installed).
+pub fn plan_up_with(topo: &Topology, opts: &PlanOptions, reused: &[String]) -> Plan {
+    let strict = opts.strict_versions;
+    let with = |step: PlanStep, c: Check| if strict { step.check(c) } else { step.check(Check::Warn(Box::new(c))) };
+
+    // 1. preflight (read-only): tools, leftovers, inotify limits
+    let mut s: Vec<PlanStep> = super::preflight::steps(topo, opts);
     let downloads = opts.downloads();
     let base = opts.calico_base();
     s.push(PlanStep::new(
         "directories for kubeconfigs, manifests, downloads and calicoctl",
         &["mkdir", "-p", &path_str(&opts.work_dir), &path_str(&base), &path_str(&downloads), &path_str(&opts.bin_dir)],
     ));
+    let mut record = Record::new(&topo.name, &topo.file);
+    s.push(record_step(opts, &record));
 
     // 2. Calico manifest and calicoctl, verified
     let manifest = base.join("calico.yaml");
@@ -513,45 +601,88 @@ pub fn plan_up(topo: &Topology, opts: &PlanOptions) -> Plan {
         &["install", "-m", "0755", &path_str(&downloads.join(&asset)), &path_str(&opts.calicoctl())],
     ));
 
-    // 3. site bridges
+    // 3. images, pulled once on the host (the host's registry login applies; kind nodes' containerd does
+    //    not use it) and loaded into every cluster below, instead of one pull per image per node
+    for img in opts.calico_images() {
+        s.push(PlanStep::new(format!("pull {img} once on the host"), &["docker", "pull", &img]));
+    }
+    let pod_digest = versions::pod_image_by_digest();
+    s.push(PlanStep::new(
+        format!("pull the probe pods' image by its pinned digest ({})", versions::POD_IMAGE_TAG),
+        &["docker", "pull", &pod_digest],
+    ));
+    s.push(PlanStep::new(
+        format!(
+            "tag it {} (kind load cannot load an image by digest: kubernetes-sigs/kind#2394)",
+            versions::POD_IMAGE_TAG
+        ),
+        &["docker", "tag", &pod_digest, versions::POD_IMAGE_TAG],
+    ));
+
+    // 4. site bridges
     for br in bridges(topo) {
         s.push(PlanStep::new(
             format!("site bridge {br} (containerlab expects host bridges to exist)"),
             &["ip", "link", "add", &br, "type", "bridge"],
         ));
+        record = record.with(Resource::Bridge(br.clone()));
+        s.push(record_step(opts, &record));
         s.push(PlanStep::new(format!("site bridge {br} up"), &["ip", "link", "set", &br, "up"]));
     }
 
-    // 4. kind clusters
+    // 5. kind clusters, and the images loaded into them
     for c in &topo.clusters {
-        s.push(PlanStep::new(
-            format!("kind cluster {} ({} nodes, pod subnet {}, no default CNI)", c.name, c.nodes.len(), c.pod_subnet),
-            &[
-                "kind",
-                "create",
-                "cluster",
-                "--name",
-                &c.name,
-                "--config",
-                &path_str(&c.config_file),
-                "--image",
-                &opts.node_image,
-                "--kubeconfig",
-                &path_str(&opts.kubeconfig(&c.name)),
-            ],
-        ));
+        let kc = path_str(&opts.kubeconfig(&c.name));
+        if reused.contains(&c.name) {
+            s.push(PlanStep::new(
+                format!("kind cluster {} exists (--reuse): its kubeconfig", c.name),
+                &["kind", "export", "kubeconfig", "--name", &c.name, "--kubeconfig", &kc],
+            ));
+        } else {
+            s.push(PlanStep::new(
+                format!(
+                    "kind cluster {} ({} nodes, pod subnet {}, no default CNI)",
+                    c.name,
+                    c.nodes.len(),
+                    c.pod_subnet
+                ),
+                &[
+                    "kind",
+                    "create",
+                    "cluster",
+                    "--name",
+                    &c.name,
+                    "--config",
+                    &path_str(&c.config_file),
+                    "--image",
+                    &opts.node_image,
+                    "--kubeconfig",
+                    &kc,
+                ],
+            ));
+            record = record.with(Resource::KindCluster(c.name.clone()));
+            s.push(record_step(opts, &record));
+        }
+        let mut load = vec!["kind".to_string(), "load".into(), "docker-image".into(), "--name".into(), c.name.clone()];
+        load.extend(opts.cluster_images());
+        s.push(PlanStep::new(format!("{}: load the images into every node", c.name), &load));
     }
 
-    // 5. containerlab: links, WAN, exec commands
+    // 6. containerlab: links, WAN, exec commands. Recorded first: a failed deploy leaves what it made.
+    record = record.with(Resource::Containerlab(topo.name.clone()));
+    s.push(record_step(opts, &record));
     let mut deploy = vec!["containerlab".to_string(), "deploy".to_string()];
     deploy.extend(containerlab_filter_args(topo));
-    s.push(PlanStep::new(
-        "containerlab: wire the kind nodes and the WAN to the site bridges, run every exec command (k8s-kind nodes filtered out: the clusters exist)",
-        &deploy,
-    ));
+    s.push(
+        PlanStep::new(
+            "containerlab: wire the kind nodes and the WAN to the site bridges, run every exec command (k8s-kind nodes filtered out: the clusters exist)",
+            &deploy,
+        )
+        .envs(&[clab_env(opts)]),
+    );
     s.extend(wan_setup_steps(topo));
 
-    // 6. Calico per cluster
+    // 7. Calico per cluster
     for c in &topo.clusters {
         let a = opts.access(&c.name);
         let overlay = opts.calico_overlay(&c.name);
@@ -562,7 +693,7 @@ pub fn plan_up(topo: &Topology, opts: &PlanOptions) -> Plan {
         s.push(PlanStep::write_file(
             format!("{}: overlay on the pinned manifest", c.name),
             &overlay.join("kustomization.yaml"),
-            calico_overlay_kustomization(c),
+            calico_overlay_kustomization_with(c, opts.image_registry.as_deref()),
         ));
         s.push(PlanStep::write_file(
             format!(
@@ -572,14 +703,25 @@ pub fn plan_up(topo: &Topology, opts: &PlanOptions) -> Plan {
             &overlay.join("calico-node-env.yaml"),
             calico_node_env_patch(c),
         ));
-        s.push(PlanStep::new(
-            format!(
-                "{}: install Calico {} (create: the CRDs are too large for client-side apply)",
-                c.name,
-                versions::CALICO_VERSION
-            ),
-            &a.kubectl(&["create", "-k", &path_str(&overlay)]),
-        ));
+        if reused.contains(&c.name) {
+            s.push(PlanStep::new(
+                format!(
+                    "{}: install Calico {} (reused cluster: server-side apply, which has no annotation size limit and accepts what exists)",
+                    c.name,
+                    versions::CALICO_VERSION
+                ),
+                &a.kubectl(&["apply", "--server-side", "--force-conflicts", "-k", &path_str(&overlay)]),
+            ));
+        } else {
+            s.push(PlanStep::new(
+                format!(
+                    "{}: install Calico {} (create: the CRDs are too large for client-side apply)",
+                    c.name,
+                    versions::CALICO_VERSION
+                ),
+                &a.kubectl(&["create", "-k", &path_str(&overlay)]),
+            ));
+        }
         let t = format!("--timeout={}", opts.wait_timeout);
         s.push(PlanStep::new(
             format!("{}: wait for calico-node on every node", c.name),
@@ -612,7 +754,7 @@ pub fn plan_up(topo: &Topology, opts: &PlanOptions) -> Plan {
         if opts.pods_per_node > 0 {
             s.push(
                 PlanStep::new(
-                    format!("{}: {} probe pod(s) per node ({})", c.name, opts.pods_per_node, versions::POD_IMAGE),
+                    format!("{}: {} probe pod(s) per node ({})", c.name, opts.pods_per_node, versions::POD_IMAGE_TAG),
                     &a.kubectl(&["apply", "-f", "-"]),
                 )
                 .stdin(probe_pods_manifest(c, opts.pods_per_node)),
@@ -646,29 +788,84 @@ pub fn plan_up(topo: &Topology, opts: &PlanOptions) -> Plan {
     }
 }
 
-/// `rrlab down --backend kind`: containerlab's nodes and links, the clusters, the bridges. Best effort:
-/// every step runs even when one fails (a half-built lab comes down too). The work directory stays (it
-/// holds the failure dumps); the FORWARD rules containerlab adds for the bridges stay too (containerlab
-/// documents that it leaves them), harmless once the bridges are gone.
-pub fn plan_down(topo: &Topology, opts: &PlanOptions) -> Plan {
+/// The teardown of one recorded resource: its steps, run in order, each failure reported (none is
+/// ignored: [`super::down`] keeps in the record what it could not remove).
+///
+/// containerlab (v0.79.0): `destroy --node-filter` with `--cleanup` is refused ("cleanup cannot be used with
+/// node-filter", `cmd/destroy.go`, `destroyFn`), so the filtered destroy runs without it (it deletes the
+/// filtered nodes' containers, the WAN, and their links: `core/destroy.go`, `destroy`; `ext-container`
+/// nodes are left alone, `nodes/ext_container/ext_container.go` `Delete`), and rrlab removes the lab
+/// directory itself. That directory holds `.state.clab.yaml` (`types/topo_paths.go`, `StateFile`): while it
+/// exists, or any non-external container of the lab does, the next deploy is a reconcile
+/// (`core/runtime_state.go`, `needsInitialDeploy`), which refuses a node filter ("node filter is not
+/// supported when reconciling deployed lab", `core/deploy.go`, `checkReconcileDeployOptions`). Last, a
+/// check that no container labelled `containerlab=<lab>` remains.
+pub fn teardown_steps(topo: &Topology, opts: &PlanOptions, r: &Resource) -> Vec<PlanStep> {
+    match r {
+        Resource::Containerlab(lab) => {
+            let mut destroy = vec!["containerlab".to_string(), "destroy".to_string()];
+            destroy.extend(containerlab_filter_args(topo));
+            let label = format!("label=containerlab={lab}");
+            vec![
+                PlanStep::new(
+                    "containerlab: the WAN and every link it made (no --cleanup: refused with --node-filter)",
+                    &destroy,
+                )
+                .envs(&[clab_env(opts)]),
+                PlanStep::new(
+                    "containerlab's lab directory and its .state.clab.yaml (else the next deploy reconciles and refuses --node-filter)",
+                    &["rm", "-rf", "--", &path_str(&super::preflight::lab_dir(opts, lab))],
+                ),
+                PlanStep::new(
+                    format!("no container of lab {lab} is left"),
+                    &["docker", "ps", "-a", "--filter", &label, "--format", "{{.Names}}"],
+                )
+                .check(Check::NoOutput(format!("containers of lab {lab} are still there"))),
+            ]
+        }
+        Resource::KindCluster(c) => vec![PlanStep::new(
+            format!("kind cluster {c}"),
+            &["kind", "delete", "cluster", "--name", c, "--kubeconfig", &path_str(&opts.kubeconfig(c))],
+        )],
+        Resource::Bridge(b) => vec![PlanStep::new(format!("site bridge {b}"), &["ip", "link", "del", b])],
+    }
+}
+
+/// The order teardown takes: containerlab first (its links hang on the bridges and the kind nodes), then
+/// the clusters, then the bridges; each group in recorded order.
+pub fn teardown_order(r: &Record) -> Vec<Resource> {
+    let rank = |x: &Resource| match x {
+        Resource::Containerlab(_) => 0,
+        Resource::KindCluster(_) => 1,
+        Resource::Bridge(_) => 2,
+    };
+    let mut v = r.resources.clone();
+    v.sort_by_key(rank);
+    v.dedup();
+    v
+}
+
+/// The step that removes the record once everything in it is gone.
+pub fn remove_record_step(opts: &PlanOptions) -> PlanStep {
+    PlanStep::new("the record: everything in it is gone", &["rm", "-f", "--", &path_str(&opts.record_file())])
+}
+
+/// The teardown of what `r` records, then the record itself (printed by `rrlab down --dry-run`). Every step
+/// runs even when one fails (`allow_failure` marks that; [`super::down`] reports every failure).
+pub fn plan_down_for(topo: &Topology, opts: &PlanOptions, r: &Record) -> Plan {
     let mut s = Vec::new();
-    let mut destroy = vec!["containerlab".to_string(), "destroy".to_string()];
-    destroy.extend(containerlab_filter_args(topo));
-    destroy.push("--cleanup".to_string());
-    s.push(PlanStep::new("containerlab: the WAN and every link it made", &destroy).allow_failure());
-    for c in &topo.clusters {
-        s.push(
-            PlanStep::new(
-                format!("kind cluster {}", c.name),
-                &["kind", "delete", "cluster", "--name", &c.name, "--kubeconfig", &path_str(&opts.kubeconfig(&c.name))],
-            )
-            .allow_failure(),
-        );
+    for res in teardown_order(r) {
+        s.extend(teardown_steps(topo, opts, &res).into_iter().map(PlanStep::allow_failure));
     }
-    for br in bridges(topo) {
-        s.push(PlanStep::new(format!("site bridge {br}"), &["ip", "link", "del", &br]).allow_failure());
-    }
+    s.push(remove_record_step(opts));
     Plan { title: format!("rrlab down --backend kind: lab {} from {}", topo.name, topo.file.display()), steps: s }
+}
+
+/// The teardown after a complete bring-up (everything recorded). The work directory stays (it holds the
+/// failure dumps); so do the FORWARD rules containerlab adds for the bridges (containerlab documents that it
+/// leaves them), harmless once the bridges are gone.
+pub fn plan_down(topo: &Topology, opts: &PlanOptions) -> Plan {
+    plan_down_for(topo, opts, &full_record(topo, &[]))
 }
 
 /// `rrlab status --backend kind`: what exists (read-only).

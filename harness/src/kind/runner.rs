@@ -3,7 +3,9 @@
 //! and `--dry-run` style checks). [`execute`] runs a plan in order, checking exit codes and the steps'
 //! [`Check`]s.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use super::parse;
 use super::plan::{Check, Plan, PlanStep};
@@ -32,11 +34,15 @@ impl Runner for ProcessRunner {
 }
 
 /// Records every step and answers with the first canned reply whose needle occurs in the step's command
-/// line (success with empty output otherwise).
+/// line; otherwise it plays a tiny file system for the plans' own file steps (a `cp /dev/stdin <path>` with
+/// input stores it, `cat <path>` prints it or fails as cat does when it was never written, `rm -f -- <path>`
+/// forgets it), and answers everything else with success and empty output.
 #[derive(Debug, Default)]
 pub struct RecordingRunner {
     pub ran: std::sync::Mutex<Vec<PlanStep>>,
     replies: Vec<(String, StepOutput)>,
+    /// Files written by `cp /dev/stdin <path>` steps.
+    pub files: Mutex<BTreeMap<String, String>>,
 }
 
 impl RecordingRunner {
@@ -60,12 +66,25 @@ impl Runner for RecordingRunner {
     fn run(&self, step: &PlanStep) -> std::io::Result<StepOutput> {
         self.ran.lock().expect("recording").push(step.clone());
         let line = step.command_line();
-        Ok(self
-            .replies
-            .iter()
-            .find(|(n, _)| line.contains(n.as_str()))
-            .map(|(_, o)| o.clone())
-            .unwrap_or_else(|| StepOutput::ok("")))
+        if let Some((_, o)) = self.replies.iter().find(|(n, _)| line.contains(n.as_str())) {
+            return Ok(o.clone());
+        }
+        let a: Vec<&str> = step.argv.iter().map(String::as_str).collect();
+        Ok(match a.as_slice() {
+            ["cp", "/dev/stdin", path] if step.stdin.is_some() => {
+                self.files.lock().expect("recording").insert(path.to_string(), step.stdin.clone().unwrap_or_default());
+                StepOutput::ok("")
+            }
+            ["cat", path] => match self.files.lock().expect("recording").get(*path) {
+                Some(text) => StepOutput::ok(text.clone()),
+                None => StepOutput::failed(1, format!("cat: {path}: No such file or directory\n")),
+            },
+            ["rm", "-f", "--", path] => {
+                self.files.lock().expect("recording").remove(*path);
+                StepOutput::ok("")
+            }
+            _ => StepOutput::ok(""),
+        })
     }
 }
 
@@ -122,6 +141,15 @@ pub fn check_output(check: &Check, out: &StepOutput) -> Result<(), String> {
                 )
             })
         }
+        Check::Warn(inner) => check_output(inner, out),
+        Check::NoOutput(what) => {
+            let left = out.stdout.trim();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{what}: {}", left.lines().collect::<Vec<_>>().join(", ")))
+            }
+        }
         Check::CalicoctlVersion { client, cluster } => {
             let v = parse::parse_calicoctl_version(text).map_err(|e| e.to_string())?;
             if v.client != *client {
@@ -138,8 +166,18 @@ pub fn check_output(check: &Check, out: &StepOutput) -> Result<(), String> {
     }
 }
 
-/// Run one step: Ok with its output when it exits 0 and passes its check.
+/// Run one step: Ok with its output when it exits 0 and passes its check (a failed [`Check::Warn`] is
+/// dropped here; [`run_step_warn`] returns it).
 pub fn run_step(runner: &dyn Runner, index: usize, step: &PlanStep) -> Result<StepOutput, ExecError> {
+    run_step_warn(runner, index, step).map(|(o, _)| o)
+}
+
+/// Run one step: its output and, when a [`Check::Warn`] did not hold, the warning.
+pub fn run_step_warn(
+    runner: &dyn Runner,
+    index: usize,
+    step: &PlanStep,
+) -> Result<(StepOutput, Option<String>), ExecError> {
     let command = step.command_line();
     let out = runner.run(step).map_err(|e| ExecError::Spawn {
         index,
@@ -157,36 +195,65 @@ pub fn run_step(runner: &dyn Runner, index: usize, step: &PlanStep) -> Result<St
             stderr: out.stderr,
         });
     }
-    if let Some(c) = &step.check {
-        check_output(c, &out).map_err(|message| ExecError::Check {
-            index,
-            what: step.what.clone(),
-            command,
-            message,
-        })?;
+    match &step.check {
+        Some(c @ Check::Warn(_)) => {
+            let w = check_output(c, &out).err().map(|m| format!("step {} ({}): {m}", index + 1, step.what));
+            Ok((out, w))
+        }
+        Some(c) => {
+            check_output(c, &out).map_err(|message| ExecError::Check {
+                index,
+                what: step.what.clone(),
+                command,
+                message,
+            })?;
+            Ok((out, None))
+        }
+        None => Ok((out, None)),
     }
-    Ok(out)
+}
+
+/// What a whole plan's run gave.
+#[derive(Debug, Default)]
+pub struct Executed {
+    pub outputs: Vec<StepOutput>,
+    /// Failures of `allow_failure` steps.
+    pub tolerated: Vec<ExecError>,
+    /// Checks that only warn (version skew without `--strict-versions`).
+    pub warnings: Vec<String>,
+}
+
+/// [`execute`], keeping the warnings.
+pub fn execute_all(
+    plan: &Plan,
+    runner: &dyn Runner,
+    progress: &mut dyn FnMut(usize, &PlanStep),
+) -> Result<Executed, ExecError> {
+    let mut x = Executed::default();
+    for (i, step) in plan.steps.iter().enumerate() {
+        progress(i, step);
+        match run_step_warn(runner, i, step) {
+            Ok((o, w)) => {
+                x.outputs.push(o);
+                x.warnings.extend(w);
+            }
+            Err(e) if step.allow_failure => {
+                x.tolerated.push(e);
+                x.outputs.push(StepOutput::default());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(x)
 }
 
 /// Run a plan in order. A failing step stops it, unless the step tolerates failure; the tolerated
-/// failures are returned with the outputs. `progress` sees each step before it runs.
+/// failures are returned with the outputs (warnings are dropped: [`execute_all`] keeps them). `progress`
+/// sees each step before it runs.
 pub fn execute(
     plan: &Plan,
     runner: &dyn Runner,
     progress: &mut dyn FnMut(usize, &PlanStep),
 ) -> Result<(Vec<StepOutput>, Vec<ExecError>), ExecError> {
-    let mut outputs = Vec::new();
-    let mut tolerated = Vec::new();
-    for (i, step) in plan.steps.iter().enumerate() {
-        progress(i, step);
-        match run_step(runner, i, step) {
-            Ok(o) => outputs.push(o),
-            Err(e) if step.allow_failure => {
-                tolerated.push(e);
-                outputs.push(StepOutput::default());
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((outputs, tolerated))
+    execute_all(plan, runner, progress).map(|x| (x.outputs, x.tolerated))
 }

@@ -103,7 +103,8 @@ fn step_display_env_cwd_and_heredoc() {
 #[test]
 fn hybrid_rr_dry_run_plan_in_order() {
     let t = topo("hybrid-rr.clab.yml");
-    let o = opts("hybrid-rr");
+    let mut o = opts("hybrid-rr");
+    o.strict_versions = true;
     let p = plan::plan_up(&t, &o);
     let text = p.to_string();
 
@@ -158,6 +159,10 @@ fn hybrid_rr_dry_run_plan_in_order() {
     assert_eq!(
         step_with(&p, "containerlab deploy").argv,
         argv(&["containerlab", "deploy", "-t", &t.file.display().to_string(), "--node-filter", nodes])
+    );
+    assert_eq!(
+        step_with(&p, "containerlab deploy").env,
+        vec![("CLAB_LABDIR_BASE".to_string(), "/run/rrlab/hybrid-rr/kind".to_string())]
     );
     assert_eq!(
         step_with(&p, manifest_url).argv,
@@ -258,13 +263,17 @@ fn down_plan_reverses_up_best_effort() {
     assert_eq!(
         p.command_lines(),
         vec![
-            format!("containerlab destroy -t {} --node-filter hybrid-control-plane,hybrid-worker,hybrid-worker2,hybrid-worker3,hybrid-worker4,hybrid-worker5,hybrid-worker6,hybrid-worker7,site-a,site-b,wan --cleanup", t.file.display()),
+            format!("CLAB_LABDIR_BASE=/run/rrlab/hybrid-rr/kind containerlab destroy -t {} --node-filter hybrid-control-plane,hybrid-worker,hybrid-worker2,hybrid-worker3,hybrid-worker4,hybrid-worker5,hybrid-worker6,hybrid-worker7,site-a,site-b,wan", t.file.display()),
+            "rm -rf -- /run/rrlab/hybrid-rr/kind/clab-hybrid-rr".to_string(),
+            "docker ps -a --filter label=containerlab=hybrid-rr --format '{{.Names}}'".to_string(),
             "kind delete cluster --name hybrid --kubeconfig /run/rrlab/hybrid-rr/kind/hybrid.kubeconfig".to_string(),
             "ip link del site-a".to_string(),
             "ip link del site-b".to_string(),
+            "rm -f -- /run/rrlab/hybrid-rr/kind/created-resources".to_string(),
         ]
     );
-    assert!(p.steps.iter().all(|s| s.allow_failure));
+    // Every removal runs even when one fails; the record goes only when they all worked.
+    assert!(p.steps[..p.steps.len() - 1].iter().all(|s| s.allow_failure));
     assert!(p.to_string().contains("ip link del site-a || true"));
 }
 
@@ -278,11 +287,11 @@ fn status_plan_is_read_only() {
 }
 
 #[test]
-fn lenient_versions_drop_the_checks() {
+fn lenient_versions_only_warn() {
     let t = topo("hybrid-rr.clab.yml");
     let mut o = opts("hybrid-rr");
     o.strict_versions = false;
-    assert!(plan::plan_up(&t, &o).steps.iter().all(|s| s.check.is_none()));
+    assert!(plan::plan_up(&t, &o).steps.iter().all(|s| matches!(s.check, None | Some(Check::Warn(_)))));
 }
 
 #[test]
@@ -302,7 +311,7 @@ fn generated_manifests_are_yaml_the_crate_reads() {
         Value::Seq(v) => v[0].get("image").unwrap().scalar_text().unwrap(),
         _ => panic!(),
     };
-    assert_eq!(image, versions::POD_IMAGE);
+    assert_eq!(image, versions::POD_IMAGE_TAG);
     assert_eq!(plan::probe_pod_names("hybrid-worker", 2), vec!["hybrid-worker-p1", "hybrid-worker-p2"]);
 
     let patch = parse_documents(&plan::calico_node_env_patch(c)).unwrap();
@@ -893,7 +902,9 @@ fn fidelity_check_cluster_over_a_runner() {
 #[test]
 fn execute_runs_in_order_and_stops_at_the_first_failure() {
     let t = topo("hybrid-rr.clab.yml");
-    let p = plan::plan_up(&t, &opts("hybrid-rr"));
+    let mut o = opts("hybrid-rr");
+    o.strict_versions = true;
+    let p = plan::plan_up(&t, &o);
     let good = RecordingRunner::new()
         .reply("kind version", StepOutput::ok("kind v0.27.0 go1.23.6 linux/amd64\n"))
         .reply("containerlab version", StepOutput::ok("    version: 0.79.0\n"))
@@ -937,9 +948,14 @@ fn a_failed_bring_up_is_taken_down() {
     let e = super::up(&t, &o, &r, &mut |_, _| {}).unwrap_err();
     assert!(e.to_string().contains("containerlab deploy"), "{e}");
     let lines = r.command_lines();
-    let failed = lines.iter().position(|l| l.starts_with("containerlab deploy")).unwrap();
+    let failed = lines.iter().position(|l| l.contains("containerlab deploy")).unwrap();
+    // Everything was created by then (bridges, cluster, containerlab recorded just before its deploy).
     assert_eq!(lines[failed + 1..], plan::plan_down(&t, &o).command_lines()[..]);
-    assert!(super::down(&t, &o, &RecordingRunner::new(), &mut |_, _| {}).is_empty());
+    // No record: down removes nothing and says so.
+    assert!(matches!(
+        super::down(&t, &o, &RecordingRunner::new(), &mut |_, _| {}),
+        Err(super::KindError::NoRecord { .. })
+    ));
 }
 
 #[test]
@@ -948,9 +964,9 @@ fn teardown_runs_every_step_even_when_some_fail() {
     let p = plan::plan_down(&t, &opts("hybrid-rr"));
     let r = RecordingRunner::new().reply("containerlab destroy", StepOutput::failed(1, "no lab"));
     let (outs, tolerated) = execute(&p, &r, &mut |_, _| {}).unwrap();
-    assert_eq!(outs.len(), 4);
+    assert_eq!(outs.len(), 7);
     assert_eq!(tolerated.len(), 1);
-    assert_eq!(r.ran.lock().unwrap().len(), 4);
+    assert_eq!(r.ran.lock().unwrap().len(), 7);
 }
 
 #[test]

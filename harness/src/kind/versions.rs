@@ -44,6 +44,27 @@ pub const CONTAINERLAB_VERSION: &str = "0.79.0";
 pub const POD_IMAGE: &str =
     "docker.io/library/busybox:1.36.1@sha256:73aaf090f3d85aa34ee199857f03fa3a95c8ede2ffd4cc2cdb5b94e566b11662";
 
+/// The probe pods' image by tag, as the pods name it: `kind load docker-image` cannot load an image by
+/// digest (kubernetes-sigs/kind#2394, open), so the host pulls [`POD_IMAGE`]'s digest, tags the result with
+/// this name, loads that, and the pods use it with `imagePullPolicy: IfNotPresent`.
+pub const POD_IMAGE_TAG: &str = "docker.io/library/busybox:1.36.1";
+
+/// [`POD_IMAGE`] as a digest-only reference (`docker.io/library/busybox@sha256:…`), what the host pulls.
+pub fn pod_image_by_digest() -> String {
+    let (name_tag, digest) = POD_IMAGE.split_once('@').unwrap_or((POD_IMAGE, ""));
+    let name = name_tag.rsplit_once(':').map(|(n, _)| n).unwrap_or(name_tag);
+    format!("{name}@{digest}")
+}
+
+/// The images of the pinned `manifests/calico.yaml` (tag v3.30.7: `docker.io/calico/cni:v3.30.7` for the
+/// `upgrade-ipam` and `install-cni` init containers, `docker.io/calico/node:v3.30.7` for `mount-bpffs` and
+/// `calico-node`, `docker.io/calico/kube-controllers:v3.30.7`; every one `imagePullPolicy: IfNotPresent`,
+/// so images loaded into the nodes are used), from `registry` instead of `docker.io` when given.
+pub fn calico_images(registry: Option<&str>) -> Vec<String> {
+    let r = registry.map(|r| r.trim_end_matches('/')).unwrap_or("docker.io");
+    ["cni", "node", "kube-controllers"].iter().map(|n| format!("{r}/calico/{n}:{CALICO_VERSION}")).collect()
+}
+
 /// A host CPU architecture as release assets name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
@@ -127,6 +148,7 @@ pub fn all() -> Vec<(&'static str, &'static str)> {
         ("CALICO_MANIFEST_SHA256", CALICO_MANIFEST_SHA256),
         ("CONTAINERLAB_VERSION", CONTAINERLAB_VERSION),
         ("POD_IMAGE", POD_IMAGE),
+        ("POD_IMAGE_TAG", POD_IMAGE_TAG),
     ]
 }
 
