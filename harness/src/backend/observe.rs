@@ -9,7 +9,7 @@ use crate::observe::{
     parse_ip_route_json, parse_ipset, parse_iptables_save, parse_ping, parse_protocols, parse_routes, IpSet, IpTables,
     KernelRoute, ParseError, Protocol, Route,
 };
-use crate::runbook::lab::{LabView, NodeInfo, ObserveError, Observed, PodInfo};
+use crate::runbook::lab::{observe_one, LabView, NodeInfo, Obs, ObsResult, ObserveError, Observed, PodInfo};
 use crate::wan::WanCounters;
 
 /// Where calico-node keeps BIRD's IPv4 control socket (`node/filesystem/etc/service/available/bird/run`).
@@ -164,6 +164,9 @@ impl LabView for SeamView<'_> {
     }
     fn ping_many(&self, pairs: &[(PodInfo, PodInfo)]) -> Vec<bool> {
         fan_out(pairs, |(a, b)| ping(self.backend, a, b))
+    }
+    fn observe_many(&self, needs: &[(Obs, String)]) -> Vec<ObsResult> {
+        fan_out(needs, |(w, n)| observe_one(self, *w, n))
     }
     fn wan(&self) -> Observed<WanCounters> {
         Ok(crate::wan::counters(self.backend)?)

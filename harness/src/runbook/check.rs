@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::observe::{IpTables, KernelRoute, PeerStatus, PeerType, Prefix, Route, RouteKind};
 
 use super::lab::{
-    label_addr, node_blocks, resolve_addr, resolve_nodes, resolve_pods, CachedLab, LabView, NodeInfo, PodInfo,
+    label_addr, node_blocks, resolve_addr, resolve_nodes, resolve_pods, CachedLab, LabView, NodeInfo, Obs, PodInfo,
     ProbeStats, StepOutcome,
 };
 use super::model::*;
@@ -1215,6 +1215,31 @@ pub fn wait_all(
 /// `converge`) are checked each round, each round reading every observation once; when all hold together,
 /// the step has converged. After `settle`, they are checked once more (something that held and stopped
 /// holding fails the step), then `loss` and `converge` are judged on the step outcome.
+/// The per-node observations a set of expectations reads, each once, in the lab's node order (read together
+/// before a polling round, concurrently where the lab can).
+pub fn reads<'e>(es: impl IntoIterator<Item = &'e Expectation>, nodes: &[NodeInfo]) -> Vec<(Obs, String)> {
+    let mut out: Vec<(Obs, String)> = Vec::new();
+    let all = NodeSet { items: vec![NodeSel::All] };
+    for e in es {
+        let (what, on) = match e {
+            Expectation::Sessions(x) => (Obs::Protocols, &x.on),
+            Expectation::Rib(x) => (Obs::Rib, &x.on),
+            Expectation::Fib(x) => (Obs::Fib, &x.on),
+            Expectation::Ipset(x) => (Obs::Ipsets, &x.on),
+            Expectation::Iptables(x) => (Obs::Iptables, &x.on),
+            Expectation::Config(x) => (Obs::Config, &x.on),
+            Expectation::Wan(x) if x.bgp_sessions.is_some() => (Obs::Protocols, &all),
+            _ => continue,
+        };
+        for n in resolve_nodes(on, nodes).unwrap_or_default() {
+            if !out.iter().any(|(w, m)| *w == what && *m == n.name) {
+                out.push((what, n.name));
+            }
+        }
+    }
+    out
+}
+
 pub fn wait_all_with(
     es: &[Expectation],
     lab: &dyn LabView,
@@ -1228,9 +1253,11 @@ pub fn wait_all_with(
     let mut last: Vec<Option<Mismatch>> = vec![None; es.len()];
     let mut converged = None;
     let mut rounds = 0;
+    let needs = if polled.is_empty() { Vec::new() } else { reads(polled.iter().map(|&i| &es[i]), &lab.nodes()) };
     loop {
         rounds += 1;
         let view = CachedLab::new(lab);
+        view.prefetch(&needs);
         let out = outcome();
         let mut all = true;
         for &i in &polled {

@@ -53,6 +53,40 @@ impl From<crate::backend::BackendError> for ObserveError {
 /// Observations' results.
 pub type Observed<T> = Result<T, ObserveError>;
 
+/// A per-node observation, for reading many at once ([`LabView::observe_many`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Obs {
+    Protocols,
+    Rib,
+    Fib,
+    Ipsets,
+    Iptables,
+    Config,
+}
+
+/// One [`Obs`]'s result.
+#[derive(Debug, Clone)]
+pub enum ObsResult {
+    Protocols(Observed<Vec<Protocol>>),
+    Rib(Observed<Vec<Route>>),
+    Fib(Observed<Vec<KernelRoute>>),
+    Ipsets(Observed<Vec<IpSet>>),
+    Iptables(Observed<IpTables>),
+    Config(Observed<BTreeMap<String, String>>),
+}
+
+/// Read one [`Obs`] through a view.
+pub fn observe_one(lab: &(impl LabView + ?Sized), what: Obs, node: &str) -> ObsResult {
+    match what {
+        Obs::Protocols => ObsResult::Protocols(lab.protocols(node)),
+        Obs::Rib => ObsResult::Rib(lab.rib(node)),
+        Obs::Fib => ObsResult::Fib(lab.fib(node)),
+        Obs::Ipsets => ObsResult::Ipsets(lab.ipsets(node)),
+        Obs::Iptables => ObsResult::Iptables(lab.iptables(node)),
+        Obs::Config => ObsResult::Config(lab.config(node)),
+    }
+}
+
 /// A lab, as expectations see it.
 pub trait LabView {
     fn nodes(&self) -> Vec<NodeInfo>;
@@ -75,6 +109,11 @@ pub trait LabView {
     /// Many pings; override to run them in parallel. Same order as `pairs`.
     fn ping_many(&self, pairs: &[(PodInfo, PodInfo)]) -> Vec<bool> {
         pairs.iter().map(|(a, b)| self.ping(a, b)).collect()
+    }
+
+    /// Many per-node observations; override to read them concurrently. Same order as `needs`.
+    fn observe_many(&self, needs: &[(Obs, String)]) -> Vec<ObsResult> {
+        needs.iter().map(|(w, n)| observe_one(self, *w, n)).collect()
     }
 }
 
@@ -299,6 +338,39 @@ pub struct CachedLab<'a> {
 }
 
 impl<'a> CachedLab<'a> {
+    /// Read `needs` at once (concurrently where the inner view can) into the cache.
+    pub fn prefetch(&self, needs: &[(Obs, String)]) {
+        let todo: Vec<(Obs, String)> = needs
+            .iter()
+            .filter(|(w, n)| {
+                let n = n.as_str();
+                !match w {
+                    Obs::Protocols => self.protocols.borrow().contains_key(n),
+                    Obs::Rib => self.rib.borrow().contains_key(n),
+                    Obs::Fib => self.fib.borrow().contains_key(n),
+                    Obs::Ipsets => self.ipsets.borrow().contains_key(n),
+                    Obs::Iptables => self.iptables.borrow().contains_key(n),
+                    Obs::Config => self.config.borrow().contains_key(n),
+                }
+            })
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            return;
+        }
+        for ((_, n), r) in todo.iter().zip(self.inner.observe_many(&todo)) {
+            let n = n.clone();
+            match r {
+                ObsResult::Protocols(v) => self.protocols.borrow_mut().insert(n, v).map(|_| ()),
+                ObsResult::Rib(v) => self.rib.borrow_mut().insert(n, v).map(|_| ()),
+                ObsResult::Fib(v) => self.fib.borrow_mut().insert(n, v).map(|_| ()),
+                ObsResult::Ipsets(v) => self.ipsets.borrow_mut().insert(n, v).map(|_| ()),
+                ObsResult::Iptables(v) => self.iptables.borrow_mut().insert(n, v).map(|_| ()),
+                ObsResult::Config(v) => self.config.borrow_mut().insert(n, v).map(|_| ()),
+            };
+        }
+    }
+
     pub fn new(inner: &'a dyn LabView) -> CachedLab<'a> {
         CachedLab {
             inner,

@@ -73,7 +73,8 @@ pub use check::{
     WaitOptions, WaitResult,
 };
 pub use lab::{
-    block_of, node_blocks, resolve_nodes, resolve_pods, CachedLab, LabView, NodeInfo, PodInfo, ProbeStats, StepOutcome,
+    block_of, node_blocks, resolve_nodes, resolve_pods, CachedLab, LabView, NodeInfo, Obs, ObsResult, PodInfo,
+    ProbeStats, StepOutcome,
 };
 pub use model::*;
 pub use parse::{load, parse, parse_bound, parse_cidr, parse_duration, parse_node_sel, parse_with, LabNames};

@@ -1117,3 +1117,29 @@ fn sessions_one_address_two_types() {
     let d = diff("sessions: {on: c, peers: [10.99.1.1 node specific Established]}", &lab, &out);
     assert!(d.contains("unexpected:") && d.contains("node-to-node mesh  start  Idle"), "{d}");
 }
+
+#[test]
+fn a_round_reads_each_observation_once_per_node() {
+    let lab = sample_lab();
+    let nodes = lab.nodes();
+    let es = vec![
+        exp("sessions: {on: c, peers: [10.99.1.1 node specific Established]}"),
+        exp("sessions: {on: all, peers: []}"),
+        exp("fib: {on: c, contains: ['172.16.1.0/26 via 10.99.0.1 dev tunl0 proto bird onlink']}"),
+        exp("wan: {bgp_sessions: 0}"),
+        exp("reach: {from: c, to: c}"),
+    ];
+    let needs = crate::runbook::check::reads(es.iter(), &nodes);
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let mut want: Vec<(crate::runbook::Obs, String)> = vec![(crate::runbook::Obs::Protocols, "c".into())];
+    want.extend(names.iter().filter(|n| *n != "c").map(|n| (crate::runbook::Obs::Protocols, n.clone())));
+    want.push((crate::runbook::Obs::Fib, "c".into()));
+    assert_eq!(needs, want);
+    // Prefetched observations are not read again by the checks of the round.
+    let view = CachedLab::new(&lab);
+    view.prefetch(&needs);
+    let before = lab.protocol_reads.get();
+    assert_eq!(before, names.len());
+    let _ = view.protocols("c");
+    assert_eq!(lab.protocol_reads.get(), before);
+}
