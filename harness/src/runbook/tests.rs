@@ -1122,7 +1122,7 @@ fn sessions_one_address_two_types() {
 fn a_round_reads_each_observation_once_per_node() {
     let lab = sample_lab();
     let nodes = lab.nodes();
-    let es = vec![
+    let es = [
         exp("sessions: {on: c, peers: [10.99.1.1 node specific Established]}"),
         exp("sessions: {on: all, peers: []}"),
         exp("fib: {on: c, contains: ['172.16.1.0/26 via 10.99.0.1 dev tunl0 proto bird onlink']}"),
