@@ -9,6 +9,7 @@
 
 pub mod birdsock;
 pub mod protocol;
+pub mod tunl;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -21,10 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::observe::{parse_routes, RouteKind};
-use crate::runtime::tunl::{Tunl, TunlConfig, TunnelRoutes};
 use crate::twin::render::felix::{FelixState, ALL_HOSTS_IPSET};
 use crate::twin::render::KernelProgramming;
 use protocol::{write_atomic, Desired, PodSpec, Status};
+use tunl::{Tunl, TunlConfig, TunnelRoutes};
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -40,6 +41,16 @@ pub struct AgentConfig {
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Whether BIRD's reply to `configure` says it rejected the new file (an error reply, 8xxx/9xxx), or cannot
+/// be read as a configure reply at all.
+fn configure_rejected(reply: &str) -> bool {
+    use crate::observe::ConfigureOutcome;
+    match crate::observe::parse_configure(reply) {
+        Ok(c) => matches!(c.outcome, ConfigureOutcome::Error(_) | ConfigureOutcome::Other { code: Some(8000..), .. }),
+        Err(_) => true,
+    }
 }
 
 /// Run a command; Err(stderr) when it fails.
@@ -284,7 +295,8 @@ impl Agent {
         }
         if self.bird_alive() {
             match birdsock::query(&self.cfg.socket, "configure") {
-                Ok(reply) if reply.lines().any(|l| l.starts_with("8") || l.starts_with("9")) => {
+                // BIRD rejected the file: it keeps the old configuration, as calico-node's does.
+                Ok(reply) if configure_rejected(&reply) => {
                     self.status.bird_config_error = Some(reply.trim().to_string());
                 }
                 Ok(_) => {}
@@ -477,6 +489,20 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::twin::render::kernel::{KernelDecision, PoolDecision};
+
+    #[test]
+    fn configure_replies_bird_accepts_and_rejects() {
+        // BIRD 1.6.8's socket replies (observe/testdata/raw-b-configure*.txt, one reply each).
+        assert!(!configure_rejected("0002-Reading configuration from /tmp/rrobs/b.cfg\n0003 Reconfigured\n"));
+        assert!(!configure_rejected(
+            "0002-Reading configuration from /tmp/rrobs/a.cfg\n0004 Reconfiguration in progress\n"
+        ));
+        assert!(configure_rejected(
+            "0002-Reading configuration from /tmp/rrobs/b-noas.cfg\n8002 /tmp/rrobs/b-noas.cfg:77:1 Remote AS number must be set\n"
+        ));
+        assert!(configure_rejected("9001 Syntax error\n"));
+        assert!(configure_rejected("garbage"));
+    }
 
     #[test]
     fn calico_veth_names() {

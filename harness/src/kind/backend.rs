@@ -260,6 +260,12 @@ impl Probe {
     }
 }
 
+/// The node of one of rrlab's probe pods (`<node>-p<N>`, [`probe_pod_names`]).
+pub fn probe_pod_node<'a>(topo: &Topology, pod: &'a str) -> Option<&'a str> {
+    let (node, n) = pod.rsplit_once("-p")?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && topo.cluster_of(node).is_some()).then_some(node)
+}
+
 /// A kind lab that is up, through a runner.
 pub struct KindBackend {
     pub runner: Arc<dyn Runner>,
@@ -427,7 +433,8 @@ impl Backend for KindBackend {
                 Ok(out)
             }
             Target::Pod(pod) => {
-                let node = pod.rsplit_once("-p").map(|(n, _)| n).unwrap_or(pod);
+                let node = probe_pod_node(&self.topo, pod)
+                    .ok_or_else(|| BackendError::Usage(format!("{pod} is not one of rrlab's probe pods")))?;
                 let a = self.access_of(node)?;
                 let mut args = vec!["-n", "default", "exec", pod, "--"];
                 args.extend_from_slice(argv);
@@ -829,6 +836,16 @@ pub(crate) mod tests {
             r.command_lines()[1],
             "kubectl --kubeconfig /run/rrlab/two-clusters/kind/cluster1.kubeconfig --context kind-cluster1 -n kube-system logs calico-node-cluster11 -c calico-node --since=120s"
         );
+    }
+
+    #[test]
+    fn probe_pods_belong_to_their_nodes() {
+        let t = topo("two-clusters.clab.yml");
+        assert_eq!(probe_pod_node(&t, "cluster1-worker2-p1"), Some("cluster1-worker2"));
+        assert_eq!(probe_pod_node(&t, "cluster1-worker-p12"), Some("cluster1-worker"));
+        assert_eq!(probe_pod_node(&t, "nginx-pod"), None);
+        assert_eq!(probe_pod_node(&t, "elsewhere-p1"), None);
+        assert_eq!(probe_pod_node(&t, "cluster1-worker-px"), None);
     }
 
     #[test]

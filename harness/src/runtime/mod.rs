@@ -4,7 +4,6 @@
 
 pub mod docker;
 pub mod netns;
-pub mod tunl;
 
 use std::path::{Path, PathBuf};
 
