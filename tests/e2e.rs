@@ -5,7 +5,8 @@
 //! Runbooks under `labs/negative/` are seeded faults: their header lists `# expect-fail: step N: <text>`, and
 //! exactly those steps must fail, with that text in the failure.
 //!
-//! Environment: `RRLAB_RUNTIME` = `netns` (default here: fastest) or `docker`; `RRLAB_BACKEND` = `twin`
+//! Environment: `RRLAB_RUNTIME` = `netns` or `docker` (unset: every runtime the host has, netns and, where a
+//! Docker daemon answers, docker); `RRLAB_BACKEND` = `twin`
 //! (default) or `kind` (the kind backend through the same runner, with real processes: kind, containerlab, kubectl;
 //! the nightly workflow). Needs root (CI runs as root) and, for the twin, BIRD 1.6.8; fails loudly without
 //! them.
@@ -65,13 +66,18 @@ fn every_runbook_in_labs() {
         0,
         "the e2e runbooks need root (network namespaces, iptables); CI runs them as root"
     );
-    let runtime: RuntimeKind = std::env::var("RRLAB_RUNTIME")
-        .unwrap_or_else(|_| "netns".into())
-        .parse()
-        .unwrap_or_else(|e| panic!("RRLAB_RUNTIME: {e}"));
-    let on = match backend {
-        BackendKind::Twin => format!("twin, {runtime}"),
-        BackendKind::Kind => "kind".to_string(),
+    // RRLAB_RUNTIME=netns|docker: that runtime only; unset: every runtime this host has (docker where a
+    // Docker daemon answers), so the one runner is proven on both.
+    let runtimes: Vec<Option<RuntimeKind>> = match (backend, std::env::var("RRLAB_RUNTIME")) {
+        (BackendKind::Kind, _) => vec![None],
+        (_, Ok(r)) => vec![Some(r.parse().unwrap_or_else(|e| panic!("RRLAB_RUNTIME: {e}")))],
+        (_, Err(_)) => {
+            let mut v = vec![Some(RuntimeKind::Netns)];
+            if rrlab_e2e::rrlab::runtime::docker::Docker::new().is_ok() {
+                v.push(Some(RuntimeKind::Docker));
+            }
+            v
+        }
     };
     std::env::set_var("RRLAB_BIN", env!("CARGO_BIN_EXE_rrlab-e2e-bin"));
     let report_dir =
@@ -84,11 +90,15 @@ fn every_runbook_in_labs() {
     let t0 = std::time::Instant::now();
     let books = runbooks();
     assert!(!books.is_empty(), "no runbook in labs/");
-    for p in &books {
-        let rel = p.strip_prefix(root()).unwrap_or(p).display().to_string();
+    for (p, runtime) in runtimes.iter().flat_map(|r| books.iter().map(move |b| (b, *r))) {
+        let on = match runtime {
+            Some(r) => format!("twin, {r}"),
+            None => backend.to_string(),
+        };
+        let rel = format!("{} ({on})", p.strip_prefix(root()).unwrap_or(p).display());
         let expect_fail = expected_failures(p);
-        out(&format!("\n=== {rel} ({on})"));
-        let opts = RunOptions { backend, runtime: Some(runtime), ..Default::default() };
+        out(&format!("\n=== {rel}"));
+        let opts = RunOptions { backend, runtime, ..Default::default() };
         let quiet = backend == BackendKind::Twin;
         let progress = |m: &str| {
             if !quiet {
@@ -146,8 +156,9 @@ fn every_runbook_in_labs() {
     std::fs::write(report_dir.join("junit.xml"), &junit).unwrap();
     std::fs::write(report_dir.join("report.txt"), &full).unwrap();
     out(&format!(
-        "\ne2e: {} runbooks in {:.1}s; JUnit and report in {}",
+        "\ne2e: {} runbooks on {} runtime(s) in {:.1}s; JUnit and report in {}",
         books.len(),
+        runtimes.len(),
         t0.elapsed().as_secs_f64(),
         report_dir.display()
     ));

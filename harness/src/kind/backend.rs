@@ -953,6 +953,13 @@ pub(crate) mod tests {
         assert!(lines.contains(&"KUBECONFIG=/run/rrlab/two-clusters/kind/cluster1.kubeconfig DATASTORE_TYPE=kubernetes PATH=/var/lib/rrlab/kind/bin:/usr/bin:/bin bash -e -c 'calicoctl get nodes'".to_string()), "{lines:#?}");
         // The probes stop at the end (no restart).
         assert!(lines.iter().any(|l| l.contains("rm -f /tmp/rrlab-probe-p.pid; fi'")));
+        // Defect (review, kind 9): the failing step's dump (calico-node's pods and logs) is read while the lab
+        // is up, before the teardown's first command; it is in the step's report.
+        let first_down = lines.len() - down.len();
+        let logs = lines.iter().position(|l| l.contains("-c calico-node --tail=40")).expect("calico-node logs read");
+        assert!(logs < first_down, "logs read at {logs}, teardown from {first_down}");
+        let dump = res.steps[2].dump.as_deref().unwrap();
+        assert!(dump.contains("kubectl get pods -A -o wide") && dump.contains("calico-node log"), "{dump}");
     }
 
     #[test]
