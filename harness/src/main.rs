@@ -210,7 +210,8 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Build the docker runtime's node image locally (mmdebstrap | docker import), if it is not there yet.
+    /// Build the docker runtime's node image through the Docker API, if it is not there yet (a Dockerfile on a
+    /// pinned Debian base where a registry answers, else mmdebstrap's rootfs imported).
     Image,
     /// Run inside a twin node: plays Felix and Calico's BIRD fork (started by `rrlab up`).
     #[command(hide = true)]
@@ -540,7 +541,7 @@ fn main() -> Result<()> {
             let d = rrlab::runtime::docker::Docker::new()?;
             let had = d.image_present();
             let t = std::time::Instant::now();
-            d.build_image()?;
+            d.build_image_with(&|m| eprintln!("rrlab image: {m}"))?;
             if had {
                 println!("{} (present)", d.image);
             } else {
