@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::agent::birdsock;
-use crate::agent::protocol::Status;
+use crate::agent::protocol::{PodSpec, Status};
 use crate::observe::{parse_ip_route_json, parse_ping, parse_protocols, render_node_status, KernelRoute, Protocol};
 use crate::twin::ipam;
 
@@ -113,22 +113,34 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
         runtime::in_ns(&fabric, &["ip", "link", "add", &n.name, "type", "bridge"])?;
         runtime::in_ns(&fabric, &["ip", "link", "set", &n.name, "up"])?;
     }
-    for name in &nodes {
-        interrupted()?;
+    interrupted()?;
+    // The nodes are independent until they are wired: created together, at most FAN_OUT at a time.
+    fan_out(&nodes, FAN_OUT, |name| -> Result<(), LabError> {
         let dir = node_dir(&lab, name);
         for sub in ["etc/calico/confd/config", "run/calico"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| LabError::Io(e.to_string()))?;
         }
         rt.create_node(&node_ref(&lab, name), &dir)?;
-    }
+        Ok(())
+    })
+    .into_iter()
+    .collect::<Result<(), LabError>>()?;
     progress("wiring links");
+    let handles: BTreeMap<&String, String> = nodes
+        .iter()
+        .zip(fan_out(&nodes, FAN_OUT, |name| rt.netns_handle(&node_ref(&lab, name))))
+        .map(|(n, h)| h.map(|h| (n, h)))
+        .collect::<Result<_, _>>()?;
     let tag = short_hash(&lab);
     for (i, l) in topo.links.iter().enumerate() {
         interrupted()?;
         let end = |node: &str| -> Result<(String, Option<String>), LabError> {
             match topo.nodes.get(node).map(|n| n.kind) {
                 Some(NodeKind::Bridge) => Ok((fabric.clone(), Some(node.to_string()))),
-                _ => Ok((rt.netns_handle(&node_ref(&lab, node))?, None)),
+                _ => match handles.get(&node.to_string()) {
+                    Some(h) => Ok((h.clone(), None)),
+                    None => Ok((rt.netns_handle(&node_ref(&lab, node))?, None)),
+                },
             }
         };
         let (ha, ba) = end(&l.a.node)?;
@@ -142,21 +154,23 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
         }
     }
     progress("configuring nodes (topology exec)");
-    for name in &nodes {
-        let n = &topo.nodes[name];
-        for c in &n.exec {
+    // Each node's commands in order, the nodes concurrently.
+    fan_out(&nodes, FAN_OUT, |name| -> Result<(), LabError> {
+        for c in &topo.nodes[name].exec {
             runtime::exec_ok(rt.as_ref(), &node_ref(&lab, name), &["sh", "-c", c])?;
         }
-    }
+        Ok(())
+    })
+    .into_iter()
+    .collect::<Result<(), LabError>>()?;
     wan::install_counters(rt.as_ref(), &lab, &topo)?;
     progress("rendering calico-node state");
     push(&mut state, &topo)?;
     let exe = runtime::rrlab_binary()?;
-    for c in &topo.clusters {
-        for n in &c.nodes {
-            rt.spawn_agent(&node_ref(&lab, &n.name), &node_dir(&lab, &n.name), &exe)?;
-        }
-    }
+    let agents: Vec<&String> = topo.clusters.iter().flat_map(|c| c.nodes.iter().map(|n| &n.name)).collect();
+    fan_out(&agents, FAN_OUT, |name| rt.spawn_agent(&node_ref(&lab, name), &node_dir(&lab, name), &exe))
+        .into_iter()
+        .collect::<Result<Vec<u32>, RuntimeError>>()?;
     let built = t0.elapsed();
     progress("waiting for BGP and routes to converge");
     let t1 = Instant::now();
@@ -210,57 +224,107 @@ pub fn fib(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<KernelR
     parse_ip_route_json(&out).map_err(|e| e.to_string())
 }
 
-/// What is not converged yet, per node (empty = converged).
+/// How many nodes (or pings) are observed at once: the bring-up waits on every node, so it asks them together.
+pub const FAN_OUT: usize = 16;
+
+/// `f` over `items`, at most `limit` at a time on scoped threads; the results in the items' order.
+pub fn fan_out<T: Sync, R: Send>(items: &[T], limit: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let workers = limit.max(1).min(items.len());
+    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut v = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        v.push((i, f(item)));
+                    }
+                    v
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for (i, r) in done.into_iter().flatten() {
+        out[i] = Some(r);
+    }
+    out.into_iter().map(|r| r.expect("fan_out ran every item")).collect()
+}
+
+/// What is not converged yet, per node (empty = converged). The nodes are observed concurrently.
 pub fn pending(
     state: &LabState,
     topo: &Topology,
     rt: &dyn Runtime,
     dss: &BTreeMap<String, Datastore>,
 ) -> (Vec<String>, usize) {
+    let work: Vec<(&topology::Cluster, &Datastore, &topology::ClusterNode)> = topo
+        .clusters
+        .iter()
+        .filter_map(|c| dss.get(&c.name).map(|ds| (c, ds)))
+        .flat_map(|(c, ds)| c.nodes.iter().map(move |n| (c, ds, n)))
+        .collect();
+    let per_node = fan_out(&work, FAN_OUT, |(c, ds, n)| node_pending(state, topo, rt, c, ds, n));
     let mut out = Vec::new();
     let mut sessions = 0;
-    for c in &topo.clusters {
-        let Some(ds) = dss.get(&c.name) else { continue };
-        for n in &c.nodes {
-            match read_status(&state.name, &n.name) {
-                Some(s) if s.applied_version >= state.version => {}
-                _ => {
-                    out.push(format!("{}: agent has not applied version {}", n.name, state.version));
-                    continue;
-                }
+    for (p, s) in per_node {
+        out.extend(p);
+        sessions += s;
+    }
+    (out, sessions)
+}
+
+/// What is not converged yet on one node, and its Established BGP sessions.
+fn node_pending(
+    state: &LabState,
+    topo: &Topology,
+    rt: &dyn Runtime,
+    c: &topology::Cluster,
+    ds: &Datastore,
+    n: &topology::ClusterNode,
+) -> (Vec<String>, usize) {
+    let mut out = Vec::new();
+    let mut sessions = 0;
+    match read_status(&state.name, &n.name) {
+        Some(s) if s.applied_version >= state.version => {}
+        _ => {
+            out.push(format!("{}: agent has not applied version {}", n.name, state.version));
+            return (out, sessions);
+        }
+    }
+    match protocols(state, rt, &n.name) {
+        Ok(ps) => {
+            let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
+            sessions += bgp.iter().filter(|p| p.info.contains("Established")).count();
+            let down: Vec<String> = bgp
+                .iter()
+                .filter(|p| !p.info.contains("Established"))
+                .map(|p| format!("{} {}", p.name, p.info))
+                .collect();
+            if !down.is_empty() {
+                out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
             }
-            match protocols(state, rt, &n.name) {
-                Ok(ps) => {
-                    let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
-                    sessions += bgp.iter().filter(|p| p.info.contains("Established")).count();
-                    let down: Vec<String> = bgp
-                        .iter()
-                        .filter(|p| !p.info.contains("Established"))
-                        .map(|p| format!("{} {}", p.name, p.info))
-                        .collect();
-                    if !down.is_empty() {
-                        out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
-                    }
-                }
-                Err(e) => out.push(format!("{}: BIRD: {e}", n.name)),
-            }
-            let Ok(routes) = fib(state, rt, &n.name) else {
-                out.push(format!("{}: cannot read FIB", n.name));
-                continue;
-            };
-            for other in c.nodes.iter().filter(|o| o.name != n.name) {
-                let Some(ip) = topo.node_ip(&other.name) else { continue };
-                for b in ipam::node_blocks(ds, &other.name) {
-                    let ok = routes.iter().any(|r| {
-                        r.dst.to_string() == b.to_string()
-                            && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string())
-                            && r.dev.as_deref() == Some("tunl0")
-                            && r.is_onlink()
-                    });
-                    if !ok {
-                        out.push(format!("{}: no route {b} via {} dev tunl0 onlink", n.name, ip.addr()));
-                    }
-                }
+        }
+        Err(e) => out.push(format!("{}: BIRD: {e}", n.name)),
+    }
+    let Ok(routes) = fib(state, rt, &n.name) else {
+        out.push(format!("{}: cannot read FIB", n.name));
+        return (out, sessions);
+    };
+    for other in c.nodes.iter().filter(|o| o.name != n.name) {
+        let Some(ip) = topo.node_ip(&other.name) else { continue };
+        for b in ipam::node_blocks(ds, &other.name) {
+            let ok = routes.iter().any(|r| {
+                r.dst.to_string() == b.to_string()
+                    && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string())
+                    && r.dev.as_deref() == Some("tunl0")
+                    && r.is_onlink()
+            });
+            if !ok {
+                out.push(format!("{}: no route {b} via {} dev tunl0 onlink", n.name, ip.addr()));
             }
         }
     }
@@ -310,35 +374,20 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
             }
         }
     }
-    let mut fails = Vec::new();
-    let mut count = 0;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = pods
-            .iter()
-            .map(|(node, cluster, src)| {
-                let pods = &pods;
-                s.spawn(move || {
-                    let mut f = Vec::new();
-                    let mut n = 0;
-                    for (_, _, dst) in pods.iter().filter(|(_, c, d)| d.name != src.name && c == cluster) {
-                        n += 1;
-                        let ok = ping_once(rt, &state.name, node, &src.netns, &dst.ip.to_string(), 3);
-                        if !ok {
-                            f.push(format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip));
-                        }
-                    }
-                    (n, f)
-                })
-            })
-            .collect();
-        for h in handles {
-            if let Ok((n, f)) = h.join() {
-                count += n;
-                fails.extend(f);
-            }
-        }
+    // Every (source, destination) pair of a cluster, pinged [`FAN_OUT`] at a time.
+    let pairs: Vec<(&String, &PodSpec, &PodSpec)> = pods
+        .iter()
+        .flat_map(|(node, cluster, src)| {
+            pods.iter()
+                .filter(move |(_, c, d)| d.name != src.name && c == cluster)
+                .map(move |(_, _, dst)| (node, src, dst))
+        })
+        .collect();
+    let fails = fan_out(&pairs, FAN_OUT, |(node, src, dst)| {
+        (!ping_once(rt, &state.name, node, &src.netns, &dst.ip.to_string(), 3))
+            .then(|| format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip))
     });
-    Ok((count, fails))
+    Ok((pairs.len(), fails.into_iter().flatten().collect()))
 }
 
 /// One ICMP echo from a pod, retried up to `tries` times.
