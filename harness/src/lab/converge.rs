@@ -374,7 +374,8 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
             }
         }
     }
-    // Every (source, destination) pair of a cluster, pinged [`FAN_OUT`] at a time.
+    // Every (source, destination) pair of a cluster; one exec per node pings all of its pods' pairs (in waves
+    // of PING_WAVE), FAN_OUT nodes at a time: an exec costs far more than an echo.
     let pairs: Vec<(&String, &PodSpec, &PodSpec)> = pods
         .iter()
         .flat_map(|(node, cluster, src)| {
@@ -383,11 +384,76 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
                 .map(move |(_, _, dst)| (node, src, dst))
         })
         .collect();
-    let fails = fan_out(&pairs, FAN_OUT, |(node, src, dst)| {
-        (!ping_once(rt, &state.name, node, &src.netns, &dst.ip.to_string(), 3))
-            .then(|| format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip))
+    let mut by_node: BTreeMap<&String, Vec<&(&String, &PodSpec, &PodSpec)>> = BTreeMap::new();
+    for p in &pairs {
+        by_node.entry(p.0).or_default().push(p);
+    }
+    let by_node: Vec<(&String, Vec<&(&String, &PodSpec, &PodSpec)>)> = by_node.into_iter().collect();
+    let fails = fan_out(&by_node, FAN_OUT, |(node, ps)| {
+        let batch: Vec<(String, String)> =
+            ps.iter().map(|(_, src, dst)| (src.netns.clone(), dst.ip.to_string())).collect();
+        let ok = ping_batch(rt, &state.name, node, &batch, 3);
+        ps.iter()
+            .zip(ok)
+            .filter(|(_, ok)| !ok)
+            .map(|((_, src, dst), _)| format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip))
+            .collect::<Vec<_>>()
     });
     Ok((pairs.len(), fails.into_iter().flatten().collect()))
+}
+
+/// At most this many echoes in flight in one node's batch.
+pub const PING_WAVE: usize = 16;
+
+/// The command that pings, from one node, every `(pod netns, destination)` of `pairs`: each pair one ICMP echo
+/// (`ping -c 1 -W 1`, ping's status is 0 iff a reply came), retried up to `tries` times, the pairs concurrently in
+/// waves of [`PING_WAVE`]; one line `ok <i>` or `fail <i>` per pair.
+pub fn ping_batch_argv(pairs: &[(String, String)], tries: u32) -> Vec<String> {
+    let script = format!(
+        "i=0; while [ $# -ge 2 ]; do \
+         (t=0; while [ $t -lt {tries} ]; do t=$((t+1)); \
+         if ip netns exec \"$1\" ping -c 1 -W 1 \"$2\" >/dev/null 2>&1; then echo \"ok $i\"; exit 0; fi; done; \
+         echo \"fail $i\") & \
+         shift 2; i=$((i+1)); if [ $((i % {PING_WAVE})) -eq 0 ]; then wait; fi; done; wait"
+    );
+    let mut v = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
+    for (ns, dst) in pairs {
+        v.push(ns.clone());
+        v.push(dst.clone());
+    }
+    v
+}
+
+/// The verdicts of a batch's output, in the pairs' order; `None` where a pair has no line.
+pub fn parse_ping_batch(out: &str, n: usize) -> Vec<Option<bool>> {
+    let mut v = vec![None; n];
+    for l in out.lines() {
+        let (ok, i) = match l.split_once(' ') {
+            Some(("ok", i)) => (true, i),
+            Some(("fail", i)) => (false, i),
+            _ => continue,
+        };
+        if let Some(slot) = i.trim().parse::<usize>().ok().and_then(|i| v.get_mut(i)) {
+            *slot = Some(ok);
+        }
+    }
+    v
+}
+
+/// Every pair of `pairs` pinged from `node` in one exec; a pair the batch gave no verdict for (the exec itself
+/// failed) is pinged on its own.
+pub fn ping_batch(rt: &dyn Runtime, lab: &str, node: &str, pairs: &[(String, String)], tries: u32) -> Vec<bool> {
+    let argv = ping_batch_argv(pairs, tries);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let verdicts = match rt.exec(&node_ref(lab, node), &argv) {
+        Ok(out) => parse_ping_batch(&String::from_utf8_lossy(&out.stdout), pairs.len()),
+        Err(_) => vec![None; pairs.len()],
+    };
+    verdicts
+        .into_iter()
+        .zip(pairs)
+        .map(|(v, (ns, dst))| v.unwrap_or_else(|| ping_once(rt, lab, node, ns, dst, tries)))
+        .collect()
 }
 
 /// One ICMP echo from a pod, retried up to `tries` times.
@@ -507,4 +573,72 @@ pub fn down_all() -> Result<Vec<String>, LabError> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_keeps_order_and_bounds_concurrency() {
+        let items: Vec<u32> = (0..50).collect();
+        let live = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let out = fan_out(&items, 4, |i| {
+            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            live.fetch_sub(1, Ordering::SeqCst);
+            i * 2
+        });
+        assert_eq!(out, (0..50).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(peak.load(Ordering::SeqCst) <= 4);
+        assert!(peak.load(Ordering::SeqCst) > 1, "ran concurrently");
+        assert_eq!(fan_out(&Vec::<u32>::new(), 16, |i| *i), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn ping_batch_output_is_read_per_pair() {
+        let v = parse_ping_batch("ok 0\nfail 2\nnoise\nok 9\nok x\n", 3);
+        assert_eq!(v, vec![Some(true), None, Some(false)]);
+    }
+
+    /// The batch script itself, under `sh` with a fake `ip` that answers for some destinations only (the second
+    /// destination answers on the third try).
+    #[test]
+    fn ping_batch_script_pings_each_pair_with_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = dir.path().join("ip");
+        let tries = dir.path().join("tries");
+        std::fs::write(
+            &ip,
+            format!(
+                "#!/bin/sh\n# ip netns exec NS ping -c 1 -W 1 DST\necho \"$3 $9\" >> {t}\ncase \"$9\" in\n  10.0.0.1) exit 0;;\n  10.0.0.2) [ $(grep -c ' 10.0.0.2$' {t}) -ge 3 ] && exit 0; exit 1;;\n  *) exit 1;;\nesac\n",
+                t = tries.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&ip, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut pairs: Vec<(String, String)> =
+            vec![("p1".into(), "10.0.0.1".into()), ("p1".into(), "10.0.0.2".into()), ("p2".into(), "10.0.0.3".into())];
+        // More pairs than a wave.
+        for i in 0..PING_WAVE {
+            pairs.push(("p3".into(), format!("10.0.1.{i}")));
+        }
+        let argv = ping_batch_argv(&pairs, 3);
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let v = parse_ping_batch(&String::from_utf8_lossy(&out.stdout), pairs.len());
+        let mut want = vec![Some(true), Some(true), Some(false)];
+        want.extend(std::iter::repeat_n(Some(false), PING_WAVE));
+        assert_eq!(v, want);
+        let log = std::fs::read_to_string(&tries).unwrap();
+        assert_eq!(log.lines().filter(|l| *l == "p1 10.0.0.1").count(), 1, "{log}");
+        assert_eq!(log.lines().filter(|l| *l == "p1 10.0.0.2").count(), 3, "{log}");
+        assert_eq!(log.lines().filter(|l| *l == "p2 10.0.0.3").count(), 3, "{log}");
+    }
 }
