@@ -212,7 +212,11 @@ enum Cmd {
     },
     /// Build the docker runtime's node image through the Docker API, if it is not there yet (a Dockerfile on a
     /// pinned Debian base where a registry answers, else mmdebstrap's rootfs imported).
-    Image,
+    Image {
+        /// Build under this name:tag instead of the recipe's (to try the builder without touching the shared image).
+        #[arg(long, hide = true)]
+        tag: Option<String>,
+    },
     /// Run inside a twin node: plays Felix and Calico's BIRD fork (started by `rrlab up`).
     #[command(hide = true)]
     Agent {
@@ -537,8 +541,11 @@ fn main() -> Result<()> {
                 std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
             }
         }
-        Cmd::Image => {
-            let d = rrlab::runtime::docker::Docker::new()?;
+        Cmd::Image { tag } => {
+            let mut d = rrlab::runtime::docker::Docker::new()?;
+            if let Some(t) = tag {
+                d.image = t;
+            }
             let had = d.image_present();
             let t = std::time::Instant::now();
             d.build_image_with(&|m| eprintln!("rrlab image: {m}"))?;

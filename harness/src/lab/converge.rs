@@ -361,6 +361,9 @@ pub fn wait_converged(
     }
 }
 
+/// A ping of the matrix: (source node, source pod, destination pod).
+type Pair<'a> = (&'a String, &'a PodSpec, &'a PodSpec);
+
 /// Every pod pings every other pod once. Returns (pings, failures).
 pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Result<(usize, Vec<String>), LabError> {
     let base = state.topology.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -376,7 +379,7 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
     }
     // Every (source, destination) pair of a cluster; one exec per node pings all of its pods' pairs (in waves
     // of PING_WAVE), FAN_OUT nodes at a time: an exec costs far more than an echo.
-    let pairs: Vec<(&String, &PodSpec, &PodSpec)> = pods
+    let pairs: Vec<Pair> = pods
         .iter()
         .flat_map(|(node, cluster, src)| {
             pods.iter()
@@ -384,11 +387,11 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
                 .map(move |(_, _, dst)| (node, src, dst))
         })
         .collect();
-    let mut by_node: BTreeMap<&String, Vec<&(&String, &PodSpec, &PodSpec)>> = BTreeMap::new();
+    let mut by_node: BTreeMap<&String, Vec<&Pair>> = BTreeMap::new();
     for p in &pairs {
         by_node.entry(p.0).or_default().push(p);
     }
-    let by_node: Vec<(&String, Vec<&(&String, &PodSpec, &PodSpec)>)> = by_node.into_iter().collect();
+    let by_node: Vec<(&String, Vec<&Pair>)> = by_node.into_iter().collect();
     let fails = fan_out(&by_node, FAN_OUT, |(node, ps)| {
         let batch: Vec<(String, String)> =
             ps.iter().map(|(_, src, dst)| (src.netns.clone(), dst.ip.to_string())).collect();

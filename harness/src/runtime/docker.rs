@@ -6,7 +6,8 @@
 //! is bind-mounted read-only.
 //!
 //! Everything goes through the Docker Engine API ([bollard]) on one small process-wide tokio runtime; no `docker`
-//! process is ever started. The API version is negotiated down to what the daemon speaks (Docker 20.10: 1.41).
+//! process is ever started. The API version is negotiated down to what the daemon speaks (Docker 20.10: 1.41;
+//! see `connect`).
 
 #[path = "docker_image.rs"]
 pub mod image;
@@ -115,11 +116,14 @@ fn connect_with(host: &str, v: &ClientVersion) -> Result<bollard::Docker, Docker
     r.map_err(|e| DockerError::NoDaemon { host: host.to_string(), reason: e.to_string() })
 }
 
-/// Connect and negotiate the API version: bollard's newest first; a daemon that refuses it names its maximum
-/// (Docker 20.10 refuses every versioned request, `/version` included, above 1.41), and that is used instead.
+/// Connect and negotiate the API version: bollard's newest first, lowered to the daemon's (`negotiate_version`).
+/// A daemon that refuses a too-new version names its maximum (Docker 20.10 refuses every request versioned above
+/// 1.41, `/version` included), and that is used instead. Note: bollard 0.21.1 joins each endpoint onto its
+/// versioned base URL as an absolute path, which drops the `/v1.xx` prefix, so its requests go out unversioned
+/// and a daemon serves them at its own API version; the fallback is for a bollard that sends the prefix.
 async fn connect(host: &str) -> Result<bollard::Docker, DockerError> {
     let no_daemon = |reason: String| DockerError::NoDaemon { host: host.to_string(), reason };
-    let mut version = bollard::API_DEFAULT_VERSION.clone();
+    let mut version = *bollard::API_DEFAULT_VERSION;
     for _ in 0..2 {
         let client = connect_with(host, &version)?;
         match tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version()).await {

@@ -122,7 +122,6 @@ pub fn build_context() -> Result<Vec<u8>, DockerError> {
 
 /// Build `tag` through `client`, by Dockerfile where the base image is available, else by mmdebstrap import.
 pub async fn build(client: &bollard::Docker, tag: &str, progress: &(dyn Fn(&str) + Sync)) -> Result<(), DockerError> {
-    let t = Instant::now();
     if base_available(client, progress).await {
         progress(&format!("building {tag} from a Dockerfile on {BASE_IMAGE}"));
         build_from_dockerfile(client, tag, progress).await?;
@@ -130,7 +129,6 @@ pub async fn build(client: &bollard::Docker, tag: &str, progress: &(dyn Fn(&str)
         import_mmdebstrap(client, tag, progress).await?;
     }
     client.inspect_image(tag).await.map_err(DockerError::api(format!("inspect {tag} after building it")))?;
-    progress(&format!("{tag} built in {:.1}s", t.elapsed().as_secs_f64()));
     Ok(())
 }
 
@@ -144,11 +142,9 @@ async fn base_available(client: &bollard::Docker, progress: &(dyn Fn(&str) + Syn
     let pull = async {
         let mut s = client.create_image(Some(o), None, None);
         while let Some(r) = s.next().await {
-            if let Err(e) = r {
-                return Err(e);
-            }
+            r?;
         }
-        Ok(())
+        Ok::<(), bollard::errors::Error>(())
     };
     match tokio::time::timeout(PULL_TIMEOUT, pull).await {
         Ok(Ok(())) => true,
@@ -199,6 +195,7 @@ async fn import_mmdebstrap(
         std::path::Path::new(DEBIAN_KEYRING).exists(),
     )?;
     let argv = mmdebstrap_argv(&src);
+    let t = Instant::now();
     progress(&format!(
         "building {tag}: {} | import (about 30 s)",
         argv.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>().join(" ")
@@ -272,7 +269,10 @@ async fn import_mmdebstrap(
     let result = loop {
         tokio::select! {
             r = &mut import => break r,
-            _ = tick.tick() => progress(&format!("rootfs: {} MiB streamed", sent.load(Ordering::Relaxed) >> 20)),
+            _ = tick.tick() => progress(&match sent.load(Ordering::Relaxed) >> 20 {
+                0 => format!("{:.0}s: mmdebstrap is installing the packages", t.elapsed().as_secs_f64()),
+                mib => format!("{:.0}s: {mib} MiB of rootfs imported", t.elapsed().as_secs_f64()),
+            }),
         }
     };
     let status = reader.join().map_err(|_| DockerError::Io("mmdebstrap reader panicked".into()))?;
