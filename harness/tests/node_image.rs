@@ -82,3 +82,29 @@ fn node_image_runs_bird_1_6_8_and_has_the_agents_tools() {
         assert_eq!(sh(&c, &format!("command -v {tool}")).0, 0, "{tool} missing");
     }
 }
+
+/// rrlab's own exec (the runtime's `exec`) on a container of the image: stdout and stderr apart, the exit code
+/// as the status, a missing executable an error status rather than a hang.
+#[test]
+fn runtime_exec_keeps_streams_apart_and_reports_exit_codes() {
+    let d = rrlab::runtime::docker::Docker::new()
+        .unwrap_or_else(|e| panic!("the node image test needs a Docker daemon (CI has one): {e}"));
+    let (name, tag) = d.image.split_once(':').expect("name:tag");
+    let c = GenericImage::new(name, tag)
+        .with_cmd(["sleep", "infinity"])
+        .with_network("none")
+        .with_label("rrlab.lab", "node-image-test")
+        .start()
+        .expect("starting a container of the node image with testcontainers");
+    let exec = |argv: &[&str]| rrlab::runtime::docker::block_on(d.exec_async(c.id(), argv)).expect("exec");
+    let o = exec(&["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let o = exec(&["true"]);
+    assert!(o.status.success());
+    let big = exec(&["sh", "-c", "seq 1 100000"]);
+    assert_eq!(String::from_utf8_lossy(&big.stdout).lines().count(), 100000);
+    let o = exec(&["no-such-command"]);
+    assert!(!o.status.success(), "{o:?}");
+}
