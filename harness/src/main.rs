@@ -214,8 +214,13 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Build the docker runtime's node image locally (mmdebstrap | docker import), if it is not there yet.
-    Image,
+    /// Build the docker runtime's node image through the Docker API, if it is not there yet (a Dockerfile on a
+    /// pinned Debian base where a registry answers, else mmdebstrap's rootfs imported).
+    Image {
+        /// Build under this name:tag instead of the recipe's (to try the builder without touching the shared image).
+        #[arg(long, hide = true)]
+        tag: Option<String>,
+    },
     /// Run inside a twin node: plays Felix and Calico's BIRD fork (started by `rrlab up`).
     #[command(hide = true)]
     Agent {
@@ -529,11 +534,14 @@ fn main() -> Result<()> {
                 std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
             }
         }
-        Cmd::Image => {
-            let d = rrlab::runtime::docker::Docker::new()?;
+        Cmd::Image { tag } => {
+            let mut d = rrlab::runtime::docker::Docker::new()?;
+            if let Some(t) = tag {
+                d.image = t;
+            }
             let had = d.image_present();
             let t = std::time::Instant::now();
-            d.build_image()?;
+            d.build_image_with(&|m| eprintln!("rrlab image: {m}"))?;
             if had {
                 println!("{} (present)", d.image);
             } else {

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::agent::birdsock;
-use crate::agent::protocol::Status;
+use crate::agent::protocol::{PodSpec, Status};
 use crate::observe::{parse_ip_route_json, parse_ping, parse_protocols, render_node_status, KernelRoute, Protocol};
 use crate::twin::ipam;
 
@@ -118,22 +118,34 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
         runtime::in_ns(&fabric, &["ip", "link", "add", &n.name, "type", "bridge"])?;
         runtime::in_ns(&fabric, &["ip", "link", "set", &n.name, "up"])?;
     }
-    for name in &nodes {
-        interrupted()?;
+    interrupted()?;
+    // The nodes are independent until they are wired: created together, at most FAN_OUT at a time.
+    fan_out(&nodes, FAN_OUT, |name| -> Result<(), LabError> {
         let dir = node_dir(&lab, name);
         for sub in ["etc/calico/confd/config", "run/calico"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| LabError::Io(e.to_string()))?;
         }
         rt.create_node(&node_ref(&lab, name), &dir)?;
-    }
+        Ok(())
+    })
+    .into_iter()
+    .collect::<Result<(), LabError>>()?;
     progress("wiring links");
+    let handles: BTreeMap<&String, String> = nodes
+        .iter()
+        .zip(fan_out(&nodes, FAN_OUT, |name| rt.netns_handle(&node_ref(&lab, name))))
+        .map(|(n, h)| h.map(|h| (n, h)))
+        .collect::<Result<_, _>>()?;
     let tag = short_hash(&lab);
     for (i, l) in topo.links.iter().enumerate() {
         interrupted()?;
         let end = |node: &str| -> Result<(String, Option<String>), LabError> {
             match topo.nodes.get(node).map(|n| n.kind) {
                 Some(NodeKind::Bridge) => Ok((fabric.clone(), Some(node.to_string()))),
-                _ => Ok((rt.netns_handle(&node_ref(&lab, node))?, None)),
+                _ => match handles.get(&node.to_string()) {
+                    Some(h) => Ok((h.clone(), None)),
+                    None => Ok((rt.netns_handle(&node_ref(&lab, node))?, None)),
+                },
             }
         };
         let (ha, ba) = end(&l.a.node)?;
@@ -147,21 +159,23 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
         }
     }
     progress("configuring nodes (topology exec)");
-    for name in &nodes {
-        let n = &topo.nodes[name];
-        for c in &n.exec {
+    // Each node's commands in order, the nodes concurrently.
+    fan_out(&nodes, FAN_OUT, |name| -> Result<(), LabError> {
+        for c in &topo.nodes[name].exec {
             runtime::exec_ok(rt.as_ref(), &node_ref(&lab, name), &["sh", "-c", c])?;
         }
-    }
+        Ok(())
+    })
+    .into_iter()
+    .collect::<Result<(), LabError>>()?;
     wan::install_counters(rt.as_ref(), &lab, &topo)?;
     progress("rendering calico-node state");
     push(&mut state, &topo)?;
     let exe = runtime::rrlab_binary()?;
-    for c in &topo.clusters {
-        for n in &c.nodes {
-            rt.spawn_agent(&node_ref(&lab, &n.name), &node_dir(&lab, &n.name), &exe)?;
-        }
-    }
+    let agents: Vec<&String> = topo.clusters.iter().flat_map(|c| c.nodes.iter().map(|n| &n.name)).collect();
+    fan_out(&agents, FAN_OUT, |name| rt.spawn_agent(&node_ref(&lab, name), &node_dir(&lab, name), &exe))
+        .into_iter()
+        .collect::<Result<Vec<u32>, RuntimeError>>()?;
     let built = t0.elapsed();
     progress("waiting for BGP and routes to converge");
     let t1 = Instant::now();
@@ -215,57 +229,107 @@ pub fn fib(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<KernelR
     parse_ip_route_json(&out).map_err(|e| e.to_string())
 }
 
-/// What is not converged yet, per node (empty = converged).
+/// How many nodes (or pings) are observed at once: the bring-up waits on every node, so it asks them together.
+pub const FAN_OUT: usize = 16;
+
+/// `f` over `items`, at most `limit` at a time on scoped threads; the results in the items' order.
+pub fn fan_out<T: Sync, R: Send>(items: &[T], limit: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let workers = limit.max(1).min(items.len());
+    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut v = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        v.push((i, f(item)));
+                    }
+                    v
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    });
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for (i, r) in done.into_iter().flatten() {
+        out[i] = Some(r);
+    }
+    out.into_iter().map(|r| r.expect("fan_out ran every item")).collect()
+}
+
+/// What is not converged yet, per node (empty = converged). The nodes are observed concurrently.
 pub fn pending(
     state: &LabState,
     topo: &Topology,
     rt: &dyn Runtime,
     dss: &BTreeMap<String, Datastore>,
 ) -> (Vec<String>, usize) {
+    let work: Vec<(&topology::Cluster, &Datastore, &topology::ClusterNode)> = topo
+        .clusters
+        .iter()
+        .filter_map(|c| dss.get(&c.name).map(|ds| (c, ds)))
+        .flat_map(|(c, ds)| c.nodes.iter().map(move |n| (c, ds, n)))
+        .collect();
+    let per_node = fan_out(&work, FAN_OUT, |(c, ds, n)| node_pending(state, topo, rt, c, ds, n));
     let mut out = Vec::new();
     let mut sessions = 0;
-    for c in &topo.clusters {
-        let Some(ds) = dss.get(&c.name) else { continue };
-        for n in &c.nodes {
-            match read_status(&state.name, &n.name) {
-                Some(s) if s.applied_version >= state.version => {}
-                _ => {
-                    out.push(format!("{}: agent has not applied version {}", n.name, state.version));
-                    continue;
-                }
+    for (p, s) in per_node {
+        out.extend(p);
+        sessions += s;
+    }
+    (out, sessions)
+}
+
+/// What is not converged yet on one node, and its Established BGP sessions.
+fn node_pending(
+    state: &LabState,
+    topo: &Topology,
+    rt: &dyn Runtime,
+    c: &topology::Cluster,
+    ds: &Datastore,
+    n: &topology::ClusterNode,
+) -> (Vec<String>, usize) {
+    let mut out = Vec::new();
+    let mut sessions = 0;
+    match read_status(&state.name, &n.name) {
+        Some(s) if s.applied_version >= state.version => {}
+        _ => {
+            out.push(format!("{}: agent has not applied version {}", n.name, state.version));
+            return (out, sessions);
+        }
+    }
+    match protocols(state, rt, &n.name) {
+        Ok(ps) => {
+            let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
+            sessions += bgp.iter().filter(|p| p.info.contains("Established")).count();
+            let down: Vec<String> = bgp
+                .iter()
+                .filter(|p| !p.info.contains("Established"))
+                .map(|p| format!("{} {}", p.name, p.info))
+                .collect();
+            if !down.is_empty() {
+                out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
             }
-            match protocols(state, rt, &n.name) {
-                Ok(ps) => {
-                    let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
-                    sessions += bgp.iter().filter(|p| p.info.contains("Established")).count();
-                    let down: Vec<String> = bgp
-                        .iter()
-                        .filter(|p| !p.info.contains("Established"))
-                        .map(|p| format!("{} {}", p.name, p.info))
-                        .collect();
-                    if !down.is_empty() {
-                        out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
-                    }
-                }
-                Err(e) => out.push(format!("{}: BIRD: {e}", n.name)),
-            }
-            let Ok(routes) = fib(state, rt, &n.name) else {
-                out.push(format!("{}: cannot read FIB", n.name));
-                continue;
-            };
-            for other in c.nodes.iter().filter(|o| o.name != n.name) {
-                let Some(ip) = topo.node_ip(&other.name) else { continue };
-                for b in ipam::node_blocks(ds, &other.name) {
-                    let ok = routes.iter().any(|r| {
-                        r.dst.to_string() == b.to_string()
-                            && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string())
-                            && r.dev.as_deref() == Some("tunl0")
-                            && r.is_onlink()
-                    });
-                    if !ok {
-                        out.push(format!("{}: no route {b} via {} dev tunl0 onlink", n.name, ip.addr()));
-                    }
-                }
+        }
+        Err(e) => out.push(format!("{}: BIRD: {e}", n.name)),
+    }
+    let Ok(routes) = fib(state, rt, &n.name) else {
+        out.push(format!("{}: cannot read FIB", n.name));
+        return (out, sessions);
+    };
+    for other in c.nodes.iter().filter(|o| o.name != n.name) {
+        let Some(ip) = topo.node_ip(&other.name) else { continue };
+        for b in ipam::node_blocks(ds, &other.name) {
+            let ok = routes.iter().any(|r| {
+                r.dst.to_string() == b.to_string()
+                    && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string())
+                    && r.dev.as_deref() == Some("tunl0")
+                    && r.is_onlink()
+            });
+            if !ok {
+                out.push(format!("{}: no route {b} via {} dev tunl0 onlink", n.name, ip.addr()));
             }
         }
     }
@@ -302,6 +366,9 @@ pub fn wait_converged(
     }
 }
 
+/// A ping of the matrix: (source node, source pod, destination pod).
+type Pair<'a> = (&'a String, &'a PodSpec, &'a PodSpec);
+
 /// Every pod pings every other pod once. Returns (pings, failures).
 pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Result<(usize, Vec<String>), LabError> {
     let base = state.topology.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -315,35 +382,86 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
             }
         }
     }
-    let mut fails = Vec::new();
-    let mut count = 0;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = pods
-            .iter()
-            .map(|(node, cluster, src)| {
-                let pods = &pods;
-                s.spawn(move || {
-                    let mut f = Vec::new();
-                    let mut n = 0;
-                    for (_, _, dst) in pods.iter().filter(|(_, c, d)| d.name != src.name && c == cluster) {
-                        n += 1;
-                        let ok = ping_once(rt, &state.name, node, &src.netns, &dst.ip.to_string(), 3);
-                        if !ok {
-                            f.push(format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip));
-                        }
-                    }
-                    (n, f)
-                })
-            })
-            .collect();
-        for h in handles {
-            if let Ok((n, f)) = h.join() {
-                count += n;
-                fails.extend(f);
-            }
-        }
+    // Every (source, destination) pair of a cluster; one exec per node pings all of its pods' pairs (in waves
+    // of PING_WAVE), FAN_OUT nodes at a time: an exec costs far more than an echo.
+    let pairs: Vec<Pair> = pods
+        .iter()
+        .flat_map(|(node, cluster, src)| {
+            pods.iter()
+                .filter(move |(_, c, d)| d.name != src.name && c == cluster)
+                .map(move |(_, _, dst)| (node, src, dst))
+        })
+        .collect();
+    let mut by_node: BTreeMap<&String, Vec<&Pair>> = BTreeMap::new();
+    for p in &pairs {
+        by_node.entry(p.0).or_default().push(p);
+    }
+    let by_node: Vec<(&String, Vec<&Pair>)> = by_node.into_iter().collect();
+    let fails = fan_out(&by_node, FAN_OUT, |(node, ps)| {
+        let batch: Vec<(String, String)> =
+            ps.iter().map(|(_, src, dst)| (src.netns.clone(), dst.ip.to_string())).collect();
+        let ok = ping_batch(rt, &state.name, node, &batch, 3);
+        ps.iter()
+            .zip(ok)
+            .filter(|(_, ok)| !ok)
+            .map(|((_, src, dst), _)| format!("{} ({}) -> {} ({})", src.name, src.ip, dst.name, dst.ip))
+            .collect::<Vec<_>>()
     });
-    Ok((count, fails))
+    Ok((pairs.len(), fails.into_iter().flatten().collect()))
+}
+
+/// At most this many echoes in flight in one node's batch.
+pub const PING_WAVE: usize = 16;
+
+/// The command that pings, from one node, every `(pod netns, destination)` of `pairs`: each pair one ICMP echo
+/// (`ping -c 1 -W 1`, ping's status is 0 iff a reply came), retried up to `tries` times, the pairs concurrently in
+/// waves of [`PING_WAVE`]; one line `ok <i>` or `fail <i>` per pair.
+pub fn ping_batch_argv(pairs: &[(String, String)], tries: u32) -> Vec<String> {
+    let script = format!(
+        "i=0; while [ $# -ge 2 ]; do \
+         (t=0; while [ $t -lt {tries} ]; do t=$((t+1)); \
+         if ip netns exec \"$1\" ping -c 1 -W 1 \"$2\" >/dev/null 2>&1; then echo \"ok $i\"; exit 0; fi; done; \
+         echo \"fail $i\") & \
+         shift 2; i=$((i+1)); if [ $((i % {PING_WAVE})) -eq 0 ]; then wait; fi; done; wait"
+    );
+    let mut v = vec!["sh".to_string(), "-c".into(), script, "sh".into()];
+    for (ns, dst) in pairs {
+        v.push(ns.clone());
+        v.push(dst.clone());
+    }
+    v
+}
+
+/// The verdicts of a batch's output, in the pairs' order; `None` where a pair has no line.
+pub fn parse_ping_batch(out: &str, n: usize) -> Vec<Option<bool>> {
+    let mut v = vec![None; n];
+    for l in out.lines() {
+        let (ok, i) = match l.split_once(' ') {
+            Some(("ok", i)) => (true, i),
+            Some(("fail", i)) => (false, i),
+            _ => continue,
+        };
+        if let Some(slot) = i.trim().parse::<usize>().ok().and_then(|i| v.get_mut(i)) {
+            *slot = Some(ok);
+        }
+    }
+    v
+}
+
+/// Every pair of `pairs` pinged from `node` in one exec; a pair the batch gave no verdict for (the exec itself
+/// failed) is pinged on its own.
+pub fn ping_batch(rt: &dyn Runtime, lab: &str, node: &str, pairs: &[(String, String)], tries: u32) -> Vec<bool> {
+    let argv = ping_batch_argv(pairs, tries);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let verdicts = match rt.exec(&node_ref(lab, node), &argv) {
+        Ok(out) => parse_ping_batch(&String::from_utf8_lossy(&out.stdout), pairs.len()),
+        Err(_) => vec![None; pairs.len()],
+    };
+    verdicts
+        .into_iter()
+        .zip(pairs)
+        .map(|(v, (ns, dst))| v.unwrap_or_else(|| ping_once(rt, lab, node, ns, dst, tries)))
+        .collect()
 }
 
 /// One ICMP echo from a pod, retried up to `tries` times.
@@ -463,4 +581,72 @@ pub fn down_all() -> Result<Vec<String>, LabError> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_keeps_order_and_bounds_concurrency() {
+        let items: Vec<u32> = (0..50).collect();
+        let live = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let out = fan_out(&items, 4, |i| {
+            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            live.fetch_sub(1, Ordering::SeqCst);
+            i * 2
+        });
+        assert_eq!(out, (0..50).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(peak.load(Ordering::SeqCst) <= 4);
+        assert!(peak.load(Ordering::SeqCst) > 1, "ran concurrently");
+        assert_eq!(fan_out(&Vec::<u32>::new(), 16, |i| *i), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn ping_batch_output_is_read_per_pair() {
+        let v = parse_ping_batch("ok 0\nfail 2\nnoise\nok 9\nok x\n", 3);
+        assert_eq!(v, vec![Some(true), None, Some(false)]);
+    }
+
+    /// The batch script itself, under `sh` with a fake `ip` that answers for some destinations only (the second
+    /// destination answers on the third try).
+    #[test]
+    fn ping_batch_script_pings_each_pair_with_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = dir.path().join("ip");
+        let tries = dir.path().join("tries");
+        std::fs::write(
+            &ip,
+            format!(
+                "#!/bin/sh\n# ip netns exec NS ping -c 1 -W 1 DST\necho \"$3 $9\" >> {t}\ncase \"$9\" in\n  10.0.0.1) exit 0;;\n  10.0.0.2) [ $(grep -c ' 10.0.0.2$' {t}) -ge 3 ] && exit 0; exit 1;;\n  *) exit 1;;\nesac\n",
+                t = tries.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&ip, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut pairs: Vec<(String, String)> =
+            vec![("p1".into(), "10.0.0.1".into()), ("p1".into(), "10.0.0.2".into()), ("p2".into(), "10.0.0.3".into())];
+        // More pairs than a wave.
+        for i in 0..PING_WAVE {
+            pairs.push(("p3".into(), format!("10.0.1.{i}")));
+        }
+        let argv = ping_batch_argv(&pairs, 3);
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let v = parse_ping_batch(&String::from_utf8_lossy(&out.stdout), pairs.len());
+        let mut want = vec![Some(true), Some(true), Some(false)];
+        want.extend(std::iter::repeat_n(Some(false), PING_WAVE));
+        assert_eq!(v, want);
+        let log = std::fs::read_to_string(&tries).unwrap();
+        assert_eq!(log.lines().filter(|l| *l == "p1 10.0.0.1").count(), 1, "{log}");
+        assert_eq!(log.lines().filter(|l| *l == "p1 10.0.0.2").count(), 3, "{log}");
+        assert_eq!(log.lines().filter(|l| *l == "p2 10.0.0.3").count(), 3, "{log}");
+    }
 }
