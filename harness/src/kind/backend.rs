@@ -441,10 +441,11 @@ impl Backend for KindBackend {
                 self.run(&exec::kubectl(&a, format!("{pod}: {}", argv.join(" ")), &args))
             }
             Target::Node(node) => {
-                let c = self.topo.container_name(node);
-                let mut args = vec!["docker", "exec", c.as_str()];
-                args.extend_from_slice(argv);
-                self.run(&PlanStep::new(format!("{node}: {}", argv.join(" ")), &args))
+                let op = super::docker_ops::DockerOp::Exec {
+                    container: self.topo.container_name(node),
+                    argv: argv.iter().map(|s| s.to_string()).collect(),
+                };
+                self.run(&PlanStep::docker(format!("{node}: {}", argv.join(" ")), op))
             }
             Target::Wan => {
                 let step = exec::in_wan(&self.topo, "WAN", argv)

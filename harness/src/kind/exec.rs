@@ -2,6 +2,7 @@
 //! (the same text the twin's observers parse), WAN actions. Pure command construction; run them with a
 //! [`super::runner::Runner`].
 
+use super::docker_ops::DockerOp;
 use super::plan::{ClusterAccess, PlanStep};
 use crate::model::topology::Topology;
 
@@ -131,30 +132,29 @@ pub fn pod_ip(a: &ClusterAccess, pod: &str) -> PlanStep {
 /// `/var/run/calico`.
 pub fn calicoctl_node_status(topo: &Topology, node: &str) -> PlanStep {
     let c = topo.container_name(node);
-    PlanStep::new(
+    PlanStep::docker(
         format!("{node}: calicoctl node status"),
-        &["docker", "exec", &c, "/usr/local/bin/calicoctl", "node", "status"],
+        DockerOp::Exec { container: c, argv: vec!["/usr/local/bin/calicoctl".into(), "node".into(), "status".into()] },
     )
 }
 
 /// Stop or start a node the way a failure would: its container.
 pub fn node_container(topo: &Topology, node: &str, start: bool) -> PlanStep {
-    let verb = if start { "start" } else { "stop" };
-    PlanStep::new(format!("{verb} node {node}"), &["docker", verb, &topo.container_name(node)])
+    let container = topo.container_name(node);
+    if start {
+        PlanStep::docker(format!("start node {node}"), DockerOp::Start { container })
+    } else {
+        PlanStep::docker(format!("stop node {node}"), DockerOp::Stop { container })
+    }
 }
 
 /// A command on the WAN router, with the host's own tools in the WAN container's network namespace
 /// (`nsenter -t <its PID> -n`): the WAN image (`network-multitool`, Alpine) has no iptables, and the
-/// host's `tc`/`iptables` work on any namespace. The PID is read when the command runs (`docker inspect`),
-/// so the step is the same in a printed plan and at run time. None when the topology has no WAN.
+/// host's `tc`/`iptables` work on any namespace. The PID is read through the API when the step runs; the
+/// printed plan shows the equivalent `docker inspect` + `nsenter` line. None when the topology has no WAN.
 pub fn in_wan(topo: &Topology, what: &str, argv: &[&str]) -> Option<PlanStep> {
     let w = crate::wan::wan_node(topo)?;
-    let c = topo.container_name(&w);
-    let script = format!(
-        "pid=$(docker inspect -f '{{{{.State.Pid}}}}' {}) && exec nsenter -t \"$pid\" -n -- \"$@\"",
-        crate::process::shell_quote(&c)
-    );
-    let mut full = vec!["sh", "-c", script.as_str(), "rrlab-wan"];
-    full.extend_from_slice(argv);
-    Some(PlanStep::new(format!("{what}: {}", argv.join(" ")), &full))
+    let op =
+        DockerOp::InNetns { container: topo.container_name(&w), argv: argv.iter().map(|s| s.to_string()).collect() };
+    Some(PlanStep::docker(format!("{what}: {}", argv.join(" ")), op))
 }

@@ -20,6 +20,7 @@
 //!   behind the [`crate::backend::Backend`] seam.
 
 pub mod backend;
+pub mod docker_ops;
 pub mod exec;
 pub mod fidelity;
 pub mod parse;

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::docker_ops::DockerOp;
 use super::record::{Record, Resource};
 use super::versions::{self, Arch};
 use crate::model::topology::{Cluster, NodeKind, Topology, DEFAULT_AS};
@@ -66,6 +67,9 @@ pub struct PlanStep {
     pub check: Option<Check>,
     /// A failure is reported but does not stop the plan (teardown).
     pub allow_failure: bool,
+    /// Performed through the Docker Engine API instead of running `argv` (which is its equivalent command
+    /// line, for printed plans).
+    pub docker: Option<super::docker_ops::DockerOp>,
 }
 
 impl PlanStep {
@@ -78,7 +82,15 @@ impl PlanStep {
             stdin: None,
             check: None,
             allow_failure: false,
+            docker: None,
         }
+    }
+
+    /// A Docker Engine operation (performed through the API; `argv` is its equivalent command line).
+    pub fn docker(what: impl Into<String>, op: super::docker_ops::DockerOp) -> PlanStep {
+        let mut s = PlanStep::new(what, &op.argv());
+        s.docker = Some(op);
+        s
     }
 
     pub fn env(mut self, key: &str, value: impl Into<String>) -> PlanStep {
@@ -604,19 +616,19 @@ pub fn plan_up_with(topo: &Topology, opts: &PlanOptions, reused: &[String]) -> P
     // 3. images, pulled once on the host (the host's registry login applies; kind nodes' containerd does
     //    not use it) and loaded into every cluster below, instead of one pull per image per node
     for img in opts.calico_images() {
-        s.push(PlanStep::new(format!("pull {img} once on the host"), &["docker", "pull", &img]));
+        s.push(PlanStep::docker(format!("pull {img} once on the host"), DockerOp::Pull { image: img.clone() }));
     }
     let pod_digest = versions::pod_image_by_digest();
-    s.push(PlanStep::new(
+    s.push(PlanStep::docker(
         format!("pull the probe pods' image by its pinned digest ({})", versions::POD_IMAGE_TAG),
-        &["docker", "pull", &pod_digest],
+        DockerOp::Pull { image: pod_digest.clone() },
     ));
-    s.push(PlanStep::new(
+    s.push(PlanStep::docker(
         format!(
             "tag it {} (kind load cannot load an image by digest: kubernetes-sigs/kind#2394)",
             versions::POD_IMAGE_TAG
         ),
-        &["docker", "tag", &pod_digest, versions::POD_IMAGE_TAG],
+        DockerOp::Tag { source: pod_digest.clone(), target: versions::POD_IMAGE_TAG.to_string() },
     ));
 
     // 4. site bridges
@@ -765,14 +777,13 @@ pub fn plan_up_with(topo: &Topology, opts: &PlanOptions, reused: &[String]) -> P
             ));
         }
         for n in &c.nodes {
-            s.push(PlanStep::new(
+            s.push(PlanStep::docker(
                 format!("{}: calicoctl on node {} (for `calicoctl node status` there)", c.name, n.name),
-                &[
-                    "docker",
-                    "cp",
-                    &path_str(&opts.calicoctl()),
-                    &format!("{}:/usr/local/bin/calicoctl", topo.container_name(&n.name)),
-                ],
+                DockerOp::CopyInto {
+                    file: path_str(&opts.calicoctl()),
+                    container: topo.container_name(&n.name),
+                    path: "/usr/local/bin/calicoctl".into(),
+                },
             ));
         }
     }
@@ -816,9 +827,9 @@ pub fn teardown_steps(topo: &Topology, opts: &PlanOptions, r: &Resource) -> Vec<
                     "containerlab's lab directory and its .state.clab.yaml (else the next deploy reconciles and refuses --node-filter)",
                     &["rm", "-rf", "--", &path_str(&super::preflight::lab_dir(opts, lab))],
                 ),
-                PlanStep::new(
+                PlanStep::docker(
                     format!("no container of lab {lab} is left"),
-                    &["docker", "ps", "-a", "--filter", &label, "--format", "{{.Names}}"],
+                    DockerOp::NamesByLabel { label: label.trim_start_matches("label=").to_string() },
                 )
                 .check(Check::NoOutput(format!("containers of lab {lab} are still there"))),
             ]

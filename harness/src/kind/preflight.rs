@@ -211,9 +211,9 @@ pub fn steps(topo: &Topology, opts: &PlanOptions) -> Vec<PlanStep> {
             format!("kubectl is installed (pinned {}; one minor version of skew works)", versions::KUBECTL_VERSION),
             &["kubectl", "version", "--client"],
         ),
-        PlanStep::new(
+        PlanStep::docker(
             format!("leftovers: containers of lab {} (containerlab labels them containerlab=<lab>)", topo.name),
-            &["docker", "ps", "-a", "--filter", &label, "--format", "{{.Names}}"],
+            super::docker_ops::DockerOp::NamesByLabel { label: label.trim_start_matches("label=").to_string() },
         ),
         PlanStep::new("leftovers: kind clusters on this host", &["kind", "get", "clusters"]),
         PlanStep::new("leftovers: host bridges", &["ip", "-j", "link", "show", "type", "bridge"]),

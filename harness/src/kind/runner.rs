@@ -18,12 +18,16 @@ pub trait Runner: Send + Sync {
     fn run(&self, step: &PlanStep) -> std::io::Result<StepOutput>;
 }
 
-/// Runs steps as processes: argv without a shell, the step's env on top of ours, its cwd, its stdin piped.
+/// Runs steps as processes (argv without a shell, the step's env on top of ours, its cwd, its stdin piped), and
+/// Docker steps through the Engine API ([`super::docker_ops`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessRunner;
 
 impl Runner for ProcessRunner {
     fn run(&self, step: &PlanStep) -> std::io::Result<StepOutput> {
+        if let Some(op) = &step.docker {
+            return super::docker_ops::perform(op);
+        }
         crate::process::run_spec(&crate::process::Spec {
             argv: &step.argv,
             env: &step.env,

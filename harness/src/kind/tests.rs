@@ -457,7 +457,11 @@ fn wan_commands_use_the_hosts_tools_in_the_wan_namespace() {
         std::fs::set_permissions(&p, perm).unwrap();
     }
     let path = format!("{}:{}", dir.path().display(), std::env::var("PATH").unwrap_or_default());
-    let out = runner::ProcessRunner.run(&s.env("PATH", path)).unwrap();
+    // The printed line (the step's argv) is what the Docker API path does: run it as printed.
+    assert!(s.docker.is_some(), "performed through the Docker API, not the docker CLI");
+    let env = [("PATH".to_string(), path)];
+    let out =
+        crate::process::run_spec(&crate::process::Spec { argv: &s.argv, env: &env, ..Default::default() }).unwrap();
     assert_eq!(out.stdout, "nsenter -t 4242 -n -- tc qdisc show dev eth1\n");
 }
 
