@@ -339,6 +339,11 @@ fn run_tool(tool: &str, lab_name: Option<String>, cluster: Option<String>, args:
 }
 
 fn main() -> Result<()> {
+    // Output piped into `head` and the like ends quietly, as for any Unix tool.
+    // SAFETY: restoring the default disposition of SIGPIPE before anything else runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Agent { node, state_dir, config_dir, socket, bird } => {
