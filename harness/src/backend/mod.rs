@@ -172,6 +172,11 @@ pub trait Backend: Send + Sync {
     fn read_file(&self, node: &str, path: &str) -> Result<String, BackendError>;
     /// The error BIRD gave when it last rejected a new config (calico-node keeps the old one), if any.
     fn bird_config_error(&self, node: &str) -> Option<String>;
+    /// The kernel's main table read natively (the twin: rtnetlink in the node's namespace), instead of the
+    /// FIB observation's command; None: run the command. Same content as `ip -j route show table main`.
+    fn kernel_routes(&self, _node: &str) -> Option<Result<Vec<crate::observe::KernelRoute>, BackendError>> {
+        None
+    }
     /// Type the operator's command lines into a cluster; one [`Outcome`] per command that ran.
     fn run_commands(&mut self, cluster: &str, label: &str, script: &str) -> Result<Vec<Outcome>, BackendError>;
     /// A harness action on one node.

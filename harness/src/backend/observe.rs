@@ -141,7 +141,10 @@ impl LabView for SeamView<'_> {
         read(self.backend, node, &RIB)
     }
     fn fib(&self, node: &str) -> Observed<Vec<KernelRoute>> {
-        read(self.backend, node, &FIB)
+        match self.backend.kernel_routes(node) {
+            Some(r) => Ok(r?),
+            None => read(self.backend, node, &FIB),
+        }
     }
     fn ipsets(&self, node: &str) -> Observed<Vec<IpSet>> {
         read(self.backend, node, &IPSETS)

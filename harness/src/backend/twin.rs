@@ -236,6 +236,13 @@ impl Backend for TwinBackend {
             .map_err(|e| BackendError::exec(Target::CalicoNode(node), format!("{path} ({}): {e}", p.display())))
     }
 
+    fn kernel_routes(&self, node: &str) -> Option<Result<Vec<crate::observe::KernelRoute>, BackendError>> {
+        Some(self.node_host(Target::CalicoNode(node)).and_then(|_| {
+            converge::fib(&self.state, self.rt.as_ref(), node)
+                .map_err(|e| BackendError::exec(Target::CalicoNode(node), e))
+        }))
+    }
+
     fn bird_config_error(&self, node: &str) -> Option<String> {
         read_status(&self.state.name, node).and_then(|s| s.bird_config_error)
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::agent::birdsock;
 use crate::agent::protocol::{PodSpec, Status};
-use crate::observe::{parse_ip_route_json, parse_ping, parse_protocols, render_node_status, KernelRoute, Protocol};
+use crate::observe::{parse_ping, parse_protocols, render_node_status, KernelRoute, Protocol};
 use crate::twin::ipam;
 
 /// Set by the CLI's Ctrl-C handler; long waits stop and clean up.
@@ -224,9 +224,9 @@ pub fn protocols(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<P
 }
 
 pub fn fib(state: &LabState, rt: &dyn Runtime, node: &str) -> Result<Vec<KernelRoute>, String> {
-    let out = runtime::exec_ok(rt, &node_ref(&state.name, node), &["ip", "-j", "route", "show"])
-        .map_err(|e| e.to_string())?;
-    parse_ip_route_json(&out).map_err(|e| e.to_string())
+    // rtnetlink in the node's namespace, as `ip -j route show table main` prints it (no process per read).
+    let ns = rt.netns_path(&node_ref(&state.name, node)).map_err(|e| e.to_string())?;
+    runtime::netlink::read_main_table(&state.name, &ns).map_err(|e| format!("{node}: reading routes: {e}"))
 }
 
 /// How many nodes (or pings) are observed at once: the bring-up waits on every node, so it asks them together.
@@ -272,7 +272,19 @@ pub fn pending(
         .filter_map(|c| dss.get(&c.name).map(|ds| (c, ds)))
         .flat_map(|(c, ds)| c.nodes.iter().map(move |n| (c, ds, n)))
         .collect();
-    let per_node = fan_out(&work, FAN_OUT, |(c, ds, n)| node_pending(state, topo, rt, c, ds, n));
+    // Every node's blocks and address, once per round (not once per pair of nodes).
+    let expected: BTreeMap<&str, (std::net::IpAddr, Vec<crate::observe::Prefix>)> = work
+        .iter()
+        .filter_map(|(_, ds, n)| {
+            let ip = std::net::IpAddr::V4(topo.node_ip(&n.name)?.addr());
+            let blocks = ipam::node_blocks(ds, &n.name)
+                .into_iter()
+                .map(|b| crate::observe::Prefix { addr: std::net::IpAddr::V4(b.network()), len: b.prefix_len() })
+                .collect();
+            Some((n.name.as_str(), (ip, blocks)))
+        })
+        .collect();
+    let per_node = fan_out(&work, FAN_OUT, |(c, _, n)| node_pending(state, rt, c, n, &expected));
     let mut out = Vec::new();
     let mut sessions = 0;
     for (p, s) in per_node {
@@ -282,14 +294,14 @@ pub fn pending(
     (out, sessions)
 }
 
-/// What is not converged yet on one node, and its Established BGP sessions.
+/// What is not converged yet on one node, and its Established BGP sessions. `expected`: every node's
+/// address and blocks; the node must have every other node's blocks `via <its address> dev tunl0 onlink`.
 fn node_pending(
     state: &LabState,
-    topo: &Topology,
     rt: &dyn Runtime,
     c: &topology::Cluster,
-    ds: &Datastore,
     n: &topology::ClusterNode,
+    expected: &BTreeMap<&str, (std::net::IpAddr, Vec<crate::observe::Prefix>)>,
 ) -> (Vec<String>, usize) {
     let mut out = Vec::new();
     let mut sessions = 0;
@@ -319,17 +331,17 @@ fn node_pending(
         out.push(format!("{}: cannot read FIB", n.name));
         return (out, sessions);
     };
+    // The node's tunnel routes as a set, compared by value.
+    let tunnel: std::collections::HashSet<(crate::observe::Prefix, std::net::IpAddr)> = routes
+        .iter()
+        .filter(|r| r.dev.as_deref() == Some("tunl0") && r.is_onlink())
+        .filter_map(|r| Some((r.dst, r.gateway?)))
+        .collect();
     for other in c.nodes.iter().filter(|o| o.name != n.name) {
-        let Some(ip) = topo.node_ip(&other.name) else { continue };
-        for b in ipam::node_blocks(ds, &other.name) {
-            let ok = routes.iter().any(|r| {
-                r.dst.to_string() == b.to_string()
-                    && r.gateway.map(|g| g.to_string()) == Some(ip.addr().to_string())
-                    && r.dev.as_deref() == Some("tunl0")
-                    && r.is_onlink()
-            });
-            if !ok {
-                out.push(format!("{}: no route {b} via {} dev tunl0 onlink", n.name, ip.addr()));
+        let Some((ip, blocks)) = expected.get(other.name.as_str()) else { continue };
+        for b in blocks {
+            if !tunnel.contains(&(*b, *ip)) {
+                out.push(format!("{}: no route {b} via {ip} dev tunl0 onlink", n.name));
             }
         }
     }
@@ -499,6 +511,8 @@ pub fn node_status_all(state: &LabState, topo: &Topology, cluster: Option<&str>)
 
 /// Remove a lab: nodes, pods, processes, the fabric, state files. Safe to call on a half-built lab.
 pub fn down(lab: &str) -> Result<Vec<String>, LabError> {
+    // Our route readers hold sockets in the lab's namespaces: close them first.
+    runtime::netlink::forget(lab);
     let mut removed = Vec::new();
     let state = LabState::load(lab).ok();
     // Docker nodes (by label), whatever the state says.

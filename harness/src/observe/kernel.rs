@@ -109,6 +109,11 @@ pub struct KernelRoute {
 
 impl KernelRoute {
     fn new(kind: KernelRouteType, dst: Prefix) -> KernelRoute {
+        KernelRoute::from_parts(kind, dst)
+    }
+
+    /// A route of that type and destination, every other field empty (filled by a reader).
+    pub fn from_parts(kind: KernelRouteType, dst: Prefix) -> KernelRoute {
         KernelRoute {
             kind,
             dst,

@@ -378,6 +378,10 @@ impl Runtime for Docker {
         Ok(self.pid(&n.node)?.to_string())
     }
 
+    fn netns_path(&self, n: &NodeRef) -> Result<PathBuf, RuntimeError> {
+        Ok(PathBuf::from(format!("/proc/{}/ns/net", self.pid(&n.node)?)))
+    }
+
     fn exec(&self, n: &NodeRef, argv: &[&str]) -> Result<Output, RuntimeError> {
         Ok(block_on(self.exec_async(&n.node, argv))?)
     }

@@ -3,6 +3,7 @@
 //! bridges and the lab fabric are built the same way for both, from the node's network namespace handle.
 
 pub mod docker;
+pub mod netlink;
 pub mod netns;
 
 use std::path::{Path, PathBuf};
@@ -82,6 +83,8 @@ pub trait Runtime: Send + Sync {
     /// Create the node (namespace or container), loopback up, nothing else.
     /// `state_dir` is the node's state directory (BIRD files, socket, desired/status).
     fn create_node(&self, n: &NodeRef, state_dir: &Path) -> Result<(), RuntimeError>;
+    /// The node's network namespace as a path (`/var/run/netns/<name>`, `/proc/<pid>/ns/net`).
+    fn netns_path(&self, n: &NodeRef) -> Result<PathBuf, RuntimeError>;
     /// What `ip link set X netns <handle>` accepts for this node (a netns name or a PID).
     fn netns_handle(&self, n: &NodeRef) -> Result<String, RuntimeError>;
     /// Run a command inside the node.

@@ -24,6 +24,10 @@ impl Runtime for Netns {
         Ok(())
     }
 
+    fn netns_path(&self, n: &NodeRef) -> Result<PathBuf, RuntimeError> {
+        Ok(Path::new("/var/run/netns").join(ns_name(&n.lab, &n.node)))
+    }
+
     fn netns_handle(&self, n: &NodeRef) -> Result<String, RuntimeError> {
         Ok(ns_name(&n.lab, &n.node))
     }

@@ -1,0 +1,333 @@
+//! A node's kernel routes read through rtnetlink (an `RTM_GETROUTE` dump on a NETLINK_ROUTE socket opened
+//! inside the node's network namespace), as `ip -j route show table main` prints them: no process per read,
+//! which is what bounded observation of large twin labs. The socket stays in the namespace it was opened in;
+//! readers are kept per namespace path ([`read_main_table`]) and reopened when a read fails (a restarted
+//! container has a new namespace).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::observe::{KernelRoute, KernelRouteType, Prefix, Realms};
+
+/// A NETLINK_ROUTE socket in one network namespace.
+pub struct RouteReader {
+    sock: Socket,
+    seq: u32,
+}
+
+impl RouteReader {
+    /// Open a socket inside the namespace at `netns` (`/var/run/netns/<name>`, `/proc/<pid>/ns/net`): a
+    /// short-lived thread enters it, so this process's own namespace is never changed.
+    pub fn open(netns: &Path) -> io::Result<RouteReader> {
+        let p = netns.to_path_buf();
+        std::thread::spawn(move || -> io::Result<Socket> {
+            let f = std::fs::File::open(&p)?;
+            // SAFETY: setns on a valid namespace fd, in a thread that exits right after.
+            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut s = Socket::new(NETLINK_ROUTE)?;
+            s.bind_auto()?;
+            s.connect(&SocketAddr::new(0, 0))?;
+            Ok(s)
+        })
+        .join()
+        .map_err(|_| io::Error::other("the netlink thread panicked"))?
+        .map(|sock| RouteReader { sock, seq: 0 })
+    }
+
+    fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        hdr.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
+        packet.finalize();
+        let mut buf = vec![0; packet.buffer_len()];
+        packet.serialize(&mut buf[..]);
+        self.sock.send(&buf[..], 0)?;
+        let mut out = Vec::new();
+        let mut rx = vec![0u8; 1 << 16];
+        loop {
+            rx.clear();
+            let size = self.sock.recv(&mut rx, 0)?;
+            let mut offset = 0;
+            while offset < size {
+                let m = <NetlinkMessage<RouteNetlinkMessage>>::deserialize(&rx[offset..size])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let len = m.header.length as usize;
+                match m.payload {
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        return Err(io::Error::other(format!("netlink error: {e:?}")));
+                    }
+                    NetlinkPayload::InnerMessage(inner) if m.header.sequence_number == self.seq => out.push(inner),
+                    _ => {}
+                }
+                if len == 0 {
+                    break;
+                }
+                offset += len;
+            }
+        }
+    }
+
+    /// The namespace's interfaces: index → name.
+    pub fn links(&mut self) -> io::Result<HashMap<u32, String>> {
+        let msgs = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some((l.header.index, n.clone())),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The IPv4 main table, as `ip -j route show table main` prints it.
+    pub fn main_table(&mut self) -> io::Result<Vec<KernelRoute>> {
+        let names = self.links()?;
+        let mut req = RouteMessage::default();
+        req.header.address_family = AddressFamily::Inet;
+        let msgs = self.dump(RouteNetlinkMessage::GetRoute(req))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Some(r),
+                _ => None,
+            })
+            .filter(|r| table_of(r) == u32::from(RouteHeader::RT_TABLE_MAIN))
+            .filter_map(|r| kernel_route(r, &names))
+            .collect())
+    }
+}
+
+fn table_of(r: &RouteMessage) -> u32 {
+    r.attributes
+        .iter()
+        .find_map(|a| if let RouteAttribute::Table(t) = a { Some(*t) } else { None })
+        .unwrap_or(u32::from(r.header.table))
+}
+
+fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
+        RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        _ => None,
+    }
+}
+
+/// iproute2's name of a route protocol (`/etc/iproute2/rt_protos`); None for `boot`, which `ip route` hides.
+pub fn protocol_name(p: RouteProtocol) -> Option<String> {
+    Some(match p {
+        RouteProtocol::Boot => return None,
+        RouteProtocol::Unspec => "unspec".into(),
+        RouteProtocol::IcmpRedirect => "redirect".into(),
+        RouteProtocol::Kernel => "kernel".into(),
+        RouteProtocol::Static => "static".into(),
+        RouteProtocol::Gated => "gated".into(),
+        RouteProtocol::Ra => "ra".into(),
+        RouteProtocol::Mrt => "mrt".into(),
+        RouteProtocol::Zebra => "zebra".into(),
+        RouteProtocol::Bird => "bird".into(),
+        RouteProtocol::DnRouted => "dnrouted".into(),
+        RouteProtocol::Xorp => "xorp".into(),
+        RouteProtocol::Ntk => "ntk".into(),
+        RouteProtocol::Dhcp => "dhcp".into(),
+        RouteProtocol::KeepAlived => "keepalived".into(),
+        RouteProtocol::Babel => "babel".into(),
+        RouteProtocol::Bgp => "bgp".into(),
+        RouteProtocol::Isis => "isis".into(),
+        RouteProtocol::Ospf => "ospf".into(),
+        RouteProtocol::Rip => "rip".into(),
+        RouteProtocol::Eigrp => "eigrp".into(),
+        other => u8::from(other).to_string(),
+    })
+}
+
+/// iproute2's name of a scope; None for `global`, which `ip route` hides.
+pub fn scope_name(s: RouteScope) -> Option<String> {
+    Some(match s {
+        RouteScope::Universe => return None,
+        RouteScope::Site => "site".into(),
+        RouteScope::Link => "link".into(),
+        RouteScope::Host => "host".into(),
+        RouteScope::NoWhere => "nowhere".into(),
+        other => u8::from(other).to_string(),
+    })
+}
+
+fn route_type(t: RouteType) -> KernelRouteType {
+    match t {
+        RouteType::Unicast => KernelRouteType::Unicast,
+        RouteType::Local => KernelRouteType::Local,
+        RouteType::Broadcast => KernelRouteType::Broadcast,
+        RouteType::Anycast => KernelRouteType::Anycast,
+        RouteType::Multicast => KernelRouteType::Multicast,
+        RouteType::BlackHole => KernelRouteType::Blackhole,
+        RouteType::Unreachable => KernelRouteType::Unreachable,
+        RouteType::Prohibit => KernelRouteType::Prohibit,
+        RouteType::Throw => KernelRouteType::Throw,
+        RouteType::Nat => KernelRouteType::Nat,
+        other => KernelRouteType::Other(u8::from(other).to_string()),
+    }
+}
+
+fn flag_names(f: RouteFlags) -> Vec<String> {
+    let mut v = Vec::new();
+    for (flag, name) in [
+        (RouteFlags::Dead, "dead"),
+        (RouteFlags::Onlink, "onlink"),
+        (RouteFlags::Pervasive, "pervasive"),
+        (RouteFlags::Linkdown, "linkdown"),
+        (RouteFlags::Unresolved, "unresolved"),
+    ] {
+        if f.contains(flag) {
+            v.push(name.to_string());
+        }
+    }
+    v
+}
+
+/// One dumped route as `ip -j route` prints it (None: not an IPv4/IPv6 unicast-family route).
+pub fn kernel_route(r: &RouteMessage, names: &HashMap<u32, String>) -> Option<KernelRoute> {
+    let dst_addr =
+        r.attributes.iter().find_map(|a| if let RouteAttribute::Destination(d) = a { ip_of(d) } else { None });
+    let dst = match (dst_addr, r.header.address_family) {
+        (Some(a), _) => Prefix { addr: a, len: r.header.destination_prefix_length },
+        (None, AddressFamily::Inet) => Prefix { addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), len: 0 },
+        (None, AddressFamily::Inet6) => Prefix { addr: IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), len: 0 },
+        _ => return None,
+    };
+    let mut k = crate::observe::KernelRoute::from_parts(route_type(r.header.kind), dst);
+    k.protocol = protocol_name(r.header.protocol);
+    k.scope = scope_name(r.header.scope);
+    k.flags = flag_names(r.header.flags);
+    let table = table_of(r);
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+        k.table = Some(table.to_string());
+    }
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Gateway(g) => k.gateway = ip_of(g),
+            RouteAttribute::PrefSource(p) => k.prefsrc = ip_of(p),
+            RouteAttribute::Oif(i) => k.dev = Some(names.get(i).cloned().unwrap_or_else(|| format!("if{i}"))),
+            RouteAttribute::Priority(p) => k.metric = Some(*p),
+            RouteAttribute::Realm(rr) => {
+                let n = |x: u16| (x != 0).then(|| x.to_string());
+                k.realms = Some(Realms { from: n(rr.source), to: n(rr.destination) });
+            }
+            _ => {}
+        }
+    }
+    Some(k)
+}
+
+/// Readers by (lab, namespace path); each behind its own lock, so that nodes are read concurrently.
+type Readers = Mutex<HashMap<(String, PathBuf), Arc<Mutex<RouteReader>>>>;
+
+fn readers() -> &'static Readers {
+    static R: OnceLock<Readers> = OnceLock::new();
+    R.get_or_init(Readers::default)
+}
+
+/// The main table of lab `lab`'s namespace at `netns`, through a kept reader (opened on first use, reopened
+/// once when a read fails).
+pub fn read_main_table(lab: &str, netns: &Path) -> io::Result<Vec<KernelRoute>> {
+    let key = (lab.to_string(), netns.to_path_buf());
+    let poisoned = || io::Error::other("netlink readers poisoned");
+    let kept = readers().lock().map_err(|_| poisoned())?.get(&key).cloned();
+    if let Some(r) = kept {
+        if let Ok(v) = r.lock().map_err(|_| poisoned())?.main_table() {
+            return Ok(v);
+        }
+    }
+    let mut r = RouteReader::open(netns)?;
+    let v = r.main_table()?;
+    readers().lock().map_err(|_| poisoned())?.insert(key, Arc::new(Mutex::new(r)));
+    Ok(v)
+}
+
+/// Close the readers of a lab's namespaces (before it goes down: an open socket would keep a deleted
+/// namespace alive).
+pub fn forget(lab: &str) {
+    if let Ok(mut g) = readers().lock() {
+        g.retain(|(l, _), _| l != lab);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::route::RouteRealm;
+
+    #[test]
+    fn dumped_routes_read_as_ip_prints_them() {
+        let names = HashMap::from([(7, "tunl0".to_string()), (2, "eth1".to_string())]);
+        // Calico's IPIP route as BIRD installs it: 172.16.3.0/26 via 10.0.2.3 dev tunl0 proto bird onlink.
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.destination_prefix_length = 26;
+        m.header.table = RouteHeader::RT_TABLE_MAIN;
+        m.header.protocol = RouteProtocol::Bird;
+        m.header.kind = RouteType::Unicast;
+        m.header.flags = RouteFlags::Onlink;
+        m.attributes = vec![
+            RouteAttribute::Destination(RouteAddress::Inet("172.16.3.0".parse().unwrap())),
+            RouteAttribute::Gateway(RouteAddress::Inet("10.0.2.3".parse().unwrap())),
+            RouteAttribute::Oif(7),
+        ];
+        let k = kernel_route(&m, &names).unwrap();
+        assert_eq!(k.to_string(), "172.16.3.0/26 via 10.0.2.3 dev tunl0 proto bird onlink");
+        // A blackhole block route, a kernel link route with its source, a default route with a metric.
+        let mut b = RouteMessage::default();
+        b.header.address_family = AddressFamily::Inet;
+        b.header.table = RouteHeader::RT_TABLE_MAIN;
+        b.header.destination_prefix_length = 26;
+        b.header.protocol = RouteProtocol::Bird;
+        b.header.kind = RouteType::BlackHole;
+        b.attributes = vec![RouteAttribute::Destination(RouteAddress::Inet("172.16.1.0".parse().unwrap()))];
+        assert_eq!(kernel_route(&b, &names).unwrap().to_string(), "blackhole 172.16.1.0/26 proto bird");
+        let mut l = RouteMessage::default();
+        l.header.address_family = AddressFamily::Inet;
+        l.header.table = RouteHeader::RT_TABLE_MAIN;
+        l.header.destination_prefix_length = 24;
+        l.header.protocol = RouteProtocol::Kernel;
+        l.header.scope = RouteScope::Link;
+        l.header.kind = RouteType::Unicast;
+        l.attributes = vec![
+            RouteAttribute::Destination(RouteAddress::Inet("10.0.1.0".parse().unwrap())),
+            RouteAttribute::Oif(2),
+            RouteAttribute::PrefSource(RouteAddress::Inet("10.0.1.5".parse().unwrap())),
+            RouteAttribute::Realm(RouteRealm { source: 0, destination: 1 }),
+        ];
+        let k = kernel_route(&l, &names).unwrap();
+        assert_eq!(
+            (k.scope.as_deref(), k.prefsrc, k.realms.as_ref().and_then(|r| r.to.as_deref())),
+            (Some("link"), Some("10.0.1.5".parse().unwrap()), Some("1"))
+        );
+        let mut d = RouteMessage::default();
+        d.header.address_family = AddressFamily::Inet;
+        d.header.table = RouteHeader::RT_TABLE_MAIN;
+        d.header.protocol = RouteProtocol::Boot;
+        d.header.kind = RouteType::Unicast;
+        d.attributes = vec![RouteAttribute::Priority(100), RouteAttribute::Oif(99)];
+        let k = kernel_route(&d, &names).unwrap();
+        assert_eq!((k.dst.len, k.protocol, k.metric, k.dev.as_deref()), (0, None, Some(100), Some("if99")));
+    }
+}
