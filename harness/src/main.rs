@@ -213,6 +213,10 @@ enum Cmd {
         /// Write the results as JSON here too.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also run raw BIRD 1.6.8 in network namespaces (Calico's timers, no agent) at the same N, in the same
+        /// invocation, and print rrlab's convergence time over BIRD's.
+        #[arg(long)]
+        baseline: bool,
     },
     /// Build the docker runtime's node image through the Docker API, if it is not there yet (a Dockerfile on a
     /// pinned Debian base where a registry answers, else mmdebstrap's rootfs imported).
@@ -499,7 +503,7 @@ fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Bench { nodes, runtime, no_hybrid, json } => {
+        Cmd::Bench { nodes, runtime, no_hybrid, json, baseline } => {
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let mut runtimes = runtime.clone();
             if runtimes.is_empty() {
@@ -533,10 +537,30 @@ fn main() -> Result<()> {
                 let _ = std::fs::remove_dir_all(&dir);
                 rows.push(r?);
             }
+            let base = if baseline && nodes > 0 {
+                let b = lab::baseline::run(nodes, Duration::from_secs(900), &|m| bar.set_message(m.to_string()));
+                Some(b?)
+            } else {
+                None
+            };
             bar.finish_and_clear();
             print!("{}", lab::bench::table(&rows));
+            if let (Some(b), Some(m)) = (&base, rows.last()) {
+                println!(
+                    "baseline: raw BIRD 1.6.8, {} nodes, {} sessions Established, built {:.1}s, converged {:.1}s, BIRDs' RSS {} MiB\n\
+                     ratio (rrlab converged / BIRD alone converged) at {} nodes: {:.2}",
+                    b.nodes,
+                    b.sessions,
+                    b.built_s,
+                    b.converged_s,
+                    b.bird_rss_kib / 1024,
+                    b.nodes,
+                    m.converged_s / b.converged_s.max(0.001)
+                );
+            }
             if let Some(p) = json {
-                std::fs::write(p, serde_json::to_string_pretty(&rows)?)?;
+                let v = serde_json::json!({"rows": rows, "baseline": base});
+                std::fs::write(p, serde_json::to_string_pretty(&v)?)?;
             }
         }
         Cmd::Image { tag } => {

@@ -104,19 +104,9 @@ pub fn ping(b: &dyn Backend, from: &PodInfo, to: &PodInfo) -> bool {
     }
 }
 
-/// How many observations run at once when a round reads every node.
-pub const FAN_OUT: usize = 16;
-
-/// Run `f` over `items` on up to [`FAN_OUT`] threads; results in order.
+/// Run `f` over `items`, [`crate::lab::converge::FAN_OUT`] at a time; results in order.
 pub fn fan_out<I: Sync, R: Send>(items: &[I], f: impl Fn(&I) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(FAN_OUT);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
-        hs.into_iter().flat_map(|h| h.join().expect("an observation thread panicked")).collect()
-    })
+    crate::lab::converge::fan_out(items, crate::lab::converge::FAN_OUT, f)
 }
 
 /// The lab as expectations see it, over the seam.

@@ -3,6 +3,7 @@
 //! state directory `/run/rrlab/<lab>/<node>/` holding what its agent reads (`desired.json`) and reports
 //! (`status.json`), BIRD's files and socket. The datastore of a cluster is rebuilt by replaying its commands.
 
+pub mod baseline;
 pub mod bench;
 pub mod converge;
 pub mod wan;
