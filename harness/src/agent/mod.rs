@@ -195,6 +195,18 @@ struct Agent {
     desired_mtime: Option<SystemTime>,
     underlay: BTreeMap<String, String>,
     last_underlay: Option<Instant>,
+    /// Route events of this node: BIRD's kernel table changing wakes the reconciliation at once.
+    events: Option<crate::runtime::netlink::RouteEvents>,
+    /// tunl0's routes: block → BGP next hop (the outer destination).
+    tunnel: BTreeMap<Ipv4Net, Ipv4Addr>,
+    /// The status changed since it was last written.
+    status_dirty: bool,
+    /// Prefixes of BIRD's kernel table changed and not yet programmed; or everything (events were lost).
+    pending: std::collections::BTreeSet<crate::observe::Prefix>,
+    pending_full: bool,
+    /// This node's routes through rtnetlink (the underlay mirror reads the main table without a process).
+    routes: Option<crate::runtime::netlink::RouteReader>,
+    last_reconcile: Option<Instant>,
 }
 
 impl Agent {
@@ -358,13 +370,7 @@ impl Agent {
 
     fn apply(&mut self, d: Desired) {
         self.status.errors.clear();
-        for p in &d.pods {
-            if let Err(e) = ensure_pod(p) {
-                self.status.errors.push(format!("pod {}: {e}", p.name));
-            }
-        }
-        self.ensure_tunnel(&d);
-        self.apply_felix(&d);
+        // calico-node runs BIRD (fed by confd) and Felix side by side: BGP does not wait for the dataplane.
         self.apply_bird_files(&d);
         if d.bird_running && !self.bird_alive() {
             if let Err(e) = self.start_bird() {
@@ -372,6 +378,13 @@ impl Agent {
             }
         } else if !d.bird_running && self.bird_alive() {
             self.stop_bird();
+        }
+        self.ensure_tunnel(&d);
+        self.apply_felix(&d);
+        for p in &d.pods {
+            if let Err(e) = ensure_pod(p) {
+                self.status.errors.push(format!("pod {}: {e}", p.name));
+            }
         }
         self.status.applied_version = d.version;
         self.applied = Some(d);
@@ -385,8 +398,15 @@ impl Agent {
             return;
         }
         self.last_underlay = Some(Instant::now());
-        let Ok(text) = sh(&["ip", "-j", "route", "show", "table", "main"], None) else { return };
-        let Ok(routes) = crate::observe::parse_ip_route_json(&text) else { return };
+        let read = self.routes.as_mut().map(|r| r.main_table());
+        let routes = match read {
+            Some(Ok(v)) => v,
+            _ => {
+                let Ok(text) = sh(&["ip", "-j", "route", "show", "table", "main"], None) else { return };
+                let Ok(v) = crate::observe::parse_ip_route_json(&text) else { return };
+                v
+            }
+        };
         let table = crate::twin::render::TWIN_KERNEL_TABLE;
         let mut desired = BTreeMap::new();
         for r in routes {
@@ -421,8 +441,34 @@ impl Agent {
         }
         let Ok(text) = birdsock::query(&self.cfg.socket, "show route all") else { return };
         let (desired, tunnel) = kernel_routes(&text, &kernel);
+        self.tunnel = tunnel.into_iter().collect();
+        self.program(desired);
+    }
+
+    /// Only the prefixes BIRD's kernel table just changed: `show route <prefix> all` each.
+    fn reconcile_prefixes(&mut self, prefixes: &std::collections::BTreeSet<crate::observe::Prefix>) {
+        let Some(kernel) = self.applied.as_ref().map(|d| d.kernel.clone()) else { return };
+        if !self.bird_alive() {
+            return;
+        }
+        let mut desired = self.installed.clone();
+        for p in prefixes {
+            let IpAddr::V4(a) = p.addr else { continue };
+            let Ok(net) = Ipv4Net::new(a, p.len) else { continue };
+            let Ok(text) = birdsock::query(&self.cfg.socket, &format!("show route {net} all")) else { return };
+            let (sub, tunnel) = kernel_routes(&text, &kernel);
+            desired.remove(&net.to_string());
+            self.tunnel.remove(&net);
+            desired.extend(sub.into_iter().filter(|(k, _)| *k == net.to_string()));
+            self.tunnel.extend(tunnel.into_iter().filter(|(n, _)| *n == net));
+        }
+        self.program(desired);
+    }
+
+    /// Install `desired` (prefix → `ip route` line) over what is installed, and hand tunl0 its routes.
+    fn program(&mut self, desired: BTreeMap<String, String>) {
         if let Ok(mut t) = self.tunnel_routes.write() {
-            t.set(tunnel);
+            t.set(self.tunnel.iter().map(|(n, g)| (*n, *g)).collect());
         }
         let batch = route_batch(&self.installed, &desired);
         if !batch.is_empty() {
@@ -432,6 +478,7 @@ impl Agent {
             }
             self.installed = desired;
             self.status.routes = self.installed.values().cloned().collect();
+            self.status_dirty = true;
         }
     }
 }
@@ -459,24 +506,54 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
         desired_mtime: None,
         underlay: BTreeMap::new(),
         last_underlay: None,
+        events: crate::runtime::netlink::RouteEvents::subscribe().ok(),
+        tunnel: BTreeMap::new(),
+        status_dirty: true,
+        pending: Default::default(),
+        pending_full: false,
+        routes: crate::runtime::netlink::RouteReader::here().ok(),
+        last_reconcile: None,
     };
     let status_path = a.cfg.state_dir.join("status.json");
     let mut last_status = Instant::now() - Duration::from_secs(10);
     while !stop.load(Ordering::Relaxed) {
+        let mut now = false;
         if let Some(d) = a.read_desired() {
             a.apply(d);
             last_status = Instant::now() - Duration::from_secs(10);
+            now = true;
         }
         a.mirror_underlay();
-        a.reconcile_routes();
-        if last_status.elapsed() >= Duration::from_millis(500) {
+        // Calico's BIRD fork programs routes as BIRD exports them: here, the prefixes BIRD's kernel table just
+        // changed (route events), and everything every 2 s (a BGP next hop can change behind the same kernel
+        // gateway); everything every 150 ms where route events cannot be had.
+        let table = crate::twin::render::TWIN_KERNEL_TABLE;
+        match a.events.as_mut().map(|e| e.changed(table)) {
+            Some(Some(c)) => a.pending.extend(c),
+            Some(None) => a.pending_full = true,
+            None => {}
+        }
+        let full_every = if a.events.is_some() { Duration::from_secs(2) } else { Duration::from_millis(150) };
+        let last = a.last_reconcile.map(|t| t.elapsed());
+        let burst = (a.pending_full || a.pending.len() > 32) && last.is_none_or(|t| t >= Duration::from_millis(100));
+        if now || burst || last.is_none_or(|t| t >= full_every) {
+            a.reconcile_routes();
+            a.pending.clear();
+            a.pending_full = false;
+            a.last_reconcile = Some(Instant::now());
+        } else if !a.pending.is_empty() && a.pending.len() <= 32 {
+            let p = std::mem::take(&mut a.pending);
+            a.reconcile_prefixes(&p);
+        }
+        if a.status_dirty || last_status.elapsed() >= Duration::from_secs(2) {
             a.status.heartbeat_ms = now_ms();
             if let Ok(t) = serde_json::to_string_pretty(&a.status) {
                 let _ = write_atomic(&status_path, &t);
             }
             last_status = Instant::now();
+            a.status_dirty = false;
         }
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(Duration::from_millis(50));
     }
     a.stop_bird();
     if let Some(mut t) = a.tunl.take() {

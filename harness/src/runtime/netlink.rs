@@ -48,6 +48,14 @@ impl RouteReader {
         .map(|sock| RouteReader { sock, seq: 0 })
     }
 
+    /// A socket in this thread's own namespace (the agent, which runs inside its node).
+    pub fn here() -> io::Result<RouteReader> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
+        sock.connect(&SocketAddr::new(0, 0))?;
+        Ok(RouteReader { sock, seq: 0 })
+    }
+
     fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.seq = self.seq.wrapping_add(1);
         let mut hdr = NetlinkHeader::default();
@@ -114,6 +122,57 @@ impl RouteReader {
             .filter(|r| table_of(r) == u32::from(RouteHeader::RT_TABLE_MAIN))
             .filter_map(|r| kernel_route(r, &names))
             .collect())
+    }
+}
+
+/// Route change events of this namespace (the `RTNLGRP_IPV4_ROUTE` multicast group), read without blocking.
+pub struct RouteEvents {
+    sock: Socket,
+}
+
+impl RouteEvents {
+    /// Subscribe in this thread's namespace.
+    pub fn subscribe() -> io::Result<RouteEvents> {
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind(&SocketAddr::new(0, 0))?;
+        // RTNLGRP_IPV4_ROUTE = 7 (linux/rtnetlink.h).
+        sock.add_membership(7)?;
+        sock.set_non_blocking(true)?;
+        Ok(RouteEvents { sock })
+    }
+
+    /// The destinations of `table` added, changed or removed since the last call (drains what is queued);
+    /// None when events were lost (an overrun socket): then everything may have changed.
+    pub fn changed(&mut self, table: u32) -> Option<std::collections::BTreeSet<Prefix>> {
+        let mut changed = std::collections::BTreeSet::new();
+        let mut rx = vec![0u8; 1 << 16];
+        loop {
+            rx.clear();
+            let size = match self.sock.recv(&mut rx, 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(changed),
+                Err(_) => return None,
+            };
+            let mut offset = 0;
+            while offset < size {
+                let Ok(m) = <NetlinkMessage<RouteNetlinkMessage>>::deserialize(&rx[offset..size]) else { return None };
+                if let NetlinkPayload::InnerMessage(
+                    RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r),
+                ) = &m.payload
+                {
+                    if table_of(r) == table {
+                        if let Some(k) = kernel_route(r, &HashMap::new()) {
+                            changed.insert(k.dst);
+                        }
+                    }
+                }
+                let len = m.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                offset += len;
+            }
+        }
     }
 }
 

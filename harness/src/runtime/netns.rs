@@ -47,8 +47,8 @@ impl Runtime for Netns {
         let log = std::fs::File::create(state_dir.join("agent.log")).map_err(|e| RuntimeError::Io(e.to_string()))?;
         // nsenter switches only the network namespace: `ip netns exec` would also give the agent a private mount
         // namespace, and the pod namespaces it creates (`ip netns add`) would then be invisible outside it.
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{ns}"))
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/var/run/netns/{ns}"))
             .arg("--")
             .arg(rrlab_bin)
             .args(["agent", "--node", &n.node, "--state-dir"])
@@ -60,9 +60,18 @@ impl Runtime for Netns {
             .env("RRLAB_LAB", &n.lab)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| RuntimeError::Io(e.to_string()))?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| RuntimeError::Io(format!("spawning agent: {e}")))?;
+            .stderr(log);
+        // The agent outlives this process: it must not keep whatever descriptors our caller gave us (a
+        // `flock` around `rrlab up` would stay locked as long as the lab runs).
+        // Marked close-on-exec (not closed: std's own exec-error pipe must stay usable).
+        // SAFETY: close_range is async-signal-safe and only changes descriptor flags in the child.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| RuntimeError::Io(format!("spawning agent: {e}")))?;
         let pid = child.id();
         std::fs::write(state_dir.join("agent.pid"), pid.to_string()).map_err(|e| RuntimeError::Io(e.to_string()))?;
         // The child is reaped by init when rrlab exits; keep no handle.
