@@ -91,7 +91,8 @@ enum Cmd {
         /// kind: pull Calico's images from this registry instead of docker.io (e.g. quay.io).
         #[arg(long)]
         image_registry: Option<String>,
-        /// kind: raise too-low fs.inotify limits with sysctl instead of stopping.
+        /// Raise too-low host limits instead of stopping: twin: the neighbour table (gc_thresh), open files;
+        /// kind: fs.inotify.
         #[arg(long)]
         raise_limits: bool,
         /// Print the exact plan (every command, in order) instead of running it (kind backend).
@@ -439,7 +440,8 @@ fn main() -> Result<()> {
                 println!("{t}");
             }
         }
-        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, .. } => {
+        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, raise_limits, .. } => {
+            lab::converge::RAISE_LIMITS.store(raise_limits, Ordering::Relaxed);
             let runtime = RuntimeKind::or_default(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
