@@ -341,3 +341,26 @@ fn committed_generated_topologies_are_current() {
         assert_matches_plan(&t, &g.plan);
     }
 }
+
+/// labs/scale: the 40- and 200-node runbooks load against their topologies, name no node in their steps
+/// (node sets only), and differ only in what depends on the size: the lab's name, the topology, the probes'
+/// nodes and the WAN's mesh session count.
+#[test]
+fn scale_runbooks_share_one_body() {
+    let read = |n: &str| std::fs::read_to_string(repo().join("labs/scale").join(n)).unwrap();
+    let (a, b) = (read("p1-scale40.yaml"), read("p1-scale200.yaml"));
+    let steps = |s: &str, lab: &str, mesh: usize| -> String {
+        let body = &s[s.find("\nsteps:").expect("a steps: section")..];
+        assert!(!body.contains(&format!("{lab}-")), "{lab}: a node name in the steps");
+        body.replace(&format!("bgp_sessions: {mesh}}}"), "bgp_sessions: MESH}")
+    };
+    let p40 = plan(&GenSpec::new("scale40", 40, 2, 2)).unwrap();
+    let p200 = plan(&GenSpec::new("scale200", 200, 2, 2)).unwrap();
+    assert!(a.contains(&format!("bgp_sessions: {}}}", p40.wan_mesh_sessions())));
+    assert!(b.contains(&format!("bgp_sessions: {}}}", p200.wan_mesh_sessions())));
+    assert_eq!(steps(&a, "scale40", p40.wan_mesh_sessions()), steps(&b, "scale200", p200.wan_mesh_sessions()));
+    for n in ["p1-scale40.yaml", "p1-scale200.yaml"] {
+        let rb = crate::runbook::load(&repo().join("labs/scale").join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert!(rb.steps.len() >= 5, "{n}");
+    }
+}
