@@ -91,7 +91,8 @@ enum Cmd {
         /// kind: pull Calico's images from this registry instead of docker.io (e.g. quay.io).
         #[arg(long)]
         image_registry: Option<String>,
-        /// kind: raise too-low fs.inotify limits with sysctl instead of stopping.
+        /// Raise too-low host limits instead of stopping: twin: the neighbour table (gc_thresh), open files;
+        /// kind: fs.inotify.
         #[arg(long)]
         raise_limits: bool,
         /// Print the exact plan (every command, in order) instead of running it (kind backend).
@@ -238,6 +239,38 @@ enum Cmd {
         socket: PathBuf,
         #[arg(long, default_value = "bird")]
         bird: String,
+    },
+    /// Write a topology shaped like hybrid-rr at any size: `<name>.clab.yml` plus one `<cluster>.kind.yaml` per
+    /// cluster, for both backends, byte-identical for the same options (topologies/README.md, "Generated").
+    Gen {
+        /// Cluster nodes in all (control planes included).
+        #[arg(long)]
+        nodes: usize,
+        /// Sites (= partitions): one bridge and one subnet each, joined by the WAN node.
+        #[arg(long, default_value_t = 1)]
+        sites: usize,
+        /// Route reflectors to be per site (and cluster): the first nodes of each site after the control plane,
+        /// labelled rr-candidate=true.
+        #[arg(long, default_value_t = 0)]
+        rrs_per_site: usize,
+        /// Clusters (each its own pod subnet, each spanning every site).
+        #[arg(long, default_value_t = 1)]
+        clusters: usize,
+        /// The lab's name (default: scale<nodes>).
+        #[arg(long)]
+        name: Option<String>,
+        /// The AS number the clusters' calico-nodes start with.
+        #[arg(long, default_value_t = 64512)]
+        as_number: u32,
+        /// The first cluster's pod subnet; the next clusters get the following subnets of its size.
+        #[arg(long, default_value = "172.16.0.0/16")]
+        pod_subnet: String,
+        /// The default IPPool's ipipMode: Always, CrossSubnet or Never.
+        #[arg(long, default_value = "Always")]
+        ipip_mode: String,
+        /// Directory to write into (created if missing).
+        #[arg(long, default_value = "topologies/generated")]
+        out: PathBuf,
     },
     /// Render calico-node's BIRD configs and Felix state for one node from resource files.
     Render {
@@ -411,7 +444,8 @@ fn main() -> Result<()> {
                 println!("{t}");
             }
         }
-        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, .. } => {
+        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, raise_limits, .. } => {
+            lab::converge::RAISE_LIMITS.store(raise_limits, Ordering::Relaxed);
             let runtime = RuntimeKind::or_default(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
@@ -641,6 +675,27 @@ fn main() -> Result<()> {
                 }
             };
             rrlab::wan::act(&lab, &a)?;
+        }
+        Cmd::Gen { nodes, sites, rrs_per_site, clusters, name, as_number, pod_subnet, ipip_mode, out } => {
+            use rrlab::model::topology::generator::{generate, GenSpec};
+            let name = name.unwrap_or_else(|| format!("scale{nodes}"));
+            let spec = GenSpec {
+                pod_subnet: pod_subnet
+                    .parse()
+                    .with_context(|| format!("--pod-subnet {pod_subnet}: not an IPv4 CIDR"))?,
+                clusters,
+                as_number,
+                ipip_mode,
+                ..GenSpec::new(&name, nodes, sites, rrs_per_site)
+            };
+            let g = generate(&spec).map_err(|e| anyhow::anyhow!("rrlab gen: {e}"))?;
+            std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+            for (file, text) in &g.files {
+                let p = out.join(file);
+                std::fs::write(&p, text).with_context(|| format!("{}", p.display()))?;
+                println!("wrote {}", p.display());
+            }
+            print!("{}", g.plan.summary());
         }
         Cmd::Render { inputs, node, out, env, flavor } => {
             let ds = load(&inputs, &env)?;

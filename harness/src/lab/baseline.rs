@@ -100,6 +100,9 @@ pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<Basel
         }
     }
     let _down = Down(n);
+    // The host limits the twin's lab of the same size needs (one LAN, no pods), checked the same way.
+    let size = super::converge::LabSize { per_site: vec![n], largest_cluster: n, pods_per_node: 0, has_wan: false };
+    super::converge::ensure_limits(&size, progress)?;
     let t0 = Instant::now();
     let fabric = format!("rrlab-{lab}-fabric");
     runtime::cmd(&["ip", "netns", "add", &fabric])?;

@@ -1,42 +1,25 @@
 //! `rrlab bench`: time to up-and-converged, measured (never asserted). Labs: the post's hybrid-rr on each
-//! runtime, and a generated N-node full-mesh cluster (default 100) on netns.
+//! runtime, and a generated N-node full-mesh cluster (default 100) on netns. Benchmarks raise the host limits
+//! their labs need (neighbour table, open files; `converge::check_limits`) without asking.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::converge::{down, up, UpOptions};
 use super::LabError;
+use crate::model::topology::generator::{generate, GenSpec};
 
-/// Write a one-site, N-node cluster topology (plus a WAN node) into `dir`; returns the topology path.
+/// Write a one-site, N-node full-mesh cluster (plus the WAN node) into `dir` with the topology generator
+/// (`rrlab gen --name mesh<N> --nodes <N> --sites 1 --rrs-per-site 0`); returns the topology path.
 pub fn mesh_topology(dir: &Path, nodes: usize) -> Result<PathBuf, LabError> {
-    std::fs::create_dir_all(dir).map_err(|e| LabError::Io(e.to_string()))?;
-    let name = format!("mesh{nodes}");
-    let mut kind = String::from("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnetworking:\n  disableDefaultCNI: true\n  podSubnet: 172.24.0.0/14\n  serviceSubnet: 10.96.0.0/16\nnodes:\n  - role: control-plane\n");
-    for _ in 1..nodes {
-        kind.push_str("  - role: worker\n");
+    let spec = GenSpec::new(&format!("mesh{nodes}"), nodes, 1, 0);
+    let g = generate(&spec).map_err(|e| LabError::Topology(format!("generating mesh{nodes}: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| LabError::Io(format!("{}: {e}", dir.display())))?;
+    for (file, text) in &g.files {
+        let p = dir.join(file);
+        std::fs::write(&p, text).map_err(|e| LabError::Io(format!("{}: {e}", p.display())))?;
     }
-    let mut clab = format!(
-        "name: {name}\ntopology:\n  nodes:\n    {name}:\n      kind: k8s-kind\n      startup-config: {name}.kind.yaml\n      labels:\n        rrlab.io/ipip-mode: Always\n        rrlab.io/calico-node-interface: eth1\n    {name}-lan:\n      kind: bridge\n"
-    );
-    let mut links = String::new();
-    for i in 0..nodes {
-        let node = match i {
-            0 => format!("{name}-control-plane"),
-            1 => format!("{name}-worker"),
-            n => format!("{name}-worker{n}"),
-        };
-        let ip = format!("10.40.{}.{}", i / 250, i % 250 + 2);
-        clab.push_str(&format!(
-            "    {node}:\n      kind: ext-container\n      exec:\n        - ip addr add {ip}/16 dev eth1\n"
-        ));
-        links.push_str(&format!("    - endpoints: [\"{node}:eth1\", \"{name}-lan:m{i}\"]\n"));
-    }
-    clab.push_str("  links:\n");
-    clab.push_str(&links);
-    std::fs::write(dir.join(format!("{name}.kind.yaml")), kind).map_err(|e| LabError::Io(e.to_string()))?;
-    let p = dir.join(format!("{name}.clab.yml"));
-    std::fs::write(&p, clab).map_err(|e| LabError::Io(e.to_string()))?;
-    Ok(p)
+    Ok(dir.join(g.plan.clab_file()))
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,6 +41,8 @@ pub fn bench_one(
     timeout: Duration,
     progress: &dyn Fn(&str),
 ) -> Result<BenchRow, LabError> {
+    // `rrlab bench` raises the host limits its labs need (docs/benchmarks.md): running it is the consent.
+    super::converge::RAISE_LIMITS.store(true, std::sync::atomic::Ordering::Relaxed);
     let t = Instant::now();
     let opts = UpOptions { runtime, pods_per_node: 2, timeout, ping_matrix };
     let r = up(topology, &opts, progress)?;

@@ -74,18 +74,234 @@ fn short_hash(s: &str) -> String {
     h.iter().take(3).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Raise the shared neighbour table limits for big labs (all namespaces share it).
-fn raise_neigh_limits(nodes: usize) {
-    if nodes < 100 {
-        return;
-    }
-    for (k, v) in [("gc_thresh1", 8192), ("gc_thresh2", 32768), ("gc_thresh3", 65536)] {
-        let p = format!("/proc/sys/net/ipv4/neigh/default/{k}");
-        let cur: u64 = std::fs::read_to_string(&p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        if cur < v {
-            let _ = std::fs::write(&p, v.to_string());
+/// The operator's consent to raise host limits a lab needs (`rrlab up --raise-limits`; `rrlab bench` and the
+/// e2e give it). The environment variable [`RAISE_LIMITS_ENV`]`=1` gives it too (for `rrlab run`).
+pub static RAISE_LIMITS: AtomicBool = AtomicBool::new(false);
+pub const RAISE_LIMITS_ENV: &str = "RRLAB_RAISE_LIMITS";
+
+/// The host values a twin lab depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostLimits {
+    /// `net.ipv4.neigh.default.gc_thresh{1,2,3}`: one neighbour table for every network namespace.
+    pub gc_thresh1: u64,
+    pub gc_thresh2: u64,
+    pub gc_thresh3: u64,
+    /// RLIMIT_NOFILE of this process, which the agents and their BIRDs inherit.
+    pub nofile_soft: u64,
+    pub nofile_hard: u64,
+    /// `fs.file-max`.
+    pub file_max: u64,
+}
+
+/// What decides a lab's needs: cluster nodes per site, the largest cluster, pods per node, the WAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSize {
+    /// Cluster nodes on each site (a node on no site counts as its own site).
+    pub per_site: Vec<usize>,
+    pub largest_cluster: usize,
+    pub pods_per_node: u32,
+    pub has_wan: bool,
+}
+
+impl LabSize {
+    pub fn of(topo: &Topology, pods_per_node: u32) -> LabSize {
+        let mut per_site: BTreeMap<String, usize> = BTreeMap::new();
+        for c in &topo.clusters {
+            for n in &c.nodes {
+                *per_site.entry(topo.site_of(&n.name).unwrap_or_else(|| n.name.clone())).or_default() += 1;
+            }
+        }
+        LabSize {
+            per_site: per_site.into_values().collect(),
+            largest_cluster: topo.clusters.iter().map(|c| c.nodes.len()).max().unwrap_or(0),
+            pods_per_node,
+            has_wan: topo.nodes.values().any(|n| n.kind == NodeKind::Linux),
         }
     }
+
+    pub fn nodes(&self) -> usize {
+        self.per_site.iter().sum()
+    }
+
+    /// Neighbour entries the lab holds at once: every node resolves the nodes on its site (BGP and IP-in-IP
+    /// peers on the same L2) and its WAN gateway; each pod and its node resolve each other; the WAN resolves
+    /// every node that sends across it.
+    pub fn neighbours(&self) -> u64 {
+        let nodes = self.nodes() as u64;
+        let same_site: u64 = self.per_site.iter().map(|&k| (k as u64) * (k as u64).saturating_sub(1)).sum();
+        let wan = if self.has_wan && self.per_site.len() > 1 { 2 * nodes } else { 0 };
+        same_site + wan + 2 * nodes * u64::from(self.pods_per_node)
+    }
+}
+
+/// One host limit below what the lab needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    /// The sysctl (`net.ipv4.neigh.default.gc_thresh3`) or `ulimit -n` / `ulimit -Hn`.
+    pub setting: &'static str,
+    pub have: u64,
+    pub need: u64,
+    /// What it is raised to with consent; None when rrlab cannot raise it (a hard limit).
+    pub raise_to: Option<u64>,
+    pub why: String,
+}
+
+impl std::fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is {}, the lab needs at least {}: {}", self.setting, self.have, self.need, self.why)
+    }
+}
+
+/// The limits `host` lacks for a lab of `size` (pure). The neighbour table is shared by every namespace, and
+/// so with other labs on the host: gc_thresh3 (the hard cap; beyond it the kernel drops new neighbours,
+/// "neighbour table overflow") must hold twice the lab's entries, gc_thresh2 (beyond it entries older than 5 s
+/// are collected, so ARP churns under measurement) the lab's entries. A BIRD holds one socket per BGP peer
+/// (a mesh node peers with every node of its cluster) and inherits this process's open-files limit. inotify is
+/// not checked: the twin's agents do not use it (the kind backend checks it, `kind::preflight`).
+pub fn check_limits(host: &HostLimits, size: &LabSize) -> Vec<Shortfall> {
+    let mut out = Vec::new();
+    let n = size.neighbours();
+    let nodes = size.nodes();
+    for (setting, have, need, raise_to) in [
+        ("net.ipv4.neigh.default.gc_thresh2", host.gc_thresh2, n, (2 * n).max(32768)),
+        ("net.ipv4.neigh.default.gc_thresh3", host.gc_thresh3, 2 * n, (4 * n).max(65536)),
+    ] {
+        if have < need {
+            out.push(Shortfall {
+                setting,
+                have,
+                need,
+                raise_to: Some(raise_to),
+                why: format!(
+                    "{nodes} nodes hold about {n} neighbour entries in the one table all network namespaces share"
+                ),
+            });
+        }
+    }
+    if !out.is_empty() && host.gc_thresh1 < n {
+        // Raised along with the others so that the table is not collected below the lab's size.
+        out.push(Shortfall {
+            setting: "net.ipv4.neigh.default.gc_thresh1",
+            have: host.gc_thresh1,
+            need: n,
+            raise_to: Some(n.max(8192)),
+            why: "no garbage collection below it: raised with gc_thresh2/3".into(),
+        });
+    }
+    let fds = size.largest_cluster as u64 + 256;
+    if host.nofile_soft < fds {
+        let can = host.nofile_hard >= fds;
+        out.push(Shortfall {
+            setting: if can { "ulimit -n (RLIMIT_NOFILE)" } else { "ulimit -Hn (RLIMIT_NOFILE, hard)" },
+            have: if can { host.nofile_soft } else { host.nofile_hard },
+            need: fds,
+            raise_to: can.then_some(fds.max(host.nofile_soft)),
+            why: format!(
+                "each BIRD holds a socket per BGP peer ({} in the largest cluster's mesh) plus its own files, and inherits rrlab's limit",
+                size.largest_cluster.saturating_sub(1)
+            ),
+        });
+    }
+    let total = nodes as u64 * (size.largest_cluster as u64 + 64);
+    if host.file_max < total {
+        out.push(Shortfall {
+            setting: "fs.file-max",
+            have: host.file_max,
+            need: total,
+            raise_to: Some(total * 2),
+            why: format!("{nodes} BIRDs and agents with their sessions, system-wide"),
+        });
+    }
+    out
+}
+
+/// The message when the operator has not consented, or a limit cannot be raised.
+pub fn limits_message(short: &[Shortfall]) -> String {
+    let mut m = String::from("host limits too low for this lab:\n");
+    for s in short {
+        m.push_str(&format!("  {s}\n"));
+    }
+    let sysctls: Vec<String> = short
+        .iter()
+        .filter(|s| s.setting.contains('.') && s.raise_to.is_some())
+        .map(|s| format!("{}={}", s.setting, s.raise_to.unwrap_or(s.need)))
+        .collect();
+    if !sysctls.is_empty() {
+        m.push_str(&format!("raise them with `sudo sysctl -w {}`", sysctls.join(" ")));
+    }
+    if short.iter().any(|s| s.setting.starts_with("ulimit -n")) {
+        m.push_str(if sysctls.is_empty() { "raise them with" } else { " and" });
+        m.push_str(" `ulimit -n <need>` in rrlab's shell");
+    }
+    if short.iter().any(|s| s.raise_to.is_none()) {
+        m.push_str(
+            "; a hard limit (ulimit -Hn) can only be raised by the administrator (limits.conf, systemd LimitNOFILE)",
+        );
+    } else {
+        m.push_str(&format!(
+            ", or let rrlab raise them: `rrlab up --raise-limits`, or {RAISE_LIMITS_ENV}=1 (rrlab bench and the e2e do)"
+        ));
+    }
+    m
+}
+
+const NEIGH: &str = "/proc/sys/net/ipv4/neigh/default";
+
+fn read_u64(p: &str) -> u64 {
+    std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+/// This host's values.
+pub fn host_limits() -> HostLimits {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct it is given.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+    }
+    HostLimits {
+        gc_thresh1: read_u64(&format!("{NEIGH}/gc_thresh1")),
+        gc_thresh2: read_u64(&format!("{NEIGH}/gc_thresh2")),
+        gc_thresh3: read_u64(&format!("{NEIGH}/gc_thresh3")),
+        nofile_soft: r.rlim_cur,
+        nofile_hard: r.rlim_max,
+        file_max: read_u64("/proc/sys/fs/file-max"),
+    }
+}
+
+/// Check the host before bring-up; raise what is short only with the operator's consent.
+pub fn ensure_limits(size: &LabSize, progress: &dyn Fn(&str)) -> Result<(), LabError> {
+    let short = check_limits(&host_limits(), size);
+    if short.is_empty() {
+        return Ok(());
+    }
+    let consent = RAISE_LIMITS.load(Ordering::Relaxed) || std::env::var(RAISE_LIMITS_ENV).is_ok_and(|v| v == "1");
+    if !consent || short.iter().any(|s| s.raise_to.is_none()) {
+        return Err(LabError::Other(limits_message(&short)));
+    }
+    for s in &short {
+        let Some(v) = s.raise_to else { continue };
+        let res = if let Some(k) = s.setting.strip_prefix("net.ipv4.neigh.default.") {
+            std::fs::write(format!("{NEIGH}/{k}"), v.to_string()).map_err(|e| e.to_string())
+        } else if s.setting == "fs.file-max" {
+            std::fs::write("/proc/sys/fs/file-max", v.to_string()).map_err(|e| e.to_string())
+        } else {
+            let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: get/setrlimit on this process with a valid struct.
+            let rc = unsafe {
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+                r.rlim_cur = v.min(r.rlim_max);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &r)
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error().to_string())
+            }
+        };
+        res.map_err(|e| LabError::Other(format!("raising {} to {v}: {e}", s.setting)))?;
+        progress(&format!("raised {} from {} to {v} (consent given)", s.setting, s.have));
+    }
+    Ok(())
 }
 
 pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<UpReport, LabError> {
@@ -95,6 +311,7 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     if lab_dir(&lab).join("lab.json").exists() {
         return Err(LabError::AlreadyUp(lab));
     }
+    ensure_limits(&LabSize::of(&topo, opts.pods_per_node), progress)?;
     let rt = runtime_for(opts.runtime)?;
     std::fs::create_dir_all(lab_dir(&lab)).map_err(|e| LabError::Io(format!("{}: {e}", lab_dir(&lab).display())))?;
     let mut state = LabState {
@@ -110,7 +327,6 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     let mut guard = Cleanup { lab: lab.clone(), armed: true };
 
     let nodes = runtime_nodes(&topo);
-    raise_neigh_limits(nodes.len());
     progress(&format!("creating {} nodes ({} runtime)", nodes.len(), rt.kind()));
     let fabric = runtime::fabric_ns(&lab);
     runtime::cmd(&["ip", "netns", "add", &fabric])?;
@@ -600,6 +816,86 @@ pub fn down_all() -> Result<Vec<String>, LabError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DEFAULTS: HostLimits = HostLimits {
+        gc_thresh1: 128,
+        gc_thresh2: 512,
+        gc_thresh3: 1024,
+        nofile_soft: 1024,
+        nofile_hard: 524288,
+        file_max: 9_223_372_036_854_775_807,
+    };
+
+    fn size(per_site: &[usize], pods: u32) -> LabSize {
+        LabSize {
+            per_site: per_site.to_vec(),
+            largest_cluster: per_site.iter().sum(),
+            pods_per_node: pods,
+            has_wan: true,
+        }
+    }
+
+    #[test]
+    fn small_labs_fit_the_kernel_defaults() {
+        // hybrid-rr: 4 + 4 nodes, 2 pods each: 24 same-site + 16 WAN + 32 pod entries.
+        assert_eq!(size(&[4, 4], 2).neighbours(), 72);
+        assert_eq!(check_limits(&DEFAULTS, &size(&[4, 4], 2)), vec![]);
+    }
+
+    #[test]
+    fn forty_nodes_need_the_neighbour_table_raised() {
+        let s = size(&[20, 20], 2);
+        assert_eq!(s.neighbours(), 2 * 20 * 19 + 80 + 160);
+        let short = check_limits(&DEFAULTS, &s);
+        let settings: Vec<&str> = short.iter().map(|x| x.setting).collect();
+        assert_eq!(
+            settings,
+            [
+                "net.ipv4.neigh.default.gc_thresh2",
+                "net.ipv4.neigh.default.gc_thresh3",
+                "net.ipv4.neigh.default.gc_thresh1"
+            ]
+        );
+        assert_eq!((short[0].have, short[0].need, short[0].raise_to), (512, 1000, Some(32768)));
+        assert_eq!((short[1].have, short[1].need, short[1].raise_to), (1024, 2000, Some(65536)));
+        let m = limits_message(&short);
+        assert!(m.contains("net.ipv4.neigh.default.gc_thresh3 is 1024, the lab needs at least 2000"), "{m}");
+        assert!(m.contains("sudo sysctl -w net.ipv4.neigh.default.gc_thresh2=32768"), "{m}");
+        assert!(m.contains("rrlab up --raise-limits"), "{m}");
+        // Raised once (by anyone), the lab fits.
+        let raised = HostLimits { gc_thresh1: 8192, gc_thresh2: 32768, gc_thresh3: 65536, ..DEFAULTS };
+        assert_eq!(check_limits(&raised, &s), vec![]);
+    }
+
+    #[test]
+    fn two_hundred_nodes_and_a_one_site_mesh() {
+        let raised = HostLimits { gc_thresh1: 8192, gc_thresh2: 32768, gc_thresh3: 65536, ..DEFAULTS };
+        assert_eq!(check_limits(&raised, &size(&[100, 100], 2)), vec![]);
+        // 300 nodes on one LAN: 89,700 same-site entries need more than the old fixed values.
+        let s = size(&[300], 2);
+        let short = check_limits(&raised, &s);
+        assert_eq!(short[0].setting, "net.ipv4.neigh.default.gc_thresh2");
+        assert_eq!(short[0].raise_to, Some(2 * s.neighbours()));
+        assert!(short.iter().any(|x| x.setting == "net.ipv4.neigh.default.gc_thresh3"));
+    }
+
+    #[test]
+    fn open_files_soft_is_raised_hard_is_reported() {
+        let host =
+            HostLimits { gc_thresh1: 1 << 20, gc_thresh2: 1 << 20, gc_thresh3: 1 << 21, nofile_soft: 256, ..DEFAULTS };
+        let short = check_limits(&host, &size(&[100, 100], 2));
+        assert_eq!(short.len(), 1);
+        assert_eq!(short[0].setting, "ulimit -n (RLIMIT_NOFILE)");
+        assert_eq!((short[0].have, short[0].need, short[0].raise_to), (256, 456, Some(456)));
+        let hard = HostLimits { nofile_hard: 300, ..host };
+        let short = check_limits(&hard, &size(&[100, 100], 2));
+        assert_eq!(short[0].setting, "ulimit -Hn (RLIMIT_NOFILE, hard)");
+        assert_eq!((short[0].have, short[0].raise_to), (300, None));
+        assert!(limits_message(&short).contains("can only be raised by the administrator"));
+        let low = HostLimits { file_max: 10_000, ..host };
+        let short = check_limits(&low, &size(&[100, 100], 2));
+        assert!(short.iter().any(|s| s.setting == "fs.file-max" && s.need == 200 * 264));
+    }
 
     #[test]
     fn fan_out_keeps_order_and_bounds_concurrency() {

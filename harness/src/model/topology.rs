@@ -26,6 +26,7 @@ use super::yaml::{self, Node, Pos, Value};
 use super::InputError;
 
 mod exec;
+pub mod generator;
 mod kind_config;
 #[cfg(test)]
 mod tests;
