@@ -12,12 +12,10 @@ pub const CALICO_NAMESPACE: &str = "kube-system";
 pub const CALICO_NODE_SELECTOR: &str = "k8s-app=calico-node";
 /// The container of the calico-node pod that runs BIRD and Felix.
 pub const CALICO_NODE_CONTAINER: &str = "calico-node";
-/// BIRD's IPv4 control socket in calico-node (`node/filesystem/etc/service/available/bird/run`).
-pub const BIRD_SOCKET: &str = "/var/run/calico/bird.ctl";
+/// BIRD's IPv4 control socket in calico-node (one place: `crate::backend::observe`).
+pub use crate::backend::observe::BIRD_SOCKET;
 /// BIRD's client in calico-node (calico-node's own health check runs `/usr/bin/birdcl -s … show status`).
 pub const BIRDCL: &str = "birdcl";
-/// Felix's ipset of every node address (IPIP sources it accepts).
-pub const HOSTS_IPSET: &str = "cali40all-hosts-net";
 
 /// An operator command line (or a multi-line script with here-documents), run as written by `bash -e`
 /// against the cluster: `KUBECONFIG` is the cluster's (its current context is `kind-<cluster>`),
@@ -50,69 +48,12 @@ pub fn calico_node_pods(a: &ClusterAccess) -> PlanStep {
     )
 }
 
-/// What can be observed inside calico-node, and the command that observes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observation {
-    /// `birdcl -s /var/run/calico/bird.ctl show protocols` → [`crate::observe::parse_protocols`].
-    Protocols,
-    /// `… show protocols all` → [`crate::observe::parse_protocols_all`].
-    ProtocolsAll,
-    /// `… show route all` → [`crate::observe::parse_routes`].
-    RoutesAll,
-    /// `… show status` → [`crate::observe::parse_status`].
-    BirdStatus,
-    /// `ip -j route show table main` → [`crate::observe::parse_ip_route_json`] (calico-node uses the host's
-    /// network namespace, so this is the node's FIB).
-    KernelRoutes,
-    /// `ipset list cali40all-hosts-net` → [`crate::observe::parse_ipset`].
-    HostsIpset,
-    /// `ipset list` (every set) → [`crate::observe::parse_ipset`].
-    Ipsets,
-    /// `iptables-save -c` → [`crate::observe::parse_iptables_save`].
-    IptablesSave,
-    /// `cat /etc/calico/confd/config/<file>` (confd's rendered BIRD configuration).
-    ConfdFile(String),
-}
-
-impl Observation {
-    /// The command inside calico-node.
-    pub fn argv(&self) -> Vec<String> {
-        let bird = |args: &[&str]| {
-            let mut v = vec![BIRDCL.to_string(), "-s".to_string(), BIRD_SOCKET.to_string()];
-            v.extend(args.iter().map(|s| s.to_string()));
-            v
-        };
-        match self {
-            Observation::Protocols => bird(&["show", "protocols"]),
-            Observation::ProtocolsAll => bird(&["show", "protocols", "all"]),
-            Observation::RoutesAll => bird(&["show", "route", "all"]),
-            Observation::BirdStatus => bird(&["show", "status"]),
-            Observation::KernelRoutes => ["ip", "-j", "route", "show", "table", "main"].map(String::from).to_vec(),
-            Observation::HostsIpset => vec!["ipset".into(), "list".into(), HOSTS_IPSET.into()],
-            Observation::Ipsets => vec!["ipset".into(), "list".into()],
-            Observation::IptablesSave => vec!["iptables-save".into(), "-c".into()],
-            Observation::ConfdFile(f) => vec!["cat".into(), format!("{}/{f}", super::fidelity::CONFD_DIR)],
-        }
-    }
-
-    fn label(&self) -> String {
-        self.argv().join(" ")
-    }
-}
-
-/// `kubectl exec -n kube-system <pod> -c calico-node -- <observation>`.
-pub fn observe(a: &ClusterAccess, node: &str, pod: &str, o: &Observation) -> PlanStep {
-    let mut args = vec![
-        "-n".to_string(),
-        CALICO_NAMESPACE.to_string(),
-        "exec".to_string(),
-        pod.to_string(),
-        "-c".to_string(),
-        CALICO_NODE_CONTAINER.to_string(),
-        "--".to_string(),
-    ];
-    args.extend(o.argv());
-    kubectl(a, format!("{node}: {}", o.label()), &args)
+/// `kubectl exec -n kube-system <pod> -c calico-node -- <argv…>`: a command in the node's calico-node (every
+/// observation of `crate::backend::observe` runs through this on kind).
+pub fn in_calico_node(a: &ClusterAccess, node: &str, pod: &str, argv: &[&str]) -> PlanStep {
+    let mut args = vec!["-n", CALICO_NAMESPACE, "exec", pod, "-c", CALICO_NODE_CONTAINER, "--"];
+    args.extend_from_slice(argv);
+    kubectl(a, format!("{node}: {}", argv.join(" ")), &args)
 }
 
 /// `ping` from a probe pod (busybox): `kubectl exec -n default <pod> -- ping -c N -W 1 <dst>` →

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use super::exec::{observe, Observation};
+use super::exec::in_calico_node;
 use super::parse::{calico_node_pods, parse_block_affinities, LiveBlockAffinity};
 use super::plan::{ClusterAccess, PlanStep};
 use super::runner::{run_step, ExecError, Runner};
@@ -28,10 +28,9 @@ use crate::model::resources::BlockAffinity;
 use crate::twin::datastore::Datastore;
 use crate::twin::render::{render_node, Flavor, Render};
 
-/// Where confd writes BIRD's configuration in calico-node.
-pub const CONFD_DIR: &str = "/etc/calico/confd/config";
-/// The IPv4 files confd renders.
-pub const CONFD_FILES: [&str; 3] = ["bird.cfg", "bird_ipam.cfg", "bird_aggr.cfg"];
+/// Where confd writes BIRD's configuration in calico-node, and its IPv4 files (one place:
+/// `crate::backend::observe`).
+pub use crate::backend::observe::{CONFD_DIR, CONFD_FILES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FidelityError {
@@ -69,7 +68,10 @@ pub fn compare_node(twin: &Render, live_files: &BTreeMap<String, String>) -> Res
 
 /// The commands that read a node's live confd files (`kubectl exec <pod> -c calico-node -- cat …`).
 pub fn live_file_steps(a: &ClusterAccess, node: &str, pod: &str) -> Vec<(String, PlanStep)> {
-    CONFD_FILES.iter().map(|f| (f.to_string(), observe(a, node, pod, &Observation::ConfdFile(f.to_string())))).collect()
+    CONFD_FILES
+        .iter()
+        .map(|f| (f.to_string(), in_calico_node(a, node, pod, &["cat", &format!("{CONFD_DIR}/{f}")])))
+        .collect()
 }
 
 /// Read a node's live confd files through a runner.

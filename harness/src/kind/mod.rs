@@ -282,15 +282,3 @@ pub fn resolve_topology(
     tried.push(t.display().to_string());
     Err(KindError::Resolve(format!("{arg:?} names no topology: tried {}", tried.join(", "))))
 }
-
-/// Run one observation inside a node's calico-node and return its text (parse it with
-/// [`crate::observe`]).
-pub fn observe(
-    runner: &dyn Runner,
-    access: &ClusterAccess,
-    node: &str,
-    pod: &str,
-    what: &exec::Observation,
-) -> Result<String, ExecError> {
-    runner::run_step(runner, 0, &exec::observe(access, node, pod, what)).map(|o| o.stdout)
-}

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::exec::{self, Observation};
+use super::exec;
 use super::fidelity::{self, compare_node, use_live_blocks, FidelityError};
 use super::parse::{self, LiveBlockAffinity};
 use super::plan::{self, shell_quote, Check, PlanOptions, PlanStep};
@@ -398,21 +398,47 @@ fn operator_commands_run_as_typed_against_the_cluster() {
 fn observations_exec_into_calico_node() {
     let a = hybrid_access();
     let base = "kubectl --kubeconfig /run/rrlab/hybrid-rr/kind/hybrid.kubeconfig --context kind-hybrid -n kube-system exec calico-node-x7k2p -c calico-node -- ";
-    let cases = [
-        (Observation::Protocols, "birdcl -s /var/run/calico/bird.ctl show protocols"),
-        (Observation::ProtocolsAll, "birdcl -s /var/run/calico/bird.ctl show protocols all"),
-        (Observation::RoutesAll, "birdcl -s /var/run/calico/bird.ctl show route all"),
-        (Observation::BirdStatus, "birdcl -s /var/run/calico/bird.ctl show status"),
-        (Observation::KernelRoutes, "ip -j route show table main"),
-        (Observation::HostsIpset, "ipset list cali40all-hosts-net"),
-        (Observation::IptablesSave, "iptables-save -c"),
-        (Observation::ConfdFile("bird.cfg".into()), "cat /etc/calico/confd/config/bird.cfg"),
-    ];
-    for (o, tail) in cases {
-        let s = exec::observe(&a, "hybrid-worker", "calico-node-x7k2p", &o);
-        assert_eq!(s.command_line(), format!("{base}{tail}"));
-        assert!(s.stdin.is_none() && s.env.is_empty());
+    // The one list of observations (crate::backend::observe), as kind runs each in calico-node.
+    use crate::backend::observe::{Source, CONFD_DIR, FIB, IPSETS, IPTABLES, PROTOCOLS, RIB};
+    let argvs = |src: Source| -> Vec<Vec<String>> {
+        match src {
+            Source::Bird(q) => {
+                let mut v = vec![exec::BIRDCL.to_string(), "-s".into(), exec::BIRD_SOCKET.into()];
+                v.extend(q.split_whitespace().map(String::from));
+                vec![v]
+            }
+            Source::Command(c) => vec![c.iter().map(|s| s.to_string()).collect()],
+            Source::FelixIptables(cs) => cs.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect(),
+        }
+    };
+    let mut lines = Vec::new();
+    for src in [PROTOCOLS.source, RIB.source, FIB.source, IPSETS.source, IPTABLES.source] {
+        for v in argvs(src) {
+            let v: Vec<&str> = v.iter().map(String::as_str).collect();
+            let s = exec::in_calico_node(&a, "hybrid-worker", "calico-node-x7k2p", &v);
+            assert!(s.stdin.is_none() && s.env.is_empty());
+            lines.push(s.command_line().trim_start_matches(base).to_string());
+        }
     }
+    let cat = format!("{CONFD_DIR}/bird.cfg");
+    lines.push(
+        exec::in_calico_node(&a, "hybrid-worker", "calico-node-x7k2p", &["cat", &cat])
+            .command_line()
+            .trim_start_matches(base)
+            .to_string(),
+    );
+    assert_eq!(
+        lines,
+        [
+            "birdcl -s /var/run/calico/bird.ctl show protocols",
+            "birdcl -s /var/run/calico/bird.ctl show route all",
+            "ip -j route show table main",
+            "ipset list",
+            "iptables-nft-save -c",
+            "iptables-legacy-save -c",
+            "cat /etc/calico/confd/config/bird.cfg",
+        ]
+    );
     assert_eq!(
         exec::calico_node_pods(&a).command_line(),
         "kubectl --kubeconfig /run/rrlab/hybrid-rr/kind/hybrid.kubeconfig --context kind-hybrid -n kube-system get pods -l k8s-app=calico-node -o json"
