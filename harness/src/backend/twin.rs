@@ -306,8 +306,8 @@ impl Backend for TwinBackend {
         let bin = self.rt.inside_bin()?.display().to_string();
         let lab = self.state.name.clone();
         for (i, p) in specs.iter().enumerate() {
-            let (_, src_ns) = self.pod_for(&p.from)?;
-            let src_node = self.pod_for(&p.from)?.0.node;
+            let (src, src_ns) = self.pod_for(&p.from)?;
+            let src_node = src.node;
             let (dst, dst_ns) = self.pod_for(&p.to)?;
             let port = 17000 + i as u16;
             let period_us = 1_000_000 / p.rate_pps.max(100);

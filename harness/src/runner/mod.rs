@@ -214,7 +214,6 @@ pub fn run_on(
 
 /// Perform a harness action.
 pub fn act(b: &mut dyn Backend, a: &StepAction) -> Result<(), BackendError> {
-    let node = |n: &String, action: NodeAction, b: &mut dyn Backend| b.node_action(n, action);
     match a {
         StepAction::Wan(w) => {
             let topo = b.topology();
@@ -230,11 +229,11 @@ pub fn act(b: &mut dyn Backend, a: &StepAction) -> Result<(), BackendError> {
             };
             wan::act(b, &action)
         }
-        StepAction::StopBird(n) => node(n, NodeAction::StopBird, b),
-        StepAction::StartBird(n) => node(n, NodeAction::StartBird, b),
-        StepAction::StopNode(n) => node(n, NodeAction::StopNode, b),
-        StepAction::StartNode(n) => node(n, NodeAction::StartNode, b),
-        StepAction::RestartCalicoNode(n) => node(n, NodeAction::RestartCalicoNode, b),
+        StepAction::StopBird(n) => b.node_action(n, NodeAction::StopBird),
+        StepAction::StartBird(n) => b.node_action(n, NodeAction::StartBird),
+        StepAction::StopNode(n) => b.node_action(n, NodeAction::StopNode),
+        StepAction::StartNode(n) => b.node_action(n, NodeAction::StartNode),
+        StepAction::RestartCalicoNode(n) => b.node_action(n, NodeAction::RestartCalicoNode),
         StepAction::Wait(d) => {
             std::thread::sleep(*d);
             Ok(())
