@@ -53,3 +53,40 @@ fn netlink_reads_the_main_table_as_ip_prints_it() {
     // This thread's namespace was never changed (the reader entered it in a thread of its own).
     assert_eq!(std::fs::read_link("/proc/thread-self/ns/net").unwrap(), before);
 }
+
+#[test]
+fn the_route_monitor_stamps_birds_main_table_changes_when_the_kernel_announces_them() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root (network namespaces); CI runs it as root");
+    let ns = format!("rrlab-nlmon-{}", std::process::id());
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    sh(&format!("ip netns add {ns}"));
+    let _del = Del(ns.clone());
+    sh(&format!("ip -n {ns} link set lo up && ip -n {ns} link add v0 type veth peer name v1 && ip -n {ns} link set v0 up && ip -n {ns} link set v1 up"));
+    let path = std::path::PathBuf::from(format!("/var/run/netns/{ns}"));
+    let mon = rrlab::runtime::netlink::RouteMonitor::start(&[("n1".to_string(), path)]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Not BIRD's, or not the main table: nothing is stamped.
+    sh(&format!("ip -n {ns} route add 10.70.0.0/16 dev v0 proto static"));
+    sh(&format!("ip -n {ns} route add 10.71.0.0/16 dev v0 proto bird table 201"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(mon.last_change("n1"), None);
+    let before = std::time::SystemTime::now();
+    sh(&format!("ip -n {ns} route add 172.16.3.0/26 via 10.0.2.3 dev v0 proto bird onlink"));
+    let after = std::time::SystemTime::now();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (at, n) = mon.last_change("n1").expect("the BIRD route was seen");
+    assert_eq!(n, 1);
+    assert!(at >= before, "stamped before the change: {at:?} < {before:?}");
+    // Stamped when announced (within 50 ms of the `ip` process returning), not when the test looked.
+    assert!(at <= after + std::time::Duration::from_millis(50), "stamped late: {at:?} vs {after:?}");
+    sh(&format!("ip -n {ns} route del 172.16.3.0/26"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(mon.last_change("n1").map(|(_, n)| n), Some(2));
+    assert_eq!(mon.latest(), mon.last_change("n1").map(|(t, _)| t));
+}

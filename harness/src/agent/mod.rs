@@ -39,6 +39,20 @@ pub struct AgentConfig {
     pub bird_bin: String,
 }
 
+/// BIRD's log in the agent's state directory (calico-node: /var/log/calico/bird/current).
+pub const BIRD_LOG: &str = "bird.log";
+
+/// BIRD's arguments as calico-node's runit service gives them (`-R`: graceful-restart recovery on start;
+/// `-d`: foreground, log to stderr).
+pub fn bird_argv(socket: &Path, config: &Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = vec!["-R".into(), "-s".into()];
+    v.push(socket.as_os_str().to_owned());
+    v.push("-d".into());
+    v.push("-c".into());
+    v.push(config.as_os_str().to_owned());
+    v
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -245,17 +259,24 @@ impl Agent {
     fn start_bird(&mut self) -> Result<(), String> {
         let cfg = self.cfg.config_dir.join("bird.cfg");
         let _ = std::fs::remove_file(&self.cfg.socket);
+        // calico-node's runit service: `bird -R -s /var/run/calico/bird.ctl -d -c …/bird.cfg`, its stderr to
+        // svlogd. `-d` keeps BIRD in the foreground logging to stderr (here appended to bird.log in the state
+        // directory); without it BIRD logs to syslog, which with no /dev/log falls back to the console.
+        let log_path = self.cfg.state_dir.join(BIRD_LOG);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("starting BIRD: {}: {e}", log_path.display()))?;
+        let log2 = log.try_clone().map_err(|e| format!("starting BIRD: {e}"))?;
         let child = Command::new(&self.cfg.bird_bin)
-            .arg("-f")
-            .arg("-c")
-            .arg(&cfg)
-            .arg("-s")
-            .arg(&self.cfg.socket)
+            .args(bird_argv(&self.cfg.socket, &cfg))
             .current_dir(&self.cfg.config_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
             .spawn()
-            .map_err(|e| format!("starting BIRD: {e}"))?;
+            .map_err(|e| format!("starting BIRD ({}): {e}", self.cfg.bird_bin))?;
         self.status.bird_pid = Some(child.id());
         self.bird = Some(child);
         Ok(())

@@ -195,6 +195,11 @@ pub trait Backend: Send + Sync {
     fn failure_dump(&self) -> String {
         String::new()
     }
+    /// A monitor of every cluster node's BIRD route changes, stamped on the node (None where the nodes'
+    /// namespaces are not this host's to enter).
+    fn route_monitor(&self) -> Option<crate::runtime::netlink::RouteMonitor> {
+        None
+    }
     /// Remove the lab; what was removed.
     fn teardown(&mut self) -> Result<Vec<String>, BackendError>;
 }

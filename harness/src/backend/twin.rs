@@ -382,6 +382,20 @@ impl Backend for TwinBackend {
             .collect()
     }
 
+    fn route_monitor(&self) -> Option<crate::runtime::netlink::RouteMonitor> {
+        let nodes: Vec<(String, std::path::PathBuf)> = self
+            .topo
+            .clusters
+            .iter()
+            .flat_map(|c| c.nodes.iter())
+            .filter_map(|n| {
+                let r = crate::runtime::NodeRef { lab: self.state.name.clone(), node: n.name.clone() };
+                self.rt.netns_path(&r).ok().map(|p| (n.name.clone(), p))
+            })
+            .collect();
+        Some(crate::runtime::netlink::RouteMonitor::start(&nodes))
+    }
+
     fn teardown(&mut self) -> Result<Vec<String>, BackendError> {
         Ok(converge::down(&self.state.name)?)
     }

@@ -930,25 +930,54 @@ pub(crate) mod tests {
         // outcome (probe cycle).
         let kc = "kubectl --kubeconfig /run/rrlab/two-clusters/kind/cluster1.kubeconfig --context kind-cluster1";
         let probe = format!("{kc} -n default exec cluster1-control-plane-p1 -- sh -c 'if [ -f /tmp/rrlab-probe-p.pid ]; then kill -INT $(cat /tmp/rrlab-probe-p.pid) 2>/dev/null; sleep 0.2; cat /tmp/rrlab-probe-p.log; rm -f /tmp/rrlab-probe-p.pid; fi; ping -i 0.01 172.16.20.1 >/tmp/rrlab-probe-p.log 2>&1 </dev/null & echo $! >/tmp/rrlab-probe-p.pid'");
-        let start = lines.iter().position(|l| l.contains("rrlab-IMPAIR -s 10.1.1.0/24")).unwrap() - 3;
-        let end = lines.iter().position(|l| l.contains("calicoctl get nodez")).unwrap() - 3;
+        let start = lines.iter().position(|l| l.contains("rrlab-IMPAIR -s 10.1.1.0/24")).unwrap() - 4;
+        let end = lines.iter().position(|l| l.contains("calicoctl get nodez")).unwrap() - 4;
         const WAN: &str = r#"sh -c 'pid=$(docker inspect -f '\''{{.State.Pid}}'\'' clab-two-clusters-wan) && exec nsenter -t "$pid" -n -- "$@"' rrlab-wan"#;
         let kc2 = "kubectl --kubeconfig /run/rrlab/two-clusters/kind/cluster2.kubeconfig --context kind-cluster2";
         assert_eq!(
-            lines[start..end],
+            lines[start..start + 9],
             [
                 probe.clone(),
                 format!("{kc} get nodes -o json"),
                 format!("{kc2} get nodes -o json"),
+                // The WAN's counters when the step starts ...
+                format!("{WAN} iptables-save -c -t filter"),
                 format!("{WAN} iptables -A rrlab-IMPAIR -s 10.1.1.0/24 -d 10.2.1.0/24 -m comment --comment partition -j DROP"),
                 format!("{WAN} iptables -A rrlab-IMPAIR -s 10.2.1.0/24 -d 10.1.1.0/24 -m comment --comment partition -j DROP"),
                 probe.clone(),
                 probe.clone(),
+                // ... and when it ends, with the sessions crossing the WAN (every node's BIRD, read concurrently).
+                format!("{WAN} iptables-save -c -t filter"),
             ]
         );
+        let mut tail = lines[start + 9..end].to_vec();
+        tail.sort();
+        let birdcl = |pod: &str| {
+            format!(
+                "{kc} -n kube-system exec {pod} -c calico-node -- birdcl -s /var/run/calico/bird.ctl show protocols"
+            )
+        };
+        let pods2 = format!("{kc2} -n kube-system get pods -l k8s-app=calico-node -o json");
+        let mut want = vec![
+            format!("{kc} get nodes -o json"),
+            format!("{kc2} get nodes -o json"),
+            birdcl("calico-node-cluster10"),
+            birdcl("calico-node-cluster11"),
+            birdcl("calico-node-cluster12"),
+            pods2.clone(),
+            pods2.clone(),
+            pods2,
+        ];
+        want.sort();
+        assert_eq!(tail, want);
         assert_eq!(
-            lines[end..end + 3],
-            [probe.clone(), format!("{kc} get nodes -o json"), format!("{kc2} get nodes -o json")]
+            lines[end..end + 4],
+            [
+                probe.clone(),
+                format!("{kc} get nodes -o json"),
+                format!("{kc2} get nodes -o json"),
+                format!("{WAN} iptables-save -c -t filter")
+            ]
         );
         // Step 1's script ran as typed, by bash -e, against cluster1.
         assert!(lines.contains(&"KUBECONFIG=/run/rrlab/two-clusters/kind/cluster1.kubeconfig DATASTORE_TYPE=kubernetes PATH=/var/lib/rrlab/kind/bin:/usr/bin:/bin bash -e -c 'calicoctl get nodes'".to_string()), "{lines:#?}");

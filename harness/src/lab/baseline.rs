@@ -61,6 +61,8 @@ pub struct BaselineRow {
     pub sessions: usize,
     pub built_s: f64,
     pub converged_s: f64,
+    /// Until the last node's last BIRD route change, stamped on the node (`RouteMonitor`).
+    pub converged_on_node_s: Option<f64>,
     /// Resident memory of all BIRDs at convergence (KiB).
     pub bird_rss_kib: u64,
 }
@@ -80,26 +82,22 @@ pub fn down(n: usize) {
     let _ = std::fs::remove_dir_all(dir(&lab));
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Build, converge, measure and remove the baseline at `n` nodes.
 pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<BaselineRow, LabError> {
     let lab = lab_name(n);
+    crate::runtime::netns::check_host_tools()?;
     down(n);
-    struct Down(usize);
+    struct Down(usize, Vec<std::process::Child>);
     impl Drop for Down {
         fn drop(&mut self) {
             down(self.0);
+            for c in &mut self.1 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
         }
     }
-    let _down = Down(n);
+    let mut guard = Down(n, Vec::new());
     // The host limits the twin's lab of the same size needs (one LAN, no pods), checked the same way.
     let size = super::converge::LabSize { per_site: vec![n], largest_cluster: n, pods_per_node: 0, has_wan: false };
     super::converge::ensure_limits(&size, progress)?;
@@ -124,24 +122,29 @@ pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<Basel
     });
     made.into_iter().collect::<Result<Vec<()>, LabError>>()?;
     let built = t0.elapsed();
-    let t1 = Instant::now();
+    let watched: Vec<(String, PathBuf)> = (0..n)
+        .map(|i| {
+            let ns = netns::ns_name(&lab, &format!("n{i}"));
+            (format!("n{i}"), Path::new("/var/run/netns").join(ns))
+        })
+        .collect();
+    let monitor = crate::runtime::netlink::RouteMonitor::start(&watched);
+    let (started, t1) = (std::time::SystemTime::now(), Instant::now());
+    // Each BIRD started as the twin's agent starts it (calico-node's `bird -R -s … -d -c …`, log to a file).
     for i in 0..n {
         let ns = netns::ns_name(&lab, &format!("n{i}"));
         let d = dir(&lab).join(format!("n{i}"));
-        let (cfg, sock, pid) = (d.join("bird.cfg"), d.join("bird.ctl"), d.join("bird.pid"));
-        runtime::cmd(&[
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "bird",
-            "-c",
-            &cfg.display().to_string(),
-            "-s",
-            &sock.display().to_string(),
-            "-P",
-            &pid.display().to_string(),
-        ])?;
+        let log = std::fs::File::create(d.join("bird.log")).map_err(|e| LabError::Io(e.to_string()))?;
+        let log2 = log.try_clone().map_err(|e| LabError::Io(e.to_string()))?;
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns, "bird"])
+            .args(crate::agent::bird_argv(&d.join("bird.ctl"), &d.join("bird.cfg")))
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| LabError::Other(format!("starting BIRD in {ns}: {e}")))?;
+        guard.1.push(child);
     }
     progress("baseline: waiting for every session and every block route");
     let want: Vec<Prefix> = (0..n).map(block).collect();
@@ -165,16 +168,16 @@ pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<Basel
         });
         if states.iter().all(|(_, ok)| *ok) {
             let converged = t1.elapsed();
-            let rss = (0..n)
-                .filter_map(|i| std::fs::read_to_string(dir(&lab).join(format!("n{i}/bird.pid"))).ok())
-                .filter_map(|p| p.trim().parse().ok())
-                .map(rss_kib)
-                .sum();
+            let rss = guard.1.iter().map(|c| super::converge::rss_kib(c.id())).sum();
             return Ok(BaselineRow {
                 nodes: n,
                 sessions: states.iter().map(|(s, _)| s).sum(),
                 built_s: built.as_secs_f64(),
                 converged_s: converged.as_secs_f64(),
+                converged_on_node_s: monitor
+                    .latest()
+                    .and_then(|t| t.duration_since(started).ok())
+                    .map(|d| d.as_secs_f64()),
                 bird_rss_kib: rss,
             });
         }

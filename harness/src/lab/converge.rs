@@ -51,7 +51,35 @@ pub struct UpReport {
     pub sessions: usize,
     pub built: Duration,
     pub converged: Duration,
+    /// From the agents' start to the last node's last BIRD route change, stamped on the node (its netlink
+    /// announcement, `runtime::netlink::RouteMonitor`), not when a polling round noticed.
+    pub routes_converged_on_node: Option<Duration>,
     pub pings: usize,
+    /// Resident memory at convergence (netns runtime: the processes are this host's).
+    pub memory: Option<Memory>,
+}
+
+/// Resident memory (VmRSS, KiB) of a lab's processes.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Memory {
+    pub birds_kib: u64,
+    pub agents_kib: u64,
+    /// This rrlab process.
+    pub rrlab_kib: u64,
+}
+
+/// VmRSS of a process (KiB); 0 when it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).map(|s| vm_rss_kib(&s)).unwrap_or(0)
+}
+
+/// The `VmRSS:` line of a `/proc/<pid>/status` text, in KiB.
+pub fn vm_rss_kib(status: &str) -> u64 {
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Removes a half-built lab unless disarmed.
@@ -311,6 +339,9 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     if lab_dir(&lab).join("lab.json").exists() {
         return Err(LabError::AlreadyUp(lab));
     }
+    if opts.runtime == RuntimeKind::Netns {
+        runtime::netns::check_host_tools()?; // before anything of the lab exists
+    }
     ensure_limits(&LabSize::of(&topo, opts.pods_per_node), progress)?;
     let rt = runtime_for(opts.runtime)?;
     std::fs::create_dir_all(lab_dir(&lab)).map_err(|e| LabError::Io(format!("{}: {e}", lab_dir(&lab).display())))?;
@@ -389,12 +420,19 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     push(&mut state, &topo)?;
     let exe = runtime::rrlab_binary()?;
     let agents: Vec<&String> = topo.clusters.iter().flat_map(|c| c.nodes.iter().map(|n| &n.name)).collect();
-    fan_out(&agents, FAN_OUT, |name| rt.spawn_agent(&node_ref(&lab, name), &node_dir(&lab, name), &exe))
-        .into_iter()
-        .collect::<Result<Vec<u32>, RuntimeError>>()?;
+    // Subscribed before the agents start, so no route change of the convergence is missed.
+    let watched: Vec<(String, std::path::PathBuf)> =
+        agents.iter().filter_map(|n| rt.netns_path(&node_ref(&lab, n)).ok().map(|p| (n.to_string(), p))).collect();
+    let monitor = runtime::netlink::RouteMonitor::start(&watched);
+    // Built = nodes, links and state in place; convergence is timed from the agents' start (as the baseline
+    // times its BIRDs' start).
     let built = t0.elapsed();
+    let (started, t1) = (std::time::SystemTime::now(), Instant::now());
+    let agent_pids =
+        fan_out(&agents, FAN_OUT, |name| rt.spawn_agent(&node_ref(&lab, name), &node_dir(&lab, name), &exe))
+            .into_iter()
+            .collect::<Result<Vec<u32>, RuntimeError>>()?;
     progress("waiting for BGP and routes to converge");
-    let t1 = Instant::now();
     let sessions = wait_converged(&state, &topo, rt.as_ref(), opts.timeout, progress)?;
     let pings = if opts.ping_matrix {
         progress("checking every pod reaches every pod");
@@ -407,8 +445,25 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
         0
     };
     let converged = t1.elapsed();
+    let routes_converged_on_node = monitor.latest().and_then(|t| t.duration_since(started).ok());
+    let memory = (opts.runtime == RuntimeKind::Netns).then(|| Memory {
+        birds_kib: agents.iter().filter_map(|n| read_status(&lab, n).and_then(|s| s.bird_pid)).map(rss_kib).sum(),
+        agents_kib: agent_pids.iter().copied().map(rss_kib).sum(),
+        rrlab_kib: rss_kib(std::process::id()),
+    });
+    drop(monitor);
     guard.armed = false;
-    Ok(UpReport { lab, runtime: opts.runtime, nodes: nodes.len(), sessions, built, converged, pings })
+    Ok(UpReport {
+        lab,
+        runtime: opts.runtime,
+        nodes: nodes.len(),
+        sessions,
+        built,
+        converged,
+        routes_converged_on_node,
+        pings,
+        memory,
+    })
 }
 
 /// Wait until every node of the cluster applied the lab's version; returns the nodes whose BIRD rejected
@@ -521,13 +576,13 @@ fn node_pending(
 ) -> (Vec<String>, usize) {
     let mut out = Vec::new();
     let mut sessions = 0;
-    match read_status(&state.name, &n.name) {
-        Some(s) if s.applied_version >= state.version => {}
+    let agent_errors = match read_status(&state.name, &n.name) {
+        Some(s) if s.applied_version >= state.version => s.errors,
         _ => {
             out.push(format!("{}: agent has not applied version {}", n.name, state.version));
             return (out, sessions);
         }
-    }
+    };
     match protocols(state, rt, &n.name) {
         Ok(ps) => {
             let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
@@ -540,6 +595,10 @@ fn node_pending(
             if !down.is_empty() {
                 out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
             }
+        }
+        // BIRD not answering: what the agent met (e.g. BIRD could not be started) says why.
+        Err(e) if !agent_errors.is_empty() => {
+            out.push(format!("{}: BIRD: {e}; the agent reports: {}", n.name, agent_errors.join("; ")))
         }
         Err(e) => out.push(format!("{}: BIRD: {e}", n.name)),
     }

@@ -26,6 +26,35 @@ pub struct StepReport {
     pub dump: Option<String>,
     /// Wall time of the whole step (action and waiting).
     pub duration: Duration,
+    /// From the step's start to the last node's last BIRD route change during it, stamped on the node
+    /// (`runtime::netlink::RouteMonitor`); None when no route changed or the backend cannot stamp.
+    pub routes_settled: Option<Duration>,
+    /// What crossed the WAN during the step, and the sessions across it at its end (labs with a WAN).
+    pub wan: Option<WanStep>,
+}
+
+/// A step's WAN traffic: BGP sessions crossing the WAN when the step ended, and the BGP and IPIP packets and
+/// bytes that crossed it while the step ran (the WAN node's counters).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct WanStep {
+    pub sessions: usize,
+    pub bgp_packets: u64,
+    pub bgp_bytes: u64,
+    pub ipip_packets: u64,
+    pub ipip_bytes: u64,
+}
+
+impl WanStep {
+    /// The traffic between two readings of the counters, with the session count at the end.
+    pub fn between(before: &crate::wan::WanCounters, after: &crate::wan::WanCounters, sessions: usize) -> WanStep {
+        WanStep {
+            sessions,
+            bgp_packets: after.bgp_packets.saturating_sub(before.bgp_packets),
+            bgp_bytes: after.bgp_bytes.saturating_sub(before.bgp_bytes),
+            ipip_packets: after.ipip_packets.saturating_sub(before.ipip_packets),
+            ipip_bytes: after.ipip_bytes.saturating_sub(before.ipip_bytes),
+        }
+    }
 }
 
 impl StepReport {
@@ -45,6 +74,8 @@ impl StepReport {
             failures,
             dump: None,
             duration,
+            routes_settled: None,
+            wan: None,
         }
     }
 }
@@ -63,8 +94,14 @@ pub fn step_line(r: &StepReport) -> String {
         None if !r.passed => parts.push("not converged".to_string()),
         None => {}
     }
+    if let Some(d) = r.routes_settled {
+        parts.push(format!("routes settled {} (on the nodes)", secs(d)));
+    }
     for (name, p) in &r.probes {
         parts.push(format!("loss {name} {}/{} ({} ms)", p.lost(), p.sent, p.longest_outage.as_millis()));
+    }
+    if let Some(w) = &r.wan {
+        parts.push(format!("WAN {} BGP sessions, {} BGP pkts/{} B", w.sessions, w.bgp_packets, w.bgp_bytes));
     }
     if !r.passed {
         let n = r.failures.len();

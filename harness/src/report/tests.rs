@@ -21,6 +21,8 @@ fn passed() -> StepReport {
         failures: vec![],
         dump: None,
         duration: Duration::from_millis(3210),
+        routes_settled: None,
+        wan: None,
     }
 }
 
@@ -44,7 +46,28 @@ fn failed() -> StepReport {
         failures: vec![m],
         dump: Some(dump(&lab)),
         duration: Duration::from_secs(30),
+        routes_settled: None,
+        wan: None,
     }
+}
+
+#[test]
+fn a_step_line_carries_the_node_stamped_settle_time_and_the_wan_traffic() {
+    let before = crate::wan::WanCounters { bgp_packets: 10, bgp_bytes: 1_000, ipip_packets: 5, ipip_bytes: 500 };
+    let after = crate::wan::WanCounters { bgp_packets: 250, bgp_bytes: 31_000, ipip_packets: 5, ipip_bytes: 900 };
+    let w = WanStep::between(&before, &after, 4);
+    assert_eq!(w, WanStep { sessions: 4, bgp_packets: 240, bgp_bytes: 30_000, ipip_packets: 0, ipip_bytes: 400 });
+    // Counters reset (a restarted WAN node) never read as negative traffic.
+    assert_eq!(WanStep::between(&after, &before, 4).bgp_bytes, 0);
+    let r = StepReport { routes_settled: Some(Duration::from_millis(870)), wan: Some(w), ..passed() };
+    assert_eq!(
+        step_line(&r),
+        format!(
+            "PASS  {:<44}  converged 1.42s  routes settled 0.87s (on the nodes)  loss a-to-b 0/312 (0 ms)  \
+             WAN 4 BGP sessions, 240 BGP pkts/30000 B  [3.21s]",
+            "P1 step 3 apply BGPPeers"
+        )
+    );
 }
 
 #[test]

@@ -143,6 +143,9 @@ pub fn run_on(
     let lab_name = guard.get().lab().to_string();
     guard.get().start_probes(&rb.probes)?;
     let scale = guard.get().timeout_scale();
+    let has_wan = crate::wan::wan_node(guard.get().topology()).is_some();
+    // Route changes stamped on the nodes, for each step's `routes settled` time.
+    let monitor = guard.get().route_monitor();
     let mut reports: Vec<StepReport> = Vec::new();
     for (i, step) in rb.steps.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
@@ -150,9 +153,10 @@ pub fn run_on(
         }
         events.progress(&format!("step {}: {}", i + 1, step.name));
         let b = guard.get();
-        let st = Instant::now();
+        let (st, st_wall) = (Instant::now(), std::time::SystemTime::now());
         b.mark_probes();
         let baseline = StepOutcome::baseline(&step.expect, &SeamView::new(b));
+        let wan_before = if has_wan { crate::wan::counters(b).ok() } else { None };
         let mut commands = Vec::new();
         let mut action_error = None;
         match &step.what {
@@ -193,6 +197,11 @@ pub fn run_on(
         let ran = StepOutcome { commands: commands.clone(), ..Default::default() };
         extra.extend(check::unexpected_command_failures(step, &ran));
         let mut r = StepReport::new(rb, i, &wr, extra, st.elapsed());
+        r.routes_settled = monitor.as_ref().and_then(|m| m.latest()).and_then(|t| t.duration_since(st_wall).ok());
+        if let (Some(before), Ok(after)) = (&wan_before, crate::wan::counters(b)) {
+            let (sessions, _) = check::wan_sessions(&view, &b.nodes());
+            r.wan = Some(report::WanStep::between(before, &after, sessions.len()));
+        }
         if !r.passed {
             let mut d = report::dump(&view);
             d.push_str(&b.failure_dump());

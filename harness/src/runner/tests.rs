@@ -71,7 +71,15 @@ fn every_harness_action_reaches_the_backend() {
     );
     let (r, calls) = run(b, &rb);
     assert!(r.passed(), "{:#?}", r.steps.iter().map(report::failure_text).collect::<Vec<_>>());
-    let wan: Vec<&str> = calls.iter().filter_map(|c| c.strip_prefix("exec the WAN: ")).collect();
+    // Every step reads the WAN's counters when it starts and when it ends (its report's WAN traffic).
+    let reads = calls.iter().filter(|c| *c == "exec the WAN: iptables-save -c -t filter").count();
+    assert!(reads >= 2 * rb.steps.len(), "{reads} counter reads for {} steps", rb.steps.len());
+    assert!(r.steps.iter().all(|s| s.wan.is_some()), "every step of a lab with a WAN reports its WAN traffic");
+    let wan: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| c.strip_prefix("exec the WAN: "))
+        .filter(|c| *c != "iptables-save -c -t filter")
+        .collect();
     assert_eq!(
         wan,
         [

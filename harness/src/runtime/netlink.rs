@@ -330,6 +330,132 @@ pub fn forget(lab: &str) {
     }
 }
 
+/// Whether a route message is one BIRD's kernel protocol (or the twin's agent, as Calico's BIRD fork) put in
+/// the main table: the changes that make up a node's convergence.
+fn is_bird_main(r: &RouteMessage) -> bool {
+    table_of(r) == u32::from(RouteHeader::RT_TABLE_MAIN) && r.header.protocol == RouteProtocol::Bird
+}
+
+/// How many BIRD main-table route changes (added, replaced or removed) a buffer of netlink messages holds.
+pub fn bird_main_changes(buf: &[u8]) -> usize {
+    let mut n = 0;
+    let mut offset = 0;
+    while offset < buf.len() {
+        let Ok(m) = <NetlinkMessage<RouteNetlinkMessage>>::deserialize(&buf[offset..]) else { break };
+        if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r)) =
+            &m.payload
+        {
+            if is_bird_main(r) {
+                n += 1;
+            }
+        }
+        let len = m.header.length as usize;
+        if len == 0 {
+            break;
+        }
+        offset += len;
+    }
+    n
+}
+
+/// When each node's FIB last changed, taken on the node: one subscribed netlink socket per node namespace,
+/// all read by one thread woken by `poll(2)`, so a change is stamped when the kernel announces it, not when a
+/// polling round next looks. Convergence is then the moment of the last node's last BIRD route change.
+pub struct RouteMonitor {
+    state: Arc<Mutex<HashMap<String, (std::time::SystemTime, u64)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RouteMonitor {
+    /// Subscribe in each `(node, namespace path)`; nodes whose namespace cannot be entered are left out.
+    pub fn start(nodes: &[(String, PathBuf)]) -> RouteMonitor {
+        let mut socks: Vec<(String, Socket)> = Vec::new();
+        for (node, ns) in nodes {
+            let p = ns.clone();
+            let s = std::thread::spawn(move || -> io::Result<Socket> {
+                let f = std::fs::File::open(&p)?;
+                // SAFETY: setns on a valid namespace fd, in a thread that exits right after.
+                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let mut sock = Socket::new(NETLINK_ROUTE)?;
+                sock.bind(&SocketAddr::new(0, 0))?;
+                sock.add_membership(7)?; // RTNLGRP_IPV4_ROUTE
+                sock.set_non_blocking(true)?;
+                Ok(sock)
+            })
+            .join();
+            if let Ok(Ok(sock)) = s {
+                socks.push((node.clone(), sock));
+            }
+        }
+        let state: Arc<Mutex<HashMap<String, (std::time::SystemTime, u64)>>> = Arc::default();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut fds: Vec<libc::pollfd> = socks
+                .iter()
+                .map(|(_, s)| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+                .collect();
+            let mut rx = vec![0u8; 1 << 16];
+            while !sp.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: fds is a valid array of pollfd for the duration of the call.
+                let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+                if ready <= 0 {
+                    continue;
+                }
+                let now = std::time::SystemTime::now();
+                for (i, fd) in fds.iter_mut().enumerate() {
+                    if fd.revents == 0 {
+                        continue;
+                    }
+                    fd.revents = 0;
+                    let mut n = 0;
+                    loop {
+                        rx.clear();
+                        match socks[i].1.recv(&mut rx, 0) {
+                            Ok(size) => n += bird_main_changes(&rx[..size]),
+                            // Drained, or overrun (ENOBUFS): either way, a change happened now.
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => {
+                                n += 1;
+                                break;
+                            }
+                        }
+                    }
+                    if n > 0 {
+                        if let Ok(mut g) = st.lock() {
+                            let e = g.entry(socks[i].0.clone()).or_insert((now, 0));
+                            *e = (now, e.1 + n as u64);
+                        }
+                    }
+                }
+            }
+        });
+        RouteMonitor { state, stop, thread: Some(thread) }
+    }
+
+    /// The moment of `node`'s last BIRD route change seen, and how many were seen.
+    pub fn last_change(&self, node: &str) -> Option<(std::time::SystemTime, u64)> {
+        self.state.lock().ok()?.get(node).copied()
+    }
+
+    /// The latest change over all nodes.
+    pub fn latest(&self) -> Option<std::time::SystemTime> {
+        self.state.lock().ok()?.values().map(|(t, _)| *t).max()
+    }
+}
+
+impl Drop for RouteMonitor {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,5 +514,35 @@ mod tests {
         d.attributes = vec![RouteAttribute::Priority(100), RouteAttribute::Oif(99)];
         let k = kernel_route(&d, &names).unwrap();
         assert_eq!((k.dst.len, k.protocol, k.metric, k.dev.as_deref()), (0, None, Some(100), Some("if99")));
+    }
+
+    #[test]
+    fn only_birds_main_table_changes_count() {
+        let route = |table: u8, proto: RouteProtocol| {
+            let mut m = RouteMessage::default();
+            m.header.address_family = AddressFamily::Inet;
+            m.header.destination_prefix_length = 26;
+            m.header.table = table;
+            m.header.protocol = proto;
+            m.header.kind = RouteType::Unicast;
+            m.attributes = vec![RouteAttribute::Destination(RouteAddress::Inet("172.16.3.0".parse().unwrap()))];
+            m
+        };
+        let mut buf = Vec::new();
+        for msg in [
+            RouteNetlinkMessage::NewRoute(route(RouteHeader::RT_TABLE_MAIN, RouteProtocol::Bird)),
+            RouteNetlinkMessage::DelRoute(route(RouteHeader::RT_TABLE_MAIN, RouteProtocol::Bird)),
+            // BIRD's private kernel table on the twin, and a static main-table route: not counted.
+            RouteNetlinkMessage::NewRoute(route(201, RouteProtocol::Bird)),
+            RouteNetlinkMessage::NewRoute(route(RouteHeader::RT_TABLE_MAIN, RouteProtocol::Static)),
+        ] {
+            let mut nl = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(msg));
+            nl.finalize();
+            let mut b = vec![0u8; nl.buffer_len()];
+            nl.serialize(&mut b);
+            buf.extend(b);
+        }
+        assert_eq!(bird_main_changes(&buf), 2);
+        assert_eq!(bird_main_changes(&buf[..0]), 0);
     }
 }

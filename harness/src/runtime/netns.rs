@@ -8,6 +8,47 @@ use super::{cmd, NodeRef, Runtime, RuntimeError};
 
 pub struct Netns;
 
+/// The host programs a netns node runs (its BIRD, Felix's ipset/iptables, the pods' plumbing, pings), with the
+/// Debian package of each.
+pub const HOST_TOOLS: &[(&str, &str)] = &[
+    ("bird", "bird"),
+    ("ip", "iproute2"),
+    ("nsenter", "util-linux"),
+    ("ipset", "ipset"),
+    ("iptables", "iptables"),
+    ("iptables-restore", "iptables"),
+    ("ping", "iputils-ping"),
+];
+
+/// Which of `tools` are on none of the directories of `path` (a `PATH` value).
+pub fn missing_tools<'a>(path: &str, tools: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let dirs: Vec<&Path> = path.split(':').filter(|d| !d.is_empty()).map(Path::new).collect();
+    tools.iter().copied().filter(|(t, _)| !dirs.iter().any(|d| d.join(t).is_file())).collect()
+}
+
+/// Checked before a netns lab is started: every host tool its nodes run is installed.
+pub fn check_host_tools() -> Result<(), RuntimeError> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    // sbin directories hold bird and ipset; a non-login root shell may lack them.
+    let path = format!("{path}:/usr/sbin:/sbin:/usr/local/sbin");
+    let missing = missing_tools(&path, HOST_TOOLS);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut pkgs: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
+    pkgs.dedup();
+    Err(RuntimeError::Unavailable(
+        "netns".into(),
+        format!(
+            "it runs its nodes' programs from this host, and {} not installed ({}); on Debian: \
+         apt-get install {}",
+            if missing.len() == 1 { "this one is" } else { "these are" },
+            missing.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", "),
+            pkgs.join(" ")
+        ),
+    ))
+}
+
 pub fn ns_name(lab: &str, node: &str) -> String {
     format!("rrlab-{lab}-{node}")
 }
@@ -112,5 +153,21 @@ pub fn kill_ns_processes(ns: &str) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_host_tools_are_named_with_their_packages() {
+        let d = std::env::temp_dir().join(format!("rrlab-tools-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("ip"), "").unwrap();
+        let tools = [("ip", "iproute2"), ("bird", "bird")];
+        assert_eq!(missing_tools(&format!("/nonexistent:{}", d.display()), &tools), vec![("bird", "bird")]);
+        assert_eq!(missing_tools("", &tools), tools.to_vec());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
