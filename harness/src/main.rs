@@ -200,11 +200,12 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ProbeCmd,
     },
-    /// Measure time to up-and-converged: hybrid-rr on each runtime and an N-node full mesh on netns.
+    /// Measure time to up-and-converged: hybrid-rr on each runtime and N-node full meshes on netns, each beside
+    /// raw BIRD at the same N (--baseline), and a runbook rehearsed end to end (--procedure).
     Bench {
-        /// Nodes of the generated full-mesh cluster (0 skips it).
-        #[arg(long, default_value_t = 100)]
-        nodes: usize,
+        /// Nodes of the generated full-mesh clusters, e.g. `--nodes 50,100,200` (0 skips them).
+        #[arg(long, value_delimiter = ',', default_value = "100")]
+        nodes: Vec<usize>,
         /// Only these runtimes for hybrid-rr (default: docker if available, and netns).
         #[arg(long, value_enum)]
         runtime: Vec<RuntimeKind>,
@@ -214,10 +215,14 @@ enum Cmd {
         /// Write the results as JSON here too.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Also run raw BIRD 1.6.8 in network namespaces (Calico's timers, no agent) at the same N, in the same
-        /// invocation, and print rrlab's convergence time over BIRD's.
+        /// Also run raw BIRD 1.6.8 in network namespaces (Calico's timers, no agent) at each N, right after the
+        /// mesh of that N, and print rrlab's convergence time over BIRD's.
         #[arg(long)]
         baseline: bool,
+        /// Rehearse these runbooks end to end on netns (up, every step, down), timed per step with the WAN
+        /// traffic of each (e.g. labs/scale/p1-scale200.yaml).
+        #[arg(long)]
+        procedure: Vec<PathBuf>,
     },
     /// Build the docker runtime's node image through the Docker API, if it is not there yet (a Dockerfile on a
     /// pinned Debian base where a registry answers, else mmdebstrap's rootfs imported).
@@ -537,7 +542,7 @@ fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Bench { nodes, runtime, no_hybrid, json, baseline } => {
+        Cmd::Bench { nodes, runtime, no_hybrid, json, baseline, procedure } => {
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let mut runtimes = runtime.clone();
             if runtimes.is_empty() {
@@ -550,6 +555,7 @@ fn main() -> Result<()> {
             let bar = ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
             let mut rows = Vec::new();
+            let mut pairs = Vec::new();
             if !no_hybrid {
                 for rt in &runtimes {
                     bar.set_message(format!("hybrid-rr on {rt}"));
@@ -562,39 +568,40 @@ fn main() -> Result<()> {
                     )?);
                 }
             }
-            if nodes > 0 {
+            for &n in nodes.iter().filter(|&&n| n > 0) {
                 let dir = std::env::temp_dir().join(format!("rrlab-bench-{}", std::process::id()));
-                let topo = lab::bench::mesh_topology(&dir, nodes)?;
+                let topo = lab::bench::mesh_topology(&dir, n)?;
                 let r = lab::bench::bench_one(&topo, RuntimeKind::Netns, false, Duration::from_secs(900), &|m| {
-                    bar.set_message(format!("mesh{nodes} on netns: {m}"))
+                    bar.set_message(format!("mesh{n} on netns: {m}"))
                 });
                 let _ = std::fs::remove_dir_all(&dir);
-                rows.push(r?);
+                let r = r?;
+                rows.push(r.clone());
+                if baseline {
+                    let b = lab::baseline::run(n, Duration::from_secs(900), &|m| bar.set_message(m.to_string()))?;
+                    pairs.push(lab::bench::Pair::of(&r, b));
+                }
             }
-            let base = if baseline && nodes > 0 {
-                let b = lab::baseline::run(nodes, Duration::from_secs(900), &|m| bar.set_message(m.to_string()));
-                Some(b?)
-            } else {
-                None
-            };
+            let mut rehearsals = Vec::new();
+            for p in &procedure {
+                rehearsals.push(lab::bench::rehearse(p, &|m| bar.set_message(m.to_string()))?);
+            }
             bar.finish_and_clear();
             print!("{}", lab::bench::table(&rows));
-            if let (Some(b), Some(m)) = (&base, rows.last()) {
-                println!(
-                    "baseline: raw BIRD 1.6.8, {} nodes, {} sessions Established, built {:.1}s, converged {:.1}s, BIRDs' RSS {} MiB\n\
-                     ratio (rrlab converged / BIRD alone converged) at {} nodes: {:.2}",
-                    b.nodes,
-                    b.sessions,
-                    b.built_s,
-                    b.converged_s,
-                    b.bird_rss_kib / 1024,
-                    b.nodes,
-                    m.converged_s / b.converged_s.max(0.001)
-                );
+            if !pairs.is_empty() {
+                println!();
+                print!("{}", lab::bench::pairs_table(&pairs));
+            }
+            for r in &rehearsals {
+                println!();
+                print!("{}", lab::bench::rehearsal_table(r));
             }
             if let Some(p) = json {
-                let v = serde_json::json!({"rows": rows, "baseline": base});
+                let v = serde_json::json!({"rows": rows, "baseline": pairs, "rehearsals": rehearsals});
                 std::fs::write(p, serde_json::to_string_pretty(&v)?)?;
+            }
+            if rehearsals.iter().any(|r| !r.passed) {
+                std::process::exit(1);
             }
         }
         Cmd::Image { tag } => {

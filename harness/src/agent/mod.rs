@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub bird_bin: String,
 }
 
+/// In a node's state directory: BIRD may start (written by `rrlab up` for all nodes at once).
+pub const RELEASE_FILE: &str = "bird-released";
+
 /// BIRD's log in the agent's state directory (calico-node: /var/log/calico/bird/current).
 pub const BIRD_LOG: &str = "bird.log";
 
@@ -282,6 +285,24 @@ impl Agent {
         Ok(())
     }
 
+    /// `rrlab up` releases the BIRDs of a new lab together, once every agent has applied its state
+    /// ([`RELEASE_FILE`]); until then BIRD is configured and checked but not started. A node whose file exists
+    /// (every later start, restarts included) starts BIRD at once.
+    fn released(&self) -> bool {
+        self.cfg.state_dir.join(RELEASE_FILE).exists()
+    }
+
+    /// BIRD held back at bring-up and now released: start it.
+    fn start_released_bird(&mut self) {
+        let wanted = self.applied.as_ref().is_some_and(|d| d.bird_running);
+        if wanted && self.bird.is_none() && self.status.bird_pid.is_none() && self.released() {
+            if let Err(e) = self.start_bird() {
+                self.status.errors.push(e);
+            }
+            self.status_dirty = true;
+        }
+    }
+
     fn stop_bird(&mut self) {
         if let Some(mut c) = self.bird.take() {
             let _ = c.kill();
@@ -394,8 +415,10 @@ impl Agent {
         // calico-node runs BIRD (fed by confd) and Felix side by side: BGP does not wait for the dataplane.
         self.apply_bird_files(&d);
         if d.bird_running && !self.bird_alive() {
-            if let Err(e) = self.start_bird() {
-                self.status.errors.push(e);
+            if self.released() {
+                if let Err(e) = self.start_bird() {
+                    self.status.errors.push(e);
+                }
             }
         } else if !d.bird_running && self.bird_alive() {
             self.stop_bird();
@@ -544,6 +567,7 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
             last_status = Instant::now() - Duration::from_secs(10);
             now = true;
         }
+        a.start_released_bird();
         a.mirror_underlay();
         // Calico's BIRD fork programs routes as BIRD exports them: here, the prefixes BIRD's kernel table just
         // changed (route events), and everything every 2 s (a BGP next hop can change behind the same kernel

@@ -30,8 +30,11 @@ pub struct BenchRow {
     pub sessions: usize,
     pub built_s: f64,
     pub converged_s: f64,
+    /// From the agents' start to the last node's last BIRD route change, stamped on the node.
+    pub converged_on_node_s: Option<f64>,
     pub total_s: f64,
     pub down_s: f64,
+    pub memory: Option<super::converge::Memory>,
 }
 
 pub fn bench_one(
@@ -56,20 +59,239 @@ pub fn bench_one(
         sessions: r.sessions,
         built_s: r.built.as_secs_f64(),
         converged_s: r.converged.as_secs_f64(),
+        converged_on_node_s: r.routes_converged_on_node.map(|d| d.as_secs_f64()),
         total_s: total.as_secs_f64(),
         down_s: t2.elapsed().as_secs_f64(),
+        memory: r.memory,
     })
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into())
+}
+
+fn mib(kib: u64) -> u64 {
+    kib / 1024
 }
 
 pub fn table(rows: &[BenchRow]) -> String {
     let mut s = format!(
-        "{:<12} {:<8} {:>6} {:>9} {:>9} {:>12} {:>9} {:>8}\n",
-        "lab", "runtime", "nodes", "sessions", "built s", "converged s", "total s", "down s"
+        "{:<12} {:<8} {:>6} {:>9} {:>8} {:>11} {:>9} {:>8} {:>7}  {}\n",
+        "lab",
+        "runtime",
+        "nodes",
+        "sessions",
+        "built s",
+        "converged s",
+        "on node s",
+        "total s",
+        "down s",
+        "RSS MiB birds/agents/rrlab"
     );
     for r in rows {
+        let m = r
+            .memory
+            .map(|m| format!("{}/{}/{}", mib(m.birds_kib), mib(m.agents_kib), mib(m.rrlab_kib)))
+            .unwrap_or_else(|| "-".into());
         s.push_str(&format!(
-            "{:<12} {:<8} {:>6} {:>9} {:>9.1} {:>12.1} {:>9.1} {:>8.1}\n",
-            r.lab, r.runtime, r.nodes, r.sessions, r.built_s, r.converged_s, r.total_s, r.down_s
+            "{:<12} {:<8} {:>6} {:>9} {:>8.1} {:>11.1} {:>9} {:>8.1} {:>7.1}  {}\n",
+            r.lab,
+            r.runtime,
+            r.nodes,
+            r.sessions,
+            r.built_s,
+            r.converged_s,
+            opt(r.converged_on_node_s),
+            r.total_s,
+            r.down_s,
+            m
+        ));
+    }
+    s
+}
+
+/// A mesh of N nodes and raw BIRD at the same N, measured one right after the other in the same run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pair {
+    pub nodes: usize,
+    pub rrlab: BenchRow,
+    pub baseline: super::baseline::BaselineRow,
+    /// rrlab's node-stamped convergence over BIRD's (both from the last node's last route change).
+    pub ratio_on_node: Option<f64>,
+    /// The same, from the polls that confirmed convergence.
+    pub ratio_polled: f64,
+}
+
+impl Pair {
+    pub fn of(r: &BenchRow, b: super::baseline::BaselineRow) -> Pair {
+        let ratio_on_node = match (r.converged_on_node_s, b.converged_on_node_s) {
+            (Some(a), Some(c)) if c > 0.0 => Some(a / c),
+            _ => None,
+        };
+        Pair {
+            nodes: b.nodes,
+            ratio_polled: r.converged_s / b.converged_s.max(0.001),
+            ratio_on_node,
+            rrlab: r.clone(),
+            baseline: b,
+        }
+    }
+}
+
+pub fn pairs_table(pairs: &[Pair]) -> String {
+    let mut s = format!(
+        "{:>6} {:>9}  {:>22}  {:>22}  {:>14}  {}\n",
+        "nodes",
+        "sessions",
+        "rrlab on node / polled",
+        "BIRD on node / polled",
+        "ratio node/poll",
+        "RSS MiB rrlab (birds/agents/rrlab) | BIRD"
+    );
+    for p in pairs {
+        let m = p
+            .rrlab
+            .memory
+            .map(|m| format!("{}/{}/{}", mib(m.birds_kib), mib(m.agents_kib), mib(m.rrlab_kib)))
+            .unwrap_or_else(|| "-".into());
+        s.push_str(&format!(
+            "{:>6} {:>9}  {:>22}  {:>22}  {:>14}  {} | {}\n",
+            p.nodes,
+            p.baseline.sessions,
+            format!("{} s / {:.1} s", opt(p.rrlab.converged_on_node_s), p.rrlab.converged_s),
+            format!("{} s / {:.1} s", opt(p.baseline.converged_on_node_s), p.baseline.converged_s),
+            format!(
+                "{} / {:.2}",
+                p.ratio_on_node.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into()),
+                p.ratio_polled
+            ),
+            m,
+            mib(p.baseline.bird_rss_kib)
+        ));
+    }
+    s
+}
+
+/// One step of a rehearsal, as measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RehearsalStep {
+    pub step: String,
+    pub passed: bool,
+    pub duration_s: f64,
+    pub converged_s: Option<f64>,
+    pub routes_settled_s: Option<f64>,
+    pub wan: Option<crate::report::WanStep>,
+    /// Per probe: (lost, sent, longest outage ms).
+    pub probes: Vec<(String, u64, u64, u128)>,
+}
+
+/// A runbook rehearsed end to end on netns: bring-up, each step, teardown, and the wall time of it all.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rehearsal {
+    pub runbook: String,
+    pub nodes: usize,
+    pub up_s: f64,
+    pub steps: Vec<RehearsalStep>,
+    pub down_s: f64,
+    pub wall_s: f64,
+    pub passed: bool,
+    /// rrlab's own peak resident memory (VmHWM) at the end (KiB).
+    pub rrlab_peak_kib: u64,
+}
+
+/// Rehearse `runbook` on netns, timing everything (the teardown is timed apart from the last step).
+pub fn rehearse(runbook: &Path, progress: &dyn Fn(&str)) -> Result<Rehearsal, LabError> {
+    super::converge::RAISE_LIMITS.store(true, std::sync::atomic::Ordering::Relaxed);
+    let t = Instant::now();
+    let opts = crate::runner::RunOptions {
+        runtime: Some(crate::runtime::RuntimeKind::Netns),
+        keep: true,
+        up_timeout: Duration::from_secs(600),
+        ..Default::default()
+    };
+    let cb = crate::runner::Callbacks { on_step: &|r| progress(&crate::report::step_line(r)), progress };
+    let res = crate::runner::run(runbook, &opts, &cb).map_err(|e| LabError::Other(e.to_string()))?;
+    let t2 = Instant::now();
+    let nodes = super::LabState::load(&res.lab)
+        .and_then(|s| s.topology())
+        .ok()
+        .map(|t| t.clusters.iter().map(|c| c.nodes.len()).sum());
+    super::converge::down(&res.lab)?;
+    let down_s = t2.elapsed().as_secs_f64();
+    let steps = res
+        .steps
+        .iter()
+        .map(|s| RehearsalStep {
+            step: s.step.clone(),
+            passed: s.passed,
+            duration_s: s.duration.as_secs_f64(),
+            converged_s: s.converge.map(|d| d.as_secs_f64()),
+            routes_settled_s: s.routes_settled.map(|d| d.as_secs_f64()),
+            wan: s.wan.clone(),
+            probes: s.probes.iter().map(|(n, p)| (n.clone(), p.lost(), p.sent, p.longest_outage.as_millis())).collect(),
+        })
+        .collect();
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    Ok(Rehearsal {
+        runbook: res.runbook.clone(),
+        nodes: nodes.unwrap_or(0),
+        up_s: res.up.as_secs_f64(),
+        passed: res.passed(),
+        steps,
+        down_s,
+        wall_s: t.elapsed().as_secs_f64(),
+        rrlab_peak_kib: peak,
+    })
+}
+
+pub fn rehearsal_table(r: &Rehearsal) -> String {
+    let mut s = format!(
+        "{} ({} nodes): up {:.1} s, steps {:.1} s, down {:.1} s, wall {:.1} s, {}; rrlab peak RSS {} MiB\n",
+        r.runbook,
+        r.nodes,
+        r.up_s,
+        r.steps.iter().map(|x| x.duration_s).sum::<f64>(),
+        r.down_s,
+        r.wall_s,
+        if r.passed { "every step passed" } else { "FAILED" },
+        mib(r.rrlab_peak_kib)
+    );
+    s.push_str(&format!(
+        "  {:<4} {:<58} {:>7} {:>10} {:>9} {:>9} {:>10} {:>11}  {}\n",
+        "",
+        "step",
+        "time s",
+        "converged",
+        "settled",
+        "WAN BGP",
+        "BGP pkts",
+        "BGP bytes",
+        "probes lost/sent (longest outage)"
+    ));
+    for st in &r.steps {
+        let (sess, pk, by) = st
+            .wan
+            .as_ref()
+            .map(|w| (w.sessions.to_string(), w.bgp_packets.to_string(), w.bgp_bytes.to_string()))
+            .unwrap_or_else(|| ("-".into(), "-".into(), "-".into()));
+        let probes: Vec<String> = st.probes.iter().map(|(n, l, t, o)| format!("{n} {l}/{t} ({o} ms)")).collect();
+        let name: String = st.step.chars().take(58).collect();
+        s.push_str(&format!(
+            "  {:<4} {:<58} {:>7.1} {:>10} {:>9} {:>9} {:>10} {:>11}  {}\n",
+            if st.passed { "PASS" } else { "FAIL" },
+            name,
+            st.duration_s,
+            opt(st.converged_s),
+            opt(st.routes_settled_s),
+            sess,
+            pk,
+            by,
+            probes.join(", ")
         ));
     }
     s

@@ -424,14 +424,25 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     let watched: Vec<(String, std::path::PathBuf)> =
         agents.iter().filter_map(|n| rt.netns_path(&node_ref(&lab, n)).ok().map(|p| (n.to_string(), p))).collect();
     let monitor = runtime::netlink::RouteMonitor::start(&watched);
-    // Built = nodes, links and state in place; convergence is timed from the agents' start (as the baseline
-    // times its BIRDs' start).
-    let built = t0.elapsed();
-    let (started, t1) = (std::time::SystemTime::now(), Instant::now());
     let agent_pids =
         fan_out(&agents, FAN_OUT, |name| rt.spawn_agent(&node_ref(&lab, name), &node_dir(&lab, name), &exe))
             .into_iter()
             .collect::<Result<Vec<u32>, RuntimeError>>()?;
+    // Every agent applies its state (Felix's, the pods, BIRD's files checked) with BIRD held back; then all
+    // BIRDs are released together, as the baseline starts its BIRDs back to back. Otherwise the first BIRDs
+    // would meet peers not listening yet and back off (`error wait time 5,30`) while the last agents start.
+    progress("waiting for every agent to apply its state");
+    for c in &topo.clusters {
+        interrupted()?;
+        let _ = wait_applied(&state, c, opts.timeout);
+    }
+    // Built = nodes, links, agents and their state in place; convergence is timed from BIRDs' release.
+    let built = t0.elapsed();
+    let (started, t1) = (std::time::SystemTime::now(), Instant::now());
+    for n in &agents {
+        let f = node_dir(&lab, n).join(crate::agent::RELEASE_FILE);
+        std::fs::write(&f, "").map_err(|e| LabError::Io(format!("{}: {e}", f.display())))?;
+    }
     progress("waiting for BGP and routes to converge");
     let sessions = wait_converged(&state, &topo, rt.as_ref(), opts.timeout, progress)?;
     let pings = if opts.ping_matrix {
@@ -669,16 +680,15 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
             }
         }
     }
-    // Every (source, destination) pair of a cluster; one exec per node pings all of its pods' pairs (in waves
-    // of PING_WAVE), FAN_OUT nodes at a time: an exec costs far more than an echo.
-    let pairs: Vec<Pair> = pods
-        .iter()
-        .flat_map(|(node, cluster, src)| {
-            pods.iter()
-                .filter(move |(_, c, d)| d.name != src.name && c == cluster)
-                .map(move |(_, _, dst)| (node, src, dst))
-        })
-        .collect();
+    // The pairs of each cluster (all of them, or a covering sample in large clusters); one exec per node pings
+    // all of its pods' pairs (in waves of PING_WAVE), FAN_OUT nodes at a time: an exec costs far more than an echo.
+    let mut pairs: Vec<Pair> = Vec::new();
+    for c in &topo.clusters {
+        let of: Vec<&(String, String, PodSpec)> = pods.iter().filter(|(_, cl, _)| cl == &c.name).collect();
+        for (i, j) in ping_pairs(of.len(), state.pods_per_node as usize) {
+            pairs.push((&of[i].0, &of[i].2, &of[j].2));
+        }
+    }
     let mut by_node: BTreeMap<&String, Vec<&Pair>> = BTreeMap::new();
     for p in &pairs {
         by_node.entry(p.0).or_default().push(p);
@@ -695,6 +705,31 @@ pub fn ping_matrix(state: &LabState, topo: &Topology, rt: &dyn Runtime) -> Resul
             .collect::<Vec<_>>()
     });
     Ok((pairs.len(), fails.into_iter().flatten().collect()))
+}
+
+/// Up to this many pods in a cluster, the bring-up pings every pod from every pod (64 pods: 4,032 pings).
+pub const FULL_MATRIX_PODS: usize = 64;
+
+/// Which (source, destination) pod indices of one cluster's `n` pods (in node order, `per_node` per node) the
+/// bring-up pings: every pair up to [`FULL_MATRIX_PODS`]; beyond, a covering sample in which every pod sends to
+/// and receives from three others, the next node's, and those a third and half the cluster on (in the
+/// generator's node order, another site): every node's tunnel is used both ways, every route to every block is
+/// already checked in each FIB.
+pub fn ping_pairs(n: usize, per_node: usize) -> Vec<(usize, usize)> {
+    if n <= FULL_MATRIX_PODS {
+        return (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).collect();
+    }
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut seen = std::collections::BTreeSet::new();
+        for off in [per_node.max(1), n / 3, n / 2] {
+            let j = (i + off) % n;
+            if j != i && seen.insert(j) {
+                out.push((i, j));
+            }
+        }
+    }
+    out
 }
 
 /// At most this many echoes in flight in one node's batch.
@@ -972,6 +1007,22 @@ mod tests {
         assert!(peak.load(Ordering::SeqCst) <= 4);
         assert!(peak.load(Ordering::SeqCst) > 1, "ran concurrently");
         assert_eq!(fan_out(&Vec::<u32>::new(), 16, |i| *i), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn small_clusters_ping_every_pair_large_ones_a_covering_sample() {
+        assert_eq!(ping_pairs(3, 1), vec![(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]);
+        assert_eq!(ping_pairs(64, 2).len(), 64 * 63);
+        // 200 nodes x 2 pods: 3 pings per pod instead of 159,600.
+        let p = ping_pairs(400, 2);
+        assert_eq!(p.len(), 1200);
+        for k in 0..400 {
+            assert_eq!(p.iter().filter(|(i, _)| *i == k).count(), 3, "pod {k} sends 3");
+            assert_eq!(p.iter().filter(|(_, j)| *j == k).count(), 3, "pod {k} receives 3");
+        }
+        assert!(p.iter().all(|(i, j)| i / 2 != j / 2), "never to a pod of the same node");
+        // Half the pods (one site, in generator order) reach the other half and back.
+        assert!(p.iter().any(|(i, j)| *i < 200 && *j >= 200) && p.iter().any(|(i, j)| *i >= 200 && *j < 200));
     }
 
     #[test]

@@ -22,7 +22,9 @@
 //!   `<site>-client`, and on RRs-to-be `rr-candidate: "true"`. Runbooks select with them (`label:site=a`,
 //!   `label:rr-candidate=true`, `label:site-role=a-client`; `kubectl … -l rr-candidate=true,site=a`), so the
 //!   same steps work at any size (the runbooks' node sets are unions; `site-role` is the one-label
-//!   intersection of the other two).
+//!   intersection of the other two). On each site, for each cluster, the last [`SAMPLE_PER_SITE`] clients also
+//!   carry `reach-sample: <site>`: reach checks of large labs ping between these samples (every pair of two
+//!   100-client sets would be 40,000 pings per check) while the FIB checks still read every node.
 //! - **The WAN**: one `linux` node `wan`, on every site (`eth1` on site a, `eth2` on site b, …) with `.1`
 //!   there, `net.ipv4.ip_forward=1`. Every cluster node has `ip addr add <ip>/<len> dev eth1` and
 //!   `ip route add <other site> via <its site's .1> dev eth1` for every other site.
@@ -48,6 +50,9 @@ pub const WAN_IMAGE: &str = "ghcr.io/srl-labs/network-multitool";
 pub const LABEL_SITE: &str = "site";
 pub const LABEL_SITE_ROLE: &str = "site-role";
 pub const LABEL_RR_CANDIDATE: &str = "rr-candidate";
+pub const LABEL_REACH_SAMPLE: &str = "reach-sample";
+/// Clients per site and cluster labelled `reach-sample: <site>` (the last ones of the site).
+pub const SAMPLE_PER_SITE: usize = 3;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -620,11 +625,31 @@ impl Plan {
             if n.rr {
                 labels.insert(LABEL_RR_CANDIDATE, "\"true\"".into());
             }
+            if self.in_reach_sample(i) {
+                labels.insert(LABEL_REACH_SAMPLE, site.name.clone());
+            }
             for (k, v) in labels {
                 let _ = writeln!(t, "      {k}: {v}");
             }
         }
         t
+    }
+}
+
+impl Plan {
+    /// Whether node `i` is one of the last [`SAMPLE_PER_SITE`] clients of its site in its cluster.
+    pub fn in_reach_sample(&self, i: usize) -> bool {
+        let n = &self.nodes[i];
+        if n.rr {
+            return false;
+        }
+        let later = (i + 1..self.nodes.len())
+            .filter(|&j| {
+                let m = &self.nodes[j];
+                m.site == n.site && m.cluster == n.cluster && !m.rr
+            })
+            .count();
+        later < SAMPLE_PER_SITE
     }
 }
 

@@ -59,6 +59,12 @@ fn assert_matches_plan(t: &Topology, p: &Plan) {
         assert_eq!(cn.labels.get("rr-candidate").map(String::as_str), if n.rr { Some("true") } else { None });
         let role = format!("{}-{}", site.name, if n.rr { "rr" } else { "client" });
         assert_eq!(cn.labels.get("site-role"), Some(&role));
+        // The reach sample: the last SAMPLE_PER_SITE clients of the site in this cluster.
+        let idx = p.nodes.iter().position(|m| m.name == n.name).unwrap();
+        let later_clients =
+            p.nodes[idx + 1..].iter().filter(|m| m.site == n.site && m.cluster == n.cluster && !m.rr).count();
+        let sampled = !n.rr && later_clients < SAMPLE_PER_SITE;
+        assert_eq!(cn.labels.get("reach-sample"), if sampled { Some(&site.name) } else { None }, "{}", n.name);
         // A route to every other site via this site's WAN address.
         let routes = &t.routes()[&n.name];
         let want: Vec<(Ipv4Net, Ipv4Addr, Option<String>)> = p
@@ -362,5 +368,21 @@ fn scale_runbooks_share_one_body() {
     for n in ["p1-scale40.yaml", "p1-scale200.yaml"] {
         let rb = crate::runbook::load(&repo().join("labs/scale").join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
         assert!(rb.steps.len() >= 5, "{n}");
+    }
+}
+
+#[test]
+fn every_site_of_every_cluster_has_its_reach_sample() {
+    for spec in [GenSpec::new("s40", 40, 2, 2), GenSpec::new("s9", 9, 3, 1), GenSpec::new("s200", 200, 2, 2)] {
+        let p = plan(&spec).unwrap();
+        for (si, _) in p.sites.iter().enumerate() {
+            for (ci, _) in p.clusters.iter().enumerate() {
+                let clients = p.nodes.iter().filter(|n| n.site == si && n.cluster == ci && !n.rr).count();
+                let sampled = (0..p.nodes.len())
+                    .filter(|&i| p.nodes[i].site == si && p.nodes[i].cluster == ci && p.in_reach_sample(i))
+                    .count();
+                assert_eq!(sampled, clients.min(SAMPLE_PER_SITE), "{} site {si}", spec.name);
+            }
+        }
     }
 }
