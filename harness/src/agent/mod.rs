@@ -509,6 +509,45 @@ impl Agent {
         self.program(desired);
     }
 
+    /// Turn the installed routes into `desired` over netlink, one request each; `self.installed` follows each
+    /// success, so that on an error the caller's `ip -batch` does only what is left.
+    fn program_netlink(&mut self, desired: &BTreeMap<String, String>) -> Result<(), String> {
+        use crate::runtime::netlink::{BirdRoute, RouteOp};
+        let Some(nl) = self.routes.as_mut() else { return Err("no netlink socket".into()) };
+        let mut ops: Vec<(String, Option<String>, RouteOp)> = Vec::new();
+        for (p, line) in &self.installed {
+            if !desired.contains_key(p) {
+                let route = BirdRoute::parse(line).ok_or_else(|| format!("cannot program {line:?}"))?;
+                ops.push((p.clone(), None, RouteOp { delete: true, route }));
+            }
+        }
+        for (p, line) in desired {
+            if self.installed.get(p) != Some(line) {
+                let route = BirdRoute::parse(line).ok_or_else(|| format!("cannot program {line:?}"))?;
+                ops.push((p.clone(), Some(line.clone()), RouteOp { delete: false, route }));
+            }
+        }
+        let mut ifindex = nl.ifindex().map_err(|e| format!("reading links: {e}"))?;
+        for (p, line, op) in ops {
+            let mut r = nl.program(&op, &ifindex);
+            if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+                ifindex = nl.ifindex().map_err(|e| format!("reading links: {e}"))?;
+                r = nl.program(&op, &ifindex);
+            }
+            match r {
+                // Deleting what is already gone is done.
+                Err(e) if op.delete && e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => return Err(format!("programming {}: {e}", line.as_deref().unwrap_or(&p))),
+                Ok(()) => {}
+            }
+            match line {
+                Some(l) => self.installed.insert(p, l),
+                None => self.installed.remove(&p),
+            };
+        }
+        Ok(())
+    }
+
     /// Install `desired` (prefix → `ip route` line) over what is installed, and hand tunl0 its routes.
     fn program(&mut self, desired: BTreeMap<String, String>) {
         if let Ok(mut t) = self.tunnel_routes.write() {
@@ -516,9 +555,13 @@ impl Agent {
         }
         let batch = route_batch(&self.installed, &desired);
         if !batch.is_empty() {
-            match sh(&["ip", "-force", "-batch", "-"], Some(&batch)) {
-                Ok(_) => {}
-                Err(e) => self.status.errors.push(e),
+            // Through the agent's netlink socket (no process per burst of BIRD's exports); `ip -batch` for the
+            // rest when a line is not one of the agent's forms or the kernel refuses one.
+            if let Err(e) = self.program_netlink(&desired) {
+                let rest = route_batch(&self.installed, &desired);
+                if let Err(e2) = sh(&["ip", "-force", "-batch", "-"], Some(&rest)) {
+                    self.status.errors.push(format!("{e}; then {e2}"));
+                }
             }
             self.installed = desired;
             self.status.routes = self.installed.values().cloned().collect();

@@ -92,6 +92,77 @@ impl RouteReader {
         }
     }
 
+    /// Send one request and wait for its acknowledgement (NLM_F_ACK): Ok, or the kernel's error.
+    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = NLM_F_REQUEST | netlink_packet_core::NLM_F_ACK | flags;
+        hdr.sequence_number = self.seq;
+        let mut packet = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
+        packet.finalize();
+        let mut buf = vec![0; packet.buffer_len()];
+        packet.serialize(&mut buf[..]);
+        self.sock.send(&buf[..], 0)?;
+        let mut rx = vec![0u8; 1 << 16];
+        loop {
+            rx.clear();
+            let size = self.sock.recv(&mut rx, 0)?;
+            let mut offset = 0;
+            while offset < size {
+                let m = <NetlinkMessage<RouteNetlinkMessage>>::deserialize(&rx[offset..size])
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let len = m.header.length as usize;
+                if m.header.sequence_number == self.seq {
+                    if let NetlinkPayload::Error(e) = &m.payload {
+                        return match e.code {
+                            None => Ok(()),
+                            Some(c) => Err(io::Error::from_raw_os_error(-c.get())),
+                        };
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                offset += len;
+            }
+        }
+    }
+
+    /// Install (replace) or remove one route.
+    pub fn program(&mut self, op: &RouteOp, ifindex: &HashMap<String, u32>) -> io::Result<()> {
+        let r = &op.route;
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.destination_prefix_length = r.dst.prefix_len();
+        m.header.table = RouteHeader::RT_TABLE_MAIN;
+        m.header.protocol = RouteProtocol::Bird;
+        m.header.scope = if r.blackhole || r.gateway.is_some() { RouteScope::Universe } else { RouteScope::Link };
+        m.header.kind = if r.blackhole { RouteType::BlackHole } else { RouteType::Unicast };
+        if r.onlink {
+            m.header.flags = RouteFlags::Onlink;
+        }
+        m.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(r.dst.network())));
+        if let Some(gw) = r.gateway {
+            m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+        }
+        if let Some(dev) = &r.dev {
+            let i =
+                ifindex.get(dev).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no device {dev}")))?;
+            m.attributes.push(RouteAttribute::Oif(*i));
+        }
+        if op.delete {
+            self.request(RouteNetlinkMessage::DelRoute(m), 0)
+        } else {
+            let create_replace = netlink_packet_core::NLM_F_CREATE | netlink_packet_core::NLM_F_REPLACE;
+            self.request(RouteNetlinkMessage::NewRoute(m), create_replace)
+        }
+    }
+
+    /// The namespace's interfaces: name → index.
+    pub fn ifindex(&mut self) -> io::Result<HashMap<String, u32>> {
+        Ok(self.links()?.into_iter().map(|(i, n)| (n, i)).collect())
+    }
+
     /// The namespace's interfaces: index → name.
     pub fn links(&mut self) -> io::Result<HashMap<u32, String>> {
         let msgs = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
@@ -123,6 +194,48 @@ impl RouteReader {
             .filter_map(|r| kernel_route(r, &names))
             .collect())
     }
+}
+
+/// A route the agent programs as Calico's BIRD fork would (`proto bird`, main table), read from the `ip route`
+/// line the agent keeps for it: `[blackhole ]<dst> [via <gw>] [dev <dev>] proto bird [onlink]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirdRoute {
+    pub dst: ipnet::Ipv4Net,
+    pub blackhole: bool,
+    pub gateway: Option<std::net::Ipv4Addr>,
+    pub dev: Option<String>,
+    pub onlink: bool,
+}
+
+impl BirdRoute {
+    /// Read one of the agent's route lines; None for any other form (those go through `ip -batch`).
+    pub fn parse(line: &str) -> Option<BirdRoute> {
+        let mut w = line.split_whitespace().peekable();
+        let blackhole = w.peek() == Some(&"blackhole");
+        if blackhole {
+            w.next();
+        }
+        let dst: ipnet::Ipv4Net = w.next()?.parse().ok()?;
+        let mut r = BirdRoute { dst, blackhole, gateway: None, dev: None, onlink: false };
+        let mut proto = false;
+        while let Some(t) = w.next() {
+            match t {
+                "via" => r.gateway = Some(w.next()?.parse().ok()?),
+                "dev" => r.dev = Some(w.next()?.to_string()),
+                "proto" => proto = w.next()? == "bird",
+                "onlink" => r.onlink = true,
+                _ => return None,
+            }
+        }
+        proto.then_some(r)
+    }
+}
+
+/// One change of the FIB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteOp {
+    pub delete: bool,
+    pub route: BirdRoute,
 }
 
 /// Route change events of this namespace (the `RTNLGRP_IPV4_ROUTE` multicast group), read without blocking.
@@ -544,5 +657,27 @@ mod tests {
         }
         assert_eq!(bird_main_changes(&buf), 2);
         assert_eq!(bird_main_changes(&buf[..0]), 0);
+    }
+
+    #[test]
+    fn the_agents_route_lines_read_as_routes() {
+        let r = BirdRoute::parse("172.20.0.0/26 via 10.30.1.2 dev tunl0 proto bird onlink").unwrap();
+        assert_eq!(
+            r,
+            BirdRoute {
+                dst: "172.20.0.0/26".parse().unwrap(),
+                blackhole: false,
+                gateway: Some("10.30.1.2".parse().unwrap()),
+                dev: Some("tunl0".into()),
+                onlink: true
+            }
+        );
+        let b = BirdRoute::parse("blackhole 172.20.0.128/26 proto bird").unwrap();
+        assert!(b.blackhole && b.gateway.is_none() && b.dev.is_none());
+        assert_eq!(BirdRoute::parse("10.9.0.0/24 via 1.2.3.4 proto bird").unwrap().dev, None);
+        // Not the agent's forms: left to `ip`.
+        assert_eq!(BirdRoute::parse("172.20.0.0/26 via 10.30.1.2 dev tunl0 proto static"), None);
+        assert_eq!(BirdRoute::parse("172.20.0.0/26 via 10.30.1.2 metric 5 proto bird"), None);
+        assert_eq!(BirdRoute::parse("fd00::/64 dev eth0 proto bird"), None);
     }
 }
