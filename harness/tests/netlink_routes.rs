@@ -11,19 +11,26 @@ fn sh(cmd: &str) {
     assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Removes a scratch namespace when dropped.
+struct Del(String);
+impl Drop for Del {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A new namespace `<prefix>-<pid>`, removed when the guard drops.
+fn scratch_netns(prefix: &str) -> (String, Del) {
+    let ns = format!("{prefix}-{}", std::process::id());
+    sh(&format!("ip netns add {ns}"));
+    (ns.clone(), Del(ns))
+}
+
 #[test]
 fn netlink_reads_the_main_table_as_ip_prints_it() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root (network namespaces); CI runs it as root");
-    let ns = format!("rrlab-nltest-{}", std::process::id());
-    struct Del(String);
-    impl Drop for Del {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    sh(&format!("ip netns add {ns}"));
-    let _del = Del(ns.clone());
+    let (ns, _del) = scratch_netns("rrlab-nltest");
     for c in [
         "ip link set lo up",
         "ip link add v0 type veth peer name v1",
@@ -58,15 +65,7 @@ fn netlink_reads_the_main_table_as_ip_prints_it() {
 fn the_route_monitor_stamps_birds_main_table_changes_when_the_kernel_announces_them() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root (network namespaces); CI runs it as root");
-    let ns = format!("rrlab-nlmon-{}", std::process::id());
-    struct Del(String);
-    impl Drop for Del {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    sh(&format!("ip netns add {ns}"));
-    let _del = Del(ns.clone());
+    let (ns, _del) = scratch_netns("rrlab-nlmon");
     sh(&format!("ip -n {ns} link set lo up && ip -n {ns} link add v0 type veth peer name v1 && ip -n {ns} link set v0 up && ip -n {ns} link set v1 up"));
     let path = std::path::PathBuf::from(format!("/var/run/netns/{ns}"));
     let mon = rrlab::runtime::netlink::RouteMonitor::start(&[("n1".to_string(), path)]);

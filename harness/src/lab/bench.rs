@@ -74,6 +74,11 @@ fn mib(kib: u64) -> u64 {
     kib / 1024
 }
 
+/// `BIRDs/agents/rrlab` in MiB, or `-`.
+fn memory_text(m: Option<super::converge::Memory>) -> String {
+    m.map(|m| format!("{}/{}/{}", mib(m.birds_kib), mib(m.agents_kib), mib(m.rrlab_kib))).unwrap_or_else(|| "-".into())
+}
+
 pub fn table(rows: &[BenchRow]) -> String {
     let mut s = format!(
         "{:<12} {:<8} {:>6} {:>9} {:>8} {:>11} {:>9} {:>8} {:>7}  {}\n",
@@ -89,10 +94,7 @@ pub fn table(rows: &[BenchRow]) -> String {
         "RSS MiB birds/agents/rrlab"
     );
     for r in rows {
-        let m = r
-            .memory
-            .map(|m| format!("{}/{}/{}", mib(m.birds_kib), mib(m.agents_kib), mib(m.rrlab_kib)))
-            .unwrap_or_else(|| "-".into());
+        let m = memory_text(r.memory);
         s.push_str(&format!(
             "{:<12} {:<8} {:>6} {:>9} {:>8.1} {:>11.1} {:>9} {:>8.1} {:>7.1}  {}\n",
             r.lab,
@@ -149,11 +151,7 @@ pub fn pairs_table(pairs: &[Pair]) -> String {
         "RSS MiB rrlab (birds/agents/rrlab) | BIRD"
     );
     for p in pairs {
-        let m = p
-            .rrlab
-            .memory
-            .map(|m| format!("{}/{}/{}", mib(m.birds_kib), mib(m.agents_kib), mib(m.rrlab_kib)))
-            .unwrap_or_else(|| "-".into());
+        let m = memory_text(p.rrlab.memory);
         s.push_str(&format!(
             "{:>6} {:>9}  {:>22}  {:>22}  {:>14}  {} | {}\n",
             p.nodes,
@@ -231,12 +229,8 @@ pub fn rehearse(runbook: &Path, progress: &dyn Fn(&str)) -> Result<Rehearsal, La
             probes: s.probes.iter().map(|(n, p)| (n.clone(), p.lost(), p.sent, p.longest_outage.as_millis())).collect(),
         })
         .collect();
-    let peak = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0);
+    let peak =
+        std::fs::read_to_string("/proc/self/status").map(|s| super::converge::status_kib(&s, "VmHWM:")).unwrap_or(0);
     Ok(Rehearsal {
         runbook: res.runbook.clone(),
         nodes: nodes.unwrap_or(0),

@@ -75,11 +75,12 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 /// The `VmRSS:` line of a `/proc/<pid>/status` text, in KiB.
 pub fn vm_rss_kib(status: &str) -> u64 {
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    status_kib(status, "VmRSS:")
+}
+
+/// A `<field> <n> kB` line of a `/proc/<pid>/status` text (`VmRSS:`, `VmHWM:`), in KiB; 0 when absent.
+pub fn status_kib(status: &str, field: &str) -> u64 {
+    status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0)
 }
 
 /// Removes a half-built lab unless disarmed.

@@ -21,6 +21,25 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::observe::{KernelRoute, KernelRouteType, Prefix, Realms};
 
+/// A NETLINK_ROUTE socket made inside the namespace at `netns` (`/var/run/netns/<name>`, `/proc/<pid>/ns/net`)
+/// and set up there by `setup`: a short-lived thread enters the namespace, so this process's own is never
+/// changed; the socket stays in the namespace it was made in.
+fn in_netns(netns: &Path, setup: fn(&mut Socket) -> io::Result<()>) -> io::Result<Socket> {
+    let p = netns.to_path_buf();
+    std::thread::spawn(move || -> io::Result<Socket> {
+        let f = std::fs::File::open(&p)?;
+        // SAFETY: setns on a valid namespace fd, in a thread that exits right after.
+        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut s = Socket::new(NETLINK_ROUTE)?;
+        setup(&mut s)?;
+        Ok(s)
+    })
+    .join()
+    .map_err(|_| io::Error::other("the netlink thread panicked"))?
+}
+
 /// A NETLINK_ROUTE socket in one network namespace.
 pub struct RouteReader {
     sock: Socket,
@@ -31,20 +50,10 @@ impl RouteReader {
     /// Open a socket inside the namespace at `netns` (`/var/run/netns/<name>`, `/proc/<pid>/ns/net`): a
     /// short-lived thread enters it, so this process's own namespace is never changed.
     pub fn open(netns: &Path) -> io::Result<RouteReader> {
-        let p = netns.to_path_buf();
-        std::thread::spawn(move || -> io::Result<Socket> {
-            let f = std::fs::File::open(&p)?;
-            // SAFETY: setns on a valid namespace fd, in a thread that exits right after.
-            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            let mut s = Socket::new(NETLINK_ROUTE)?;
+        in_netns(netns, |s| {
             s.bind_auto()?;
-            s.connect(&SocketAddr::new(0, 0))?;
-            Ok(s)
+            s.connect(&SocketAddr::new(0, 0))
         })
-        .join()
-        .map_err(|_| io::Error::other("the netlink thread panicked"))?
         .map(|sock| RouteReader { sock, seq: 0 })
     }
 
@@ -56,16 +65,22 @@ impl RouteReader {
         Ok(RouteReader { sock, seq: 0 })
     }
 
-    fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+    /// Send one request with the next sequence number.
+    fn send(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let mut hdr = NetlinkHeader::default();
-        hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
+        hdr.flags = NLM_F_REQUEST | flags;
         hdr.sequence_number = self.seq;
         let mut packet = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
         packet.finalize();
         let mut buf = vec![0; packet.buffer_len()];
         packet.serialize(&mut buf[..]);
         self.sock.send(&buf[..], 0)?;
+        Ok(())
+    }
+
+    fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.send(msg, NLM_F_DUMP)?;
         let mut out = Vec::new();
         let mut rx = vec![0u8; 1 << 16];
         loop {
@@ -94,15 +109,7 @@ impl RouteReader {
 
     /// Send one request and wait for its acknowledgement (NLM_F_ACK): Ok, or the kernel's error.
     fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut hdr = NetlinkHeader::default();
-        hdr.flags = NLM_F_REQUEST | netlink_packet_core::NLM_F_ACK | flags;
-        hdr.sequence_number = self.seq;
-        let mut packet = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
-        packet.finalize();
-        let mut buf = vec![0; packet.buffer_len()];
-        packet.serialize(&mut buf[..]);
-        self.sock.send(&buf[..], 0)?;
+        self.send(msg, netlink_packet_core::NLM_F_ACK | flags)?;
         let mut rx = vec![0u8; 1 << 16];
         loop {
             rx.clear();
@@ -485,21 +492,12 @@ impl RouteMonitor {
     pub fn start(nodes: &[(String, PathBuf)]) -> RouteMonitor {
         let mut socks: Vec<(String, Socket)> = Vec::new();
         for (node, ns) in nodes {
-            let p = ns.clone();
-            let s = std::thread::spawn(move || -> io::Result<Socket> {
-                let f = std::fs::File::open(&p)?;
-                // SAFETY: setns on a valid namespace fd, in a thread that exits right after.
-                if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                let mut sock = Socket::new(NETLINK_ROUTE)?;
+            let s = in_netns(ns, |sock| {
                 sock.bind(&SocketAddr::new(0, 0))?;
                 sock.add_membership(7)?; // RTNLGRP_IPV4_ROUTE
-                sock.set_non_blocking(true)?;
-                Ok(sock)
-            })
-            .join();
-            if let Ok(Ok(sock)) = s {
+                sock.set_non_blocking(true)
+            });
+            if let Ok(sock) = s {
                 socks.push((node.clone(), sock));
             }
         }
