@@ -89,3 +89,54 @@ fn the_route_monitor_stamps_birds_main_table_changes_when_the_kernel_announces_t
     assert_eq!(mon.last_change("n1").map(|(_, n)| n), Some(2));
     assert_eq!(mon.latest(), mon.last_change("n1").map(|(t, _)| t));
 }
+
+#[test]
+fn route_events_name_the_kernel_tables_prefixes_and_flag_underlay_changes_only() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root (network namespaces); CI runs it as root");
+    let (ns, _del) = scratch_netns("rrlab-nlev");
+    sh(&format!("ip -n {ns} link set lo up && ip -n {ns} link add v0 type veth peer name v1 && ip -n {ns} link set v0 up && ip -n {ns} link set v1 up"));
+    let table = rrlab::twin::render::TWIN_KERNEL_TABLE;
+    let path = format!("/var/run/netns/{ns}");
+    // The agent subscribes inside its node: here a thread that entered the scratch namespace.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(Vec<String>, bool)>();
+    let t = std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).unwrap();
+        // SAFETY: a valid namespace descriptor; only this thread changes namespace.
+        assert_eq!(unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }, 0);
+        let mut ev = rrlab::runtime::netlink::RouteEvents::subscribe().unwrap();
+        // At first the underlay counts as changed (the agent mirrors it once), then not until it changes.
+        assert!(ev.take_underlay_changed());
+        assert!(!ev.take_underlay_changed());
+        done_tx.send((Vec::new(), false)).unwrap();
+        while let Ok(cmd) = rx.recv() {
+            if cmd == "stop" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let changed = ev.changed(table).expect("no events lost");
+            done_tx
+                .send((changed.iter().map(|p| format!("{}/{}", p.addr, p.len)).collect(), ev.take_underlay_changed()))
+                .unwrap();
+        }
+    });
+    done_rx.recv().unwrap();
+    let step = |cmd: &str| {
+        sh(&format!("ip -n {ns} {cmd}"));
+        tx.send(cmd.to_string()).unwrap();
+        done_rx.recv().unwrap()
+    };
+    // BIRD's kernel table: its prefixes, not the underlay.
+    assert_eq!(
+        step(&format!("route add 172.16.3.0/26 via 10.0.2.3 dev v0 proto bird onlink table {table}")),
+        (vec!["172.16.3.0/26".to_string()], false)
+    );
+    // The agent's own routes in main (proto bird): neither.
+    assert_eq!(step("route add 172.16.3.0/26 via 10.0.2.3 dev v0 proto bird onlink"), (vec![], false));
+    // The node's underlay (a route with a gateway, not BIRD's): flagged.
+    assert_eq!(step("route add 10.2.0.0/24 via 10.0.2.1 dev v0 onlink proto static"), (vec![], true));
+    assert_eq!(step(&format!("route del 172.16.3.0/26 table {table}")), (vec!["172.16.3.0/26".to_string()], false));
+    tx.send("stop".into()).unwrap();
+    t.join().unwrap();
+}

@@ -10,6 +10,7 @@
 pub mod birdsock;
 pub mod protocol;
 pub mod tunl;
+pub mod wake;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -224,9 +225,27 @@ struct Agent {
     /// This node's routes through rtnetlink (the underlay mirror reads the main table without a process).
     routes: Option<crate::runtime::netlink::RouteReader>,
     last_reconcile: Option<Instant>,
+    /// One connection to BIRD's socket, kept open between queries (reopened after an error or a restart).
+    sock: Option<birdsock::BirdSock>,
+    /// Link name → index, for programming routes over netlink.
+    ifindex: std::collections::HashMap<String, u32>,
 }
 
 impl Agent {
+    /// A command on the kept connection to BIRD; one reconnect when it was closed (BIRD restarted).
+    fn bird_query(&mut self, cmd: &str) -> Result<String, birdsock::BirdSockError> {
+        if let Some(s) = self.sock.as_mut() {
+            match s.command(cmd) {
+                Ok(r) => return Ok(r),
+                Err(_) => self.sock = None,
+            }
+        }
+        let mut s = birdsock::BirdSock::connect(&self.cfg.socket)?;
+        let r = s.command(cmd)?;
+        self.sock = Some(s);
+        Ok(r)
+    }
+
     fn read_desired(&mut self) -> Option<Desired> {
         let p = self.cfg.state_dir.join("desired.json");
         let mtime = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
@@ -262,6 +281,7 @@ impl Agent {
     fn start_bird(&mut self) -> Result<(), String> {
         let cfg = self.cfg.config_dir.join("bird.cfg");
         let _ = std::fs::remove_file(&self.cfg.socket);
+        self.sock = None;
         // calico-node's runit service: `bird -R -s /var/run/calico/bird.ctl -d -c …/bird.cfg`, its stderr to
         // svlogd. `-d` keeps BIRD in the foreground logging to stderr (here appended to bird.log in the state
         // directory); without it BIRD logs to syslog, which with no /dev/log falls back to the console.
@@ -304,6 +324,7 @@ impl Agent {
     }
 
     fn stop_bird(&mut self) {
+        self.sock = None;
         if let Some(mut c) = self.bird.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -348,7 +369,7 @@ impl Agent {
             let _ = write_atomic(&dir.join(n), t);
         }
         if self.bird_alive() {
-            match birdsock::query(&self.cfg.socket, "configure") {
+            match self.bird_query("configure") {
                 // BIRD rejected the file: it keeps the old configuration, as calico-node's does.
                 Ok(reply) if configure_rejected(&reply) => {
                     self.status.bird_config_error = Some(reply.trim().to_string());
@@ -438,7 +459,10 @@ impl Agent {
     /// the node's own routes with a gateway (the underlay, e.g. the route to the other site) are mirrored into
     /// it. Calico's BIRD learns them from main; BGP next hops resolve recursively through them.
     fn mirror_underlay(&mut self) {
-        if self.last_underlay.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+        // On route events: when a main-table route not BIRD's changed, and every 10 s; else every 2 s.
+        let changed = self.events.as_mut().map(|e| e.take_underlay_changed());
+        let every = if changed.is_some() { Duration::from_secs(10) } else { Duration::from_secs(2) };
+        if changed != Some(true) && self.last_underlay.is_some_and(|t| t.elapsed() < every) {
             return;
         }
         self.last_underlay = Some(Instant::now());
@@ -483,7 +507,7 @@ impl Agent {
         if !self.bird_alive() {
             return; // `persist`: routes stay while BIRD is down
         }
-        let Ok(text) = birdsock::query(&self.cfg.socket, "show route all") else { return };
+        let Ok(text) = self.bird_query("show route all") else { return };
         let (desired, tunnel) = kernel_routes(&text, &kernel);
         self.tunnel = tunnel.into_iter().collect();
         self.program(desired);
@@ -499,7 +523,7 @@ impl Agent {
         for p in prefixes {
             let IpAddr::V4(a) = p.addr else { continue };
             let Ok(net) = Ipv4Net::new(a, p.len) else { continue };
-            let Ok(text) = birdsock::query(&self.cfg.socket, &format!("show route {net} all")) else { return };
+            let Ok(text) = self.bird_query(&format!("show route {net} all")) else { return };
             let (sub, tunnel) = kernel_routes(&text, &kernel);
             desired.remove(&net.to_string());
             self.tunnel.remove(&net);
@@ -527,12 +551,18 @@ impl Agent {
                 ops.push((p.clone(), Some(line.clone()), RouteOp { delete: false, route }));
             }
         }
-        let mut ifindex = nl.ifindex().map_err(|e| format!("reading links: {e}"))?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        // The links' indexes, read once and again only when a request fails (a device recreated, e.g. tunl0).
+        if self.ifindex.is_empty() {
+            self.ifindex = nl.ifindex().map_err(|e| format!("reading links: {e}"))?;
+        }
         for (p, line, op) in ops {
-            let mut r = nl.program(&op, &ifindex);
-            if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-                ifindex = nl.ifindex().map_err(|e| format!("reading links: {e}"))?;
-                r = nl.program(&op, &ifindex);
+            let mut r = nl.program(&op, &self.ifindex);
+            if r.is_err() && !(op.delete && matches!(&r, Err(e) if e.raw_os_error() == Some(libc::ESRCH))) {
+                self.ifindex = nl.ifindex().map_err(|e| format!("reading links: {e}"))?;
+                r = nl.program(&op, &self.ifindex);
             }
             match r {
                 // Deleting what is already gone is done.
@@ -600,9 +630,13 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
         pending_full: false,
         routes: crate::runtime::netlink::RouteReader::here().ok(),
         last_reconcile: None,
+        sock: None,
+        ifindex: Default::default(),
     };
     let status_path = a.cfg.state_dir.join("status.json");
+    let watch = wake::DirWatch::new(&a.cfg.state_dir).ok();
     let mut last_status = Instant::now() - Duration::from_secs(10);
+    let mut written_errors = 0;
     while !stop.load(Ordering::Relaxed) {
         let mut now = false;
         if let Some(d) = a.read_desired() {
@@ -611,17 +645,18 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
             now = true;
         }
         a.start_released_bird();
-        a.mirror_underlay();
         // Calico's BIRD fork programs routes as BIRD exports them: here, the prefixes BIRD's kernel table just
-        // changed (route events), and everything every 2 s (a BGP next hop can change behind the same kernel
-        // gateway); everything every 150 ms where route events cannot be had.
+        // changed (route events: BIRD 1.6's kernel protocol deletes and re-adds a route on every change of the
+        // best route, a new BGP next hop behind the same gateway included), everything when events were lost,
+        // and everything every 30 s as a safety net; everything every 150 ms where route events cannot be had.
         let table = crate::twin::render::TWIN_KERNEL_TABLE;
         match a.events.as_mut().map(|e| e.changed(table)) {
             Some(Some(c)) => a.pending.extend(c),
             Some(None) => a.pending_full = true,
             None => {}
         }
-        let full_every = if a.events.is_some() { Duration::from_secs(2) } else { Duration::from_millis(150) };
+        a.mirror_underlay();
+        let full_every = if a.events.is_some() { Duration::from_secs(30) } else { Duration::from_millis(150) };
         let last = a.last_reconcile.map(|t| t.elapsed());
         let burst = (a.pending_full || a.pending.len() > 32) && last.is_none_or(|t| t >= Duration::from_millis(100));
         if now || burst || last.is_none_or(|t| t >= full_every) {
@@ -633,7 +668,10 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
             let p = std::mem::take(&mut a.pending);
             a.reconcile_prefixes(&p);
         }
-        if a.status_dirty || last_status.elapsed() >= Duration::from_secs(2) {
+        // The status is written when it changed, and at least every 10 s (its heartbeat).
+        if a.status_dirty || a.status.errors.len() != written_errors || last_status.elapsed() >= Duration::from_secs(10)
+        {
+            written_errors = a.status.errors.len();
             a.status.heartbeat_ms = now_ms();
             if let Ok(t) = serde_json::to_string_pretty(&a.status) {
                 let _ = write_atomic(&status_path, &t);
@@ -641,7 +679,25 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
             last_status = Instant::now();
             a.status_dirty = false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Sleep until the state directory or the routes change: 50 ms while prefixes wait (a burst of BIRD's
+        // exports is programmed at most every 100 ms), else up to 500 ms (the stop flag's latency).
+        let busy = a.pending_full || !a.pending.is_empty();
+        let mut fds = Vec::with_capacity(2);
+        if let Some(w) = &watch {
+            fds.push(std::os::fd::AsRawFd::as_raw_fd(w));
+        }
+        if let Some(e) = &a.events {
+            fds.push(std::os::fd::AsRawFd::as_raw_fd(e));
+        }
+        if fds.len() == 2 && !busy {
+            wake::wait(&fds, Duration::from_millis(500));
+            if let Some(w) = &watch {
+                w.drain();
+            }
+        } else {
+            // Without inotify or route events the agent polls, as it must.
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     a.stop_bird();
     if let Some(mut t) = a.tunl.take() {

@@ -170,6 +170,72 @@ pub fn pairs_table(pairs: &[Pair]) -> String {
     s
 }
 
+/// The pairs of one N summarised: how many, and the median, lowest and highest node-stamped ratio.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RatioSummary {
+    pub nodes: usize,
+    pub pairs: usize,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// The median of `v` (the mean of the two middle values for an even count); None when empty.
+pub fn median(v: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+}
+
+/// Per N (in the order first met), the node-stamped ratios of its pairs summarised (the polled ratio where
+/// a pair has no node stamp).
+pub fn summarise(pairs: &[Pair]) -> Vec<RatioSummary> {
+    let mut order: Vec<usize> = Vec::new();
+    for p in pairs {
+        if !order.contains(&p.nodes) {
+            order.push(p.nodes);
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|n| {
+            let r: Vec<f64> =
+                pairs.iter().filter(|p| p.nodes == n).map(|p| p.ratio_on_node.unwrap_or(p.ratio_polled)).collect();
+            Some(RatioSummary {
+                nodes: n,
+                pairs: r.len(),
+                median: median(&r)?,
+                min: r.iter().copied().fold(f64::INFINITY, f64::min),
+                max: r.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            })
+        })
+        .collect()
+}
+
+/// One line per N with more than one pair: `200 nodes: median ratio 1.07 of 3 pairs (1.01 .. 1.27)`.
+pub fn summary_table(s: &[RatioSummary]) -> String {
+    s.iter()
+        .filter(|r| r.pairs > 1)
+        .map(|r| {
+            format!(
+                "{:>4} nodes: median ratio {:.2} of {} pairs ({:.2} .. {:.2}), on node\n",
+                r.nodes, r.median, r.pairs, r.min, r.max
+            )
+        })
+        .collect()
+}
+
+/// Whether round `i` (from 0) of a repeated measurement runs raw BIRD before rrlab: every other round, so that
+/// what the first lab of a pair leaves behind (e.g. the kernel still freeing its namespaces) falls on each side
+/// equally.
+pub fn baseline_first(round: usize) -> bool {
+    round % 2 == 1
+}
+
 /// One step of a rehearsal, as measured.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RehearsalStep {
@@ -289,4 +355,60 @@ pub fn rehearsal_table(r: &Rehearsal) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(nodes: usize, rrlab: f64, bird: f64) -> Pair {
+        let r = BenchRow {
+            lab: format!("mesh{nodes}"),
+            runtime: "netns".into(),
+            nodes,
+            sessions: nodes * (nodes - 1),
+            built_s: 1.0,
+            converged_s: rrlab + 0.5,
+            converged_on_node_s: Some(rrlab),
+            total_s: 2.0,
+            down_s: 1.0,
+            memory: None,
+        };
+        let b = super::super::baseline::BaselineRow {
+            nodes,
+            sessions: nodes * (nodes - 1),
+            built_s: 1.0,
+            converged_s: bird + 0.5,
+            converged_on_node_s: Some(bird),
+            bird_rss_kib: 0,
+        };
+        Pair::of(&r, b)
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0]), Some(3.0));
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn pairs_are_summarised_per_n_by_their_node_stamped_ratio() {
+        let pairs = [pair(200, 36.4, 28.8), pair(50, 3.0, 3.4), pair(200, 42.8, 40.2), pair(200, 30.0, 30.0)];
+        let s = summarise(&pairs);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].nodes, s[0].pairs), (200, 3));
+        assert!((s[0].median - 42.8 / 40.2).abs() < 1e-9, "{s:?}");
+        assert!((s[0].min - 1.0).abs() < 1e-9 && (s[0].max - 36.4 / 28.8).abs() < 1e-9, "{s:?}");
+        assert_eq!((s[1].nodes, s[1].pairs), (50, 1));
+        let t = summary_table(&s);
+        assert_eq!(t, " 200 nodes: median ratio 1.06 of 3 pairs (1.00 .. 1.26), on node\n");
+    }
+
+    #[test]
+    fn repeated_rounds_alternate_which_lab_goes_first() {
+        let order: Vec<bool> = (0..4).map(baseline_first).collect();
+        assert_eq!(order, [false, true, false, true]);
+    }
 }

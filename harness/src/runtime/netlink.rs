@@ -82,7 +82,7 @@ impl RouteReader {
     fn dump(&mut self, msg: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
         self.send(msg, NLM_F_DUMP)?;
         let mut out = Vec::new();
-        let mut rx = vec![0u8; 1 << 16];
+        let mut rx = Vec::with_capacity(1 << 16);
         loop {
             rx.clear();
             let size = self.sock.recv(&mut rx, 0)?;
@@ -110,7 +110,7 @@ impl RouteReader {
     /// Send one request and wait for its acknowledgement (NLM_F_ACK): Ok, or the kernel's error.
     fn request(&mut self, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
         self.send(msg, netlink_packet_core::NLM_F_ACK | flags)?;
-        let mut rx = vec![0u8; 1 << 16];
+        let mut rx = Vec::with_capacity(1 << 16);
         loop {
             rx.clear();
             let size = self.sock.recv(&mut rx, 0)?;
@@ -248,6 +248,15 @@ pub struct RouteOp {
 /// Route change events of this namespace (the `RTNLGRP_IPV4_ROUTE` multicast group), read without blocking.
 pub struct RouteEvents {
     sock: Socket,
+    /// A main-table route not BIRD's (the node's underlay, e.g. the route to the other site) changed since
+    /// [`RouteEvents::take_underlay_changed`] last returned true.
+    underlay_changed: bool,
+}
+
+impl std::os::fd::AsRawFd for RouteEvents {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
+    }
 }
 
 impl RouteEvents {
@@ -258,20 +267,23 @@ impl RouteEvents {
         // RTNLGRP_IPV4_ROUTE = 7 (linux/rtnetlink.h).
         sock.add_membership(7)?;
         sock.set_non_blocking(true)?;
-        Ok(RouteEvents { sock })
+        Ok(RouteEvents { sock, underlay_changed: true })
     }
 
     /// The destinations of `table` added, changed or removed since the last call (drains what is queued);
     /// None when events were lost (an overrun socket): then everything may have changed.
     pub fn changed(&mut self, table: u32) -> Option<std::collections::BTreeSet<Prefix>> {
         let mut changed = std::collections::BTreeSet::new();
-        let mut rx = vec![0u8; 1 << 16];
+        let mut rx = Vec::with_capacity(1 << 16);
         loop {
             rx.clear();
             let size = match self.sock.recv(&mut rx, 0) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(changed),
-                Err(_) => return None,
+                Err(_) => {
+                    self.underlay_changed = true;
+                    return None;
+                }
             };
             let mut offset = 0;
             while offset < size {
@@ -284,6 +296,10 @@ impl RouteEvents {
                         if let Some(k) = kernel_route(r, &HashMap::new()) {
                             changed.insert(k.dst);
                         }
+                    } else if table_of(r) == u32::from(RouteHeader::RT_TABLE_MAIN)
+                        && r.header.protocol != RouteProtocol::Bird
+                    {
+                        self.underlay_changed = true;
                     }
                 }
                 let len = m.header.length as usize;
@@ -293,6 +309,14 @@ impl RouteEvents {
                 offset += len;
             }
         }
+    }
+}
+
+impl RouteEvents {
+    /// Whether the underlay changed since the last call that returned true (true at first, and after lost
+    /// events); call after [`RouteEvents::changed`].
+    pub fn take_underlay_changed(&mut self) -> bool {
+        std::mem::take(&mut self.underlay_changed)
     }
 }
 
@@ -509,7 +533,7 @@ impl RouteMonitor {
                 .iter()
                 .map(|(_, s)| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 })
                 .collect();
-            let mut rx = vec![0u8; 1 << 16];
+            let mut rx = Vec::with_capacity(1 << 16);
             while !sp.load(std::sync::atomic::Ordering::Relaxed) {
                 // SAFETY: fds is a valid array of pollfd for the duration of the call.
                 let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
