@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod backend;
 pub mod birdconf;
+pub mod impair;
 pub mod kind;
 pub mod lab;
 pub mod model;

@@ -47,8 +47,13 @@ enum WanCmd {
     Loss { percent: f64 },
     /// Limit the rate (kbit/s) on the WAN's interfaces.
     Rate { kbit: u32 },
-    /// Add delay (needs the kernel's netem).
+    /// Delay each direction by `ms` (netem where the kernel has it, else userspace through NFQUEUE).
     Delay { ms: u32 },
+    /// netem's knobs together, each direction: e.g. "delay: 20ms, jitter: 5ms, loss: burst 2% 25%, duplicate: 1%,
+    /// reorder: 5%, corrupt: 0.1%" (userspace through NFQUEUE; replaces what was set).
+    Impair { spec: String },
+    /// What rrlab set on the WAN: its rules, qdiscs, and each userspace impairment's counters.
+    Show,
     /// Remove partitions, loss, rate and delay.
     Heal,
     /// BGP and IPIP packets/bytes that crossed the WAN.
@@ -200,6 +205,18 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ProbeCmd,
     },
+    /// Run on a WAN node: the userspace impairment path on one NFQUEUE queue, until SIGTERM (rrlab::impair).
+    #[command(hide = true)]
+    Impaird {
+        #[arg(long)]
+        queue: u16,
+        /// The impairment (JSON: {"impairment": {"delay": "20ms", ...}, "seed": N}).
+        #[arg(long)]
+        spec: PathBuf,
+        /// Where to write the counters (JSON, every 500 ms).
+        #[arg(long)]
+        counters: PathBuf,
+    },
     /// Measure time to up-and-converged: hybrid-rr on each runtime and N-node full meshes on netns, each beside
     /// raw BIRD at the same N (--baseline), and a runbook rehearsed end to end (--procedure).
     Bench {
@@ -219,6 +236,10 @@ enum Cmd {
         /// mesh of that N, and print rrlab's convergence time over BIRD's.
         #[arg(long)]
         baseline: bool,
+        /// With --baseline: measure each N this many times, alternating which of the pair goes first, and print
+        /// the median ratio.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        repeat: u32,
         /// Rehearse these runbooks end to end on netns (up, every step, down), timed per step with the WAN
         /// traffic of each (e.g. labs/scale/p1-scale200.yaml).
         #[arg(long)]
@@ -395,6 +416,13 @@ fn main() -> Result<()> {
             agent::run(agent::AgentConfig { node, state_dir, config_dir, socket, bird_bin: bird }, stop)
                 .map_err(anyhow::Error::msg)?;
         }
+        Cmd::Impaird { queue, spec, counters } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            let _ = ctrlc::set_handler(move || s.store(true, Ordering::Relaxed));
+            let c = rrlab::impair::nfqueue::run(queue, &spec, &counters, stop)?;
+            eprintln!("rrlab impaird: queue {queue}: {}", serde_json::to_string(&c)?);
+        }
         Cmd::Up {
             topology,
             backend: BackendKind::Kind,
@@ -542,7 +570,7 @@ fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Bench { nodes, runtime, no_hybrid, json, baseline, procedure } => {
+        Cmd::Bench { nodes, runtime, no_hybrid, json, baseline, repeat, procedure } => {
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
             let mut runtimes = runtime.clone();
             if runtimes.is_empty() {
@@ -568,18 +596,28 @@ fn main() -> Result<()> {
                     )?);
                 }
             }
+            let rounds = if baseline { repeat as usize } else { 1 };
             for &n in nodes.iter().filter(|&&n| n > 0) {
-                let dir = std::env::temp_dir().join(format!("rrlab-bench-{}", std::process::id()));
-                let topo = lab::bench::mesh_topology(&dir, n)?;
-                let r = lab::bench::bench_one(&topo, RuntimeKind::Netns, false, Duration::from_secs(900), &|m| {
-                    bar.set_message(format!("mesh{n} on netns: {m}"))
-                });
-                let _ = std::fs::remove_dir_all(&dir);
-                let r = r?;
-                rows.push(r.clone());
-                if baseline {
-                    let b = lab::baseline::run(n, Duration::from_secs(900), &|m| bar.set_message(m.to_string()))?;
-                    pairs.push(lab::bench::Pair::of(&r, b));
+                for round in 0..rounds {
+                    let tag = if rounds > 1 { format!(" (round {} of {rounds})", round + 1) } else { String::new() };
+                    let base =
+                        || lab::baseline::run(n, Duration::from_secs(900), &|m| bar.set_message(format!("{m}{tag}")));
+                    let first = if baseline && lab::bench::baseline_first(round) { Some(base()?) } else { None };
+                    let dir = std::env::temp_dir().join(format!("rrlab-bench-{}", std::process::id()));
+                    let topo = lab::bench::mesh_topology(&dir, n)?;
+                    let r = lab::bench::bench_one(&topo, RuntimeKind::Netns, false, Duration::from_secs(900), &|m| {
+                        bar.set_message(format!("mesh{n} on netns{tag}: {m}"))
+                    });
+                    let _ = std::fs::remove_dir_all(&dir);
+                    let r = r?;
+                    rows.push(r.clone());
+                    if baseline {
+                        let b = match first {
+                            Some(b) => b,
+                            None => base()?,
+                        };
+                        pairs.push(lab::bench::Pair::of(&r, b));
+                    }
                 }
             }
             let mut rehearsals = Vec::new();
@@ -591,13 +629,19 @@ fn main() -> Result<()> {
             if !pairs.is_empty() {
                 println!();
                 print!("{}", lab::bench::pairs_table(&pairs));
+                print!("{}", lab::bench::summary_table(&lab::bench::summarise(&pairs)));
             }
             for r in &rehearsals {
                 println!();
                 print!("{}", lab::bench::rehearsal_table(r));
             }
             if let Some(p) = json {
-                let v = serde_json::json!({"rows": rows, "baseline": pairs, "rehearsals": rehearsals});
+                let v = serde_json::json!({
+                    "rows": rows,
+                    "baseline": pairs,
+                    "ratios": lab::bench::summarise(&pairs),
+                    "rehearsals": rehearsals,
+                });
                 std::fs::write(p, serde_json::to_string_pretty(&v)?)?;
             }
             if rehearsals.iter().any(|r| !r.passed) {
@@ -680,7 +724,17 @@ fn main() -> Result<()> {
                     println!("{}", serde_json::to_string_pretty(&rrlab::wan::counters(&lab)?)?);
                     return Ok(());
                 }
+                WanCmd::Impair { spec } => rrlab::wan::Action::Impair {
+                    imp: spec.parse().map_err(|e| anyhow::anyhow!("rrlab wan impair {spec:?}: {e}"))?,
+                },
+                WanCmd::Show => {
+                    print!("{}", rrlab::wan::show(&lab)?);
+                    return Ok(());
+                }
             };
+            if matches!(a, rrlab::wan::Action::Delay { .. } | rrlab::wan::Action::Impair { .. }) {
+                eprintln!("rrlab wan: {}", rrlab::wan::impair_path(&a));
+            }
             rrlab::wan::act(&lab, &a)?;
         }
         Cmd::Gen { nodes, sites, rrs_per_site, clusters, name, as_number, pod_subnet, ipip_mode, out } => {

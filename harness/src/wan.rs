@@ -1,7 +1,10 @@
 //! The WAN emulator, once for every backend: the topology's `linux` node routes between the sites, and rrlab
 //! changes only its own chains and qdiscs there. Partitions and random loss are iptables rules (the
-//! `statistic` match) in the `rrlab-IMPAIR` chain of FORWARD; rate is tbf and delay is netem (where the
-//! kernel has it), both as root qdiscs with rrlab's handle, so that `heal` removes exactly what rrlab set.
+//! `statistic` match) in the `rrlab-IMPAIR` chain of FORWARD; rate is tbf, both as root qdiscs with rrlab's
+//! handle, so that `heal` removes exactly what rrlab set. Delay (and netem's other knobs) is the kernel's netem
+//! where it has it, else userspace: each WAN interface's outgoing packets go to an NFQUEUE queue that an
+//! `rrlab impaird` on the WAN node holds and releases ([`crate::impair`]); partitions and loss rules are
+//! inserted before the queue rules, which end the chain.
 //! BGP (tcp/179) and IPIP (protocol 4) crossing the WAN are counted by the `rrlab-WAN` chain's rule counters.
 //!
 //! Commands are data ([`Cmd`]); [`apply`] runs them on the WAN through the [`Backend`] seam (the twin's WAN
@@ -67,7 +70,7 @@ pub fn partition(from: &str, to: &str, both: bool) -> Vec<Cmd> {
         .map(|(s, d)| {
             cmd(&[
                 "iptables",
-                "-A",
+                "-I",
                 IMPAIR_CHAIN,
                 "-s",
                 s,
@@ -89,7 +92,7 @@ pub fn loss(percent: f64) -> Vec<Cmd> {
     let p = format!("{:.4}", (percent / 100.0).clamp(0.0, 1.0));
     vec![cmd(&[
         "iptables",
-        "-A",
+        "-I",
         IMPAIR_CHAIN,
         "-m",
         "statistic",
@@ -139,6 +142,83 @@ pub fn delay(topo: &Topology, ms: u32) -> Vec<Cmd> {
     interfaces(topo)
         .iter()
         .map(|i| cmd(&["tc", "qdisc", "replace", "dev", i, "root", "handle", QDISC_HANDLE, "netem", "delay", &d]))
+        .collect()
+}
+
+/// The first NFQUEUE queue of the userspace path: queue `QUEUE_BASE + k` holds what leaves by the WAN's k-th
+/// interface (one `impaird` each, as netem is one qdisc per interface).
+pub const QUEUE_BASE: u16 = 5252;
+
+/// impaird's files on the WAN node, named after the lab: (spec, counters, log, pid).
+pub fn impaird_files(lab: &str, queue: u16) -> [String; 4] {
+    let b = format!("/tmp/rrlab-{lab}-impair-{queue}");
+    [format!("{b}.json"), format!("{b}.counters.json"), format!("{b}.log"), format!("{b}.pid")]
+}
+
+/// Start `impaird` for `queue` on the WAN, detached, and wait (up to 5 s) until it has bound the queue (it writes
+/// its counters file then); on failure its log is the error. `bin`: the rrlab binary as the WAN node sees it.
+pub fn impaird_start(bin: &str, lab: &str, queue: u16, imp: &crate::impair::Impairment) -> Cmd {
+    let [spec, counters, log, pid] = impaird_files(lab, queue);
+    let spec_json = serde_json::to_string(&crate::impair::SpecFile { impairment: imp.clone(), seed: u64::from(queue) })
+        .expect("an impairment serialises");
+    // The spec's values are the operator's parsed strings (digits, units, `%`, `burst`): no quote in them.
+    let script = format!(
+        "rm -f {counters}; printf '%s' '{spec_json}' > {spec} && \
+         setsid {bin} impaird --queue {queue} --spec {spec} --counters {counters} > {log} 2>&1 < /dev/null & \
+         echo $! > {pid}; i=0; while [ ! -s {counters} ] && [ $i -lt 50 ]; do \
+         kill -0 $(cat {pid}) 2>/dev/null || break; sleep 0.1; i=$((i+1)); done; \
+         [ -s {counters} ] || {{ echo \"rrlab impaird did not start: $(cat {log})\" >&2; exit 1; }}"
+    );
+    vec!["sh".into(), "-c".into(), script]
+}
+
+/// Stop this lab's `impaird`s on the WAN (SIGTERM: each accepts what it holds, then exits) and remove their files;
+/// only the pids rrlab recorded for this lab are signalled.
+pub fn impaird_stop(lab: &str) -> Cmd {
+    let glob = format!("/tmp/rrlab-{lab}-impair-*");
+    let script = format!(
+        "for p in {glob}.pid; do [ -f \"$p\" ] && kill -TERM $(cat \"$p\") 2>/dev/null; done; \
+         sleep 0.2; rm -f {glob}; true"
+    );
+    vec!["sh".into(), "-c".into(), script]
+}
+
+/// The queue rules of the userspace path: what leaves by each WAN interface to its queue (appended: after the
+/// partitions and loss rules, which are inserted first in the chain).
+pub fn queue_rules(topo: &Topology) -> Vec<Cmd> {
+    interfaces(topo)
+        .iter()
+        .enumerate()
+        .map(|(k, i)| {
+            let q = (QUEUE_BASE + k as u16).to_string();
+            cmd(&[
+                "iptables",
+                "-A",
+                IMPAIR_CHAIN,
+                "-o",
+                i,
+                "-m",
+                "comment",
+                "--comment",
+                crate::impair::RULE_COMMENT,
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                &q,
+            ])
+        })
+        .collect()
+}
+
+/// Removing the queue rules (each `-D` may find nothing: the impairment was never set).
+pub fn queue_rules_off(topo: &Topology) -> Vec<Cmd> {
+    queue_rules(topo)
+        .into_iter()
+        .map(|mut c| {
+            c[1] = "-D".into();
+            let line = c.join(" ");
+            vec!["sh".into(), "-c".into(), format!("{line} 2>/dev/null; true")]
+        })
         .collect()
 }
 
@@ -216,6 +296,10 @@ pub enum Action {
     Delay {
         ms: u32,
     },
+    /// netem's knobs on every WAN interface (each direction), replacing what was set before.
+    Impair {
+        imp: crate::impair::Impairment,
+    },
     Heal,
 }
 
@@ -242,12 +326,19 @@ pub fn act(b: &dyn Backend, a: &Action) -> Result<(), BackendError> {
         Action::Partition { from, to, both } => apply(b, &partition(from, to, *both)),
         Action::Loss { percent } => apply(b, &loss(*percent)),
         Action::Rate { kbit } => apply(b, &rate(topo, *kbit)),
-        Action::Delay { ms } => apply(b, &delay(topo, *ms)).map_err(|e| {
-            BackendError::Other(format!(
-                "WAN delay needs the kernel's netem qdisc ({e}); loss, partitions and rate work without it"
-            ))
-        }),
+        Action::Delay { ms } => {
+            let imp = crate::impair::Impairment {
+                delay: std::time::Duration::from_millis(u64::from(*ms)),
+                ..Default::default()
+            };
+            match crate::impair::Path::host() {
+                crate::impair::Path::Netem => apply(b, &delay(topo, *ms)),
+                crate::impair::Path::Nfqueue => impair_userspace(b, &imp),
+            }
+        }
+        Action::Impair { imp } => impair_userspace(b, imp),
         Action::Heal => {
+            apply(b, &[impaird_stop(b.lab())])?;
             let mut shown = Vec::new();
             for (iface, c) in qdisc_show(topo) {
                 let argv: Vec<&str> = c.iter().map(String::as_str).collect();
@@ -257,6 +348,75 @@ pub fn act(b: &dyn Backend, a: &Action) -> Result<(), BackendError> {
             apply(b, &heal(&shown))
         }
     }
+}
+
+/// The userspace path: the old queue rules and daemons removed, one `impaird` per WAN interface started with
+/// `imp` (nothing when `imp` impairs nothing), then the queue rules.
+fn impair_userspace(b: &dyn Backend, imp: &crate::impair::Impairment) -> Result<(), BackendError> {
+    let topo = b.topology();
+    apply(b, &queue_rules_off(topo))?;
+    apply(b, &[impaird_stop(b.lab())])?;
+    if *imp == crate::impair::Impairment::default() {
+        return Ok(());
+    }
+    let bin = b.wan_rrlab_bin()?;
+    let starts: Vec<Cmd> =
+        (0..interfaces(topo).len()).map(|k| impaird_start(&bin, b.lab(), QUEUE_BASE + k as u16, imp)).collect();
+    apply(b, &starts)?;
+    apply(b, &queue_rules(topo))
+}
+
+/// What `impaird` on each WAN interface counted (empty on the netem path or with nothing set): (interface,
+/// counters).
+pub fn impair_counters(b: &dyn Backend) -> Result<Vec<(String, crate::impair::Counters)>, BackendError> {
+    let mut out = Vec::new();
+    for (k, iface) in interfaces(b.topology()).into_iter().enumerate() {
+        let [_, counters, _, _] = impaird_files(b.lab(), QUEUE_BASE + k as u16);
+        let o = b.exec(Target::Wan, &["cat", &counters])?;
+        if !o.success() {
+            continue;
+        }
+        let c =
+            serde_json::from_str(&o.stdout).map_err(|e| BackendError::exec(Target::Wan, format!("{counters}: {e}")))?;
+        out.push((iface, c));
+    }
+    Ok(out)
+}
+
+/// Which path an impairment takes on this kernel, in words (`delay via userspace NFQUEUE (this kernel has no
+/// netem)`).
+pub fn impair_path(a: &Action) -> String {
+    match (a, crate::impair::Path::host()) {
+        (Action::Delay { .. }, p) => p.to_string(),
+        _ => crate::impair::Path::Nfqueue.to_string(),
+    }
+}
+
+/// `rrlab wan show`: rrlab's chains (with their counters), its qdiscs, and each userspace impairment's counters.
+pub fn show(b: &dyn Backend) -> Result<String, BackendError> {
+    wan_node(b.topology()).ok_or_else(no_wan)?;
+    let c = counters_cmd();
+    let argv: Vec<&str> = c.iter().map(String::as_str).collect();
+    let text = crate::process::checked(&argv, b.exec(Target::Wan, &argv)?)
+        .map_err(|source| BackendError::Process { target: Target::Wan.to_string(), source })?;
+    let mut out = String::new();
+    for l in text.lines().filter(|l| l.contains(COUNT_CHAIN) || l.contains(IMPAIR_CHAIN)) {
+        if !l.starts_with(':') {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    for (iface, c) in qdisc_show(b.topology()) {
+        let argv: Vec<&str> = c.iter().map(String::as_str).collect();
+        let o = b.exec(Target::Wan, &argv)?;
+        for l in o.stdout.lines().filter(|l| has_rrlab_root_qdisc(l)) {
+            out.push_str(&format!("{iface}: {l}\n"));
+        }
+    }
+    for (iface, c) in impair_counters(b)? {
+        out.push_str(&format!("{iface}: impaird {}\n", serde_json::to_string(&c).unwrap_or_default()));
+    }
+    Ok(out)
 }
 
 /// The WAN's counters (zero when the topology has no WAN).
@@ -298,6 +458,44 @@ mod tests {
                 cmd(&["tc", "qdisc", "del", "dev", "eth1", "root", "handle", QDISC_HANDLE])
             ]
         );
+    }
+
+    fn two_site_wan() -> Topology {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/labs/mini.clab.yml");
+        crate::model::topology::load(&p).unwrap()
+    }
+
+    #[test]
+    fn userspace_delay_queues_each_wan_interface_after_the_drop_rules() {
+        let topo = two_site_wan();
+        assert_eq!(interfaces(&topo), ["eth1", "eth2"]);
+        let q = queue_rules(&topo);
+        assert_eq!(q.len(), 2);
+        assert_eq!(
+            q[1].join(" "),
+            "iptables -A rrlab-IMPAIR -o eth2 -m comment --comment impair -j NFQUEUE --queue-num 5253"
+        );
+        // Partitions and loss go first: NFQUEUE ends the chain for what it queues.
+        assert_eq!(partition("a", "b", false)[0][1], "-I");
+        assert_eq!(loss(1.0)[0][1], "-I");
+        let off = queue_rules_off(&topo);
+        assert_eq!(off[0][2], "iptables -D rrlab-IMPAIR -o eth1 -m comment --comment impair -j NFQUEUE --queue-num 5252 2>/dev/null; true");
+    }
+
+    #[test]
+    fn impaird_starts_detached_with_its_lab_named_files_and_stops_by_recorded_pid() {
+        let imp: crate::impair::Impairment = "delay: 20ms, jitter: 5ms".parse().unwrap();
+        let c = impaird_start("/usr/local/bin/rrlab", "mini", 5252, &imp);
+        let script = &c[2];
+        assert_eq!(c[..2], ["sh", "-c"]);
+        assert!(script.contains("setsid /usr/local/bin/rrlab impaird --queue 5252 --spec /tmp/rrlab-mini-impair-5252.json --counters /tmp/rrlab-mini-impair-5252.counters.json"), "{script}");
+        assert!(script.contains("\"delay\":\"20ms\"") && script.contains("\"jitter\":\"5ms\""), "{script}");
+        assert!(script.contains("echo $! > /tmp/rrlab-mini-impair-5252.pid"), "{script}");
+        // It fails (with impaird's log) when the counters file never appears.
+        assert!(script.contains("did not start") && script.contains("exit 1"), "{script}");
+        let stop = &impaird_stop("mini")[2];
+        assert!(stop.contains("/tmp/rrlab-mini-impair-*.pid") && stop.contains("kill -TERM"), "{stop}");
+        assert!(!stop.contains("pkill") && !stop.contains("killall"), "only recorded pids: {stop}");
     }
 
     #[test]

@@ -200,6 +200,13 @@ pub trait Backend: Send + Sync {
     fn route_monitor(&self) -> Option<crate::runtime::netlink::RouteMonitor> {
         None
     }
+    /// The rrlab binary as commands on the WAN see it (`rrlab impaird` runs there). Default: this host's (the
+    /// WAN's commands run with the host's tools in its network namespace).
+    fn wan_rrlab_bin(&self) -> Result<String, BackendError> {
+        crate::runtime::rrlab_binary()
+            .map(|p| p.display().to_string())
+            .map_err(|e| BackendError::exec(Target::Wan, e.to_string()))
+    }
     /// Remove the lab; what was removed.
     fn teardown(&mut self) -> Result<Vec<String>, BackendError>;
 }

@@ -198,6 +198,13 @@ impl Backend for TwinBackend {
         &self.state.name
     }
 
+    fn wan_rrlab_bin(&self) -> Result<String, BackendError> {
+        self.rt
+            .inside_bin()
+            .map(|p| p.display().to_string())
+            .map_err(|e| BackendError::exec(Target::Wan, e.to_string()))
+    }
+
     fn topology(&self) -> &Topology {
         &self.topo
     }

@@ -581,6 +581,11 @@ impl Backend for KindBackend {
         if !self.owned {
             return Ok(vec![format!("lab {} kept: this run did not bring it up", self.topo.name)]);
         }
+        // The WAN's userspace impairment runs with the host's tools in the WAN container's namespace: it would
+        // outlive the container, so it is stopped first (by the pids it recorded; nothing when none ran).
+        if crate::wan::wan_node(&self.topo).is_some() {
+            let _ = crate::wan::apply(self, &[crate::wan::impaird_stop(&self.topo.name)]);
+        }
         let t = super::down(&self.topo, &self.opts, self.runner.as_ref(), &mut |_, _| {})?;
         Ok(vec![t.to_string()])
     }
@@ -942,8 +947,8 @@ pub(crate) mod tests {
                 format!("{kc2} get nodes -o json"),
                 // The WAN's counters when the step starts ...
                 format!("{WAN} iptables-save -c -t filter"),
-                format!("{WAN} iptables -A rrlab-IMPAIR -s 10.1.1.0/24 -d 10.2.1.0/24 -m comment --comment partition -j DROP"),
-                format!("{WAN} iptables -A rrlab-IMPAIR -s 10.2.1.0/24 -d 10.1.1.0/24 -m comment --comment partition -j DROP"),
+                format!("{WAN} iptables -I rrlab-IMPAIR -s 10.1.1.0/24 -d 10.2.1.0/24 -m comment --comment partition -j DROP"),
+                format!("{WAN} iptables -I rrlab-IMPAIR -s 10.2.1.0/24 -d 10.1.1.0/24 -m comment --comment partition -j DROP"),
                 probe.clone(),
                 probe.clone(),
                 // ... and when it ends, with the sessions crossing the WAN (every node's BIRD, read concurrently).
@@ -1034,7 +1039,7 @@ pub(crate) mod tests {
                 format!("{kc} -n kube-system exec calico-node-cluster11 -c calico-node -- sv stop /etc/service/enabled/bird"),
                 format!("{kc} -n kube-system delete pod calico-node-cluster11"),
                 "docker stop cluster1-worker2".to_string(),
-                format!("{WAN} iptables -A rrlab-IMPAIR -m statistic --mode random --probability 0.0500 -m comment --comment loss -j DROP"),
+                format!("{WAN} iptables -I rrlab-IMPAIR -m statistic --mode random --probability 0.0500 -m comment --comment loss -j DROP"),
             ]
         );
         assert_eq!(t.site_cidr("site-2").unwrap(), "10.2.1.0/24");

@@ -173,6 +173,10 @@ pub enum WanAction {
     Rate {
         kbit: u32,
     },
+    /// netem's knobs together (`wan: {delay: 40ms, jitter: 5ms, loss: 1%}`), on every WAN interface.
+    Impair {
+        imp: crate::impair::Impairment,
+    },
 }
 
 impl fmt::Display for WanAction {
@@ -185,6 +189,7 @@ impl fmt::Display for WanAction {
             WanAction::Loss { percent } => write!(f, "loss {percent}%"),
             WanAction::Delay { ms } => write!(f, "delay {ms}ms"),
             WanAction::Rate { kbit } => write!(f, "rate {kbit}kbit"),
+            WanAction::Impair { imp } => write!(f, "impair {imp}"),
         }
     }
 }

@@ -815,7 +815,23 @@ fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
     match &n.value {
         Value::Map(_) => {
             let w = Fields::new(f.origin, n, &f.field_path("wan"))?;
-            allow(&w, &["partition", "heal", "loss", "delay", "rate"])?;
+            allow(&w, &["partition", "heal", "loss", "delay", "rate", "jitter", "duplicate", "reorder", "corrupt"])?;
+            // netem's knobs together (anything beyond a lone delay or a plain loss percentage): one impairment.
+            let netem: Vec<&str> = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt"]
+                .into_iter()
+                .filter(|k| w.has(k))
+                .collect();
+            let plain = |k: &str| w.get(k).and_then(|v| v.scalar_text()).unwrap_or_default();
+            let lone =
+                netem.len() == 1 && (netem[0] == "delay" || (netem[0] == "loss" && percent(&plain("loss")).is_ok()));
+            if !netem.is_empty() && !lone && !["partition", "heal", "rate"].iter().any(|k| w.has(k)) {
+                let mut imp = crate::impair::Impairment::default();
+                for k in &netem {
+                    imp.set(k, plain(k).trim()).map_err(|e| w.err(w.get(k), k, e.to_string()))?;
+                }
+                w.finish(&[])?;
+                return Ok(WanAction::Impair { imp });
+            }
             let keys: Vec<&str> =
                 ["partition", "heal", "loss", "delay", "rate"].into_iter().filter(|k| w.has(k)).collect();
             if keys.len() != 1 {

@@ -465,6 +465,20 @@ fn wan_actions_and_bounds() {
     assert_eq!(one("delay 100ms"), WanAction::Delay { ms: 100 });
     assert_eq!(one("rate 2mbit"), WanAction::Rate { kbit: 2000 });
     assert_eq!(one("{rate: 512kbit}"), WanAction::Rate { kbit: 512 });
+    // netem's knobs together: one impairment; a lone delay or plain loss stays what it was.
+    assert_eq!(one("{delay: 40ms}"), WanAction::Delay { ms: 40 });
+    let WanAction::Impair { imp } = one("{delay: 40ms, jitter: 5ms, loss: 1%}") else { panic!() };
+    assert_eq!((imp.delay.as_millis(), imp.jitter.as_millis()), (40, 5));
+    assert_eq!(imp.loss, crate::impair::Loss::Random { percent: 1.0 });
+    assert!(matches!(one("{loss: burst 2% 25%}"), WanAction::Impair { .. }));
+    assert!(matches!(one("{duplicate: 1%}"), WanAction::Impair { .. }));
+    let e = parse(
+        Path::new("t.yaml"),
+        "name: t\ntopology: x\nsteps:\n  - name: s\n    wan: {delay: 40ms, jitter: 5 parsecs}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("t.yaml:5") && e.contains("jitter") && e.contains("5 parsecs"), "{e}");
     assert_eq!(parse_bound("4").unwrap(), Bound::exactly(4));
     assert_eq!(parse_bound("> 0").unwrap(), Bound { min: Some(1), max: None });
     assert_eq!(parse_bound("< 3").unwrap(), Bound { min: None, max: Some(2) });

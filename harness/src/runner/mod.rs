@@ -235,6 +235,7 @@ pub fn act(b: &mut dyn Backend, a: &StepAction) -> Result<(), BackendError> {
                 WanAction::Loss { percent } => wan::Action::Loss { percent: *percent },
                 WanAction::Delay { ms } => wan::Action::Delay { ms: *ms },
                 WanAction::Rate { kbit } => wan::Action::Rate { kbit: *kbit },
+                WanAction::Impair { imp } => wan::Action::Impair { imp: imp.clone() },
             };
             wan::act(b, &action)
         }

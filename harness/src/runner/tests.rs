@@ -80,23 +80,51 @@ fn every_harness_action_reaches_the_backend() {
         .filter_map(|c| c.strip_prefix("exec the WAN: "))
         .filter(|c| *c != "iptables-save -c -t filter")
         .collect();
-    assert_eq!(
-        wan,
+    // Delay: netem where this kernel has it, else one impaird per WAN interface behind NFQUEUE rules (the old
+    // ones removed first); heal stops the impairds before it reads the qdiscs.
+    let topo = crate::model::topology::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/hybrid-rr.clab.yml"),
+    )
+    .unwrap();
+    let line = |c: &Vec<String>| c.join(" ");
+    let mut delay: Vec<String> = Vec::new();
+    if crate::impair::Path::host() == crate::impair::Path::Netem {
+        delay.extend(wan::delay(&topo, 40).iter().map(line));
+    } else {
+        let bin = crate::runtime::rrlab_binary().unwrap().display().to_string();
+        let imp = crate::impair::Impairment { delay: std::time::Duration::from_millis(40), ..Default::default() };
+        delay.extend(wan::queue_rules_off(&topo).iter().map(line));
+        delay.push(line(&wan::impaird_stop("hybrid-rr")));
+        delay.extend([5252, 5253].map(|q| line(&wan::impaird_start(&bin, "hybrid-rr", q, &imp))));
+        delay.extend(wan::queue_rules(&topo).iter().map(line));
+    }
+    let mut want: Vec<String> = [
+        "iptables -I rrlab-IMPAIR -s 10.0.1.0/24 -d 10.0.2.0/24 -m comment --comment partition -j DROP",
+        "iptables -I rrlab-IMPAIR -s 10.0.2.0/24 -d 10.0.1.0/24 -m comment --comment partition -j DROP",
+        "iptables -I rrlab-IMPAIR -s 10.0.1.0/24 -d 10.0.2.0/24 -m comment --comment partition -j DROP",
+        "iptables -I rrlab-IMPAIR -m statistic --mode random --probability 0.0500 -m comment --comment loss -j DROP",
+    ]
+    .map(String::from)
+    .to_vec();
+    want.extend(delay);
+    want.extend(
         [
-            "iptables -A rrlab-IMPAIR -s 10.0.1.0/24 -d 10.0.2.0/24 -m comment --comment partition -j DROP",
-            "iptables -A rrlab-IMPAIR -s 10.0.2.0/24 -d 10.0.1.0/24 -m comment --comment partition -j DROP",
-            "iptables -A rrlab-IMPAIR -s 10.0.1.0/24 -d 10.0.2.0/24 -m comment --comment partition -j DROP",
-            "iptables -A rrlab-IMPAIR -m statistic --mode random --probability 0.0500 -m comment --comment loss -j DROP",
-            "tc qdisc replace dev eth1 root handle 5252: netem delay 40ms",
-            "tc qdisc replace dev eth2 root handle 5252: netem delay 40ms",
             "tc qdisc replace dev eth1 root handle 5252: tbf rate 512kbit burst 32kbit latency 400ms",
             "tc qdisc replace dev eth2 root handle 5252: tbf rate 512kbit burst 32kbit latency 400ms",
+        ]
+        .map(String::from),
+    );
+    want.push(line(&wan::impaird_stop("hybrid-rr")));
+    want.extend(
+        [
             "tc qdisc show dev eth1",
             "tc qdisc show dev eth2",
             "iptables -F rrlab-IMPAIR",
             "tc qdisc del dev eth1 root handle 5252:",
         ]
+        .map(String::from),
     );
+    assert_eq!(wan, want);
     let actions: Vec<&str> =
         calls.iter().filter(|c| c.starts_with("action ") || c.starts_with("run ")).map(String::as_str).collect();
     assert_eq!(
@@ -121,7 +149,7 @@ fn a_failing_action_fails_its_step_with_the_backends_message() {
     let b = fake();
     b.reply("action hybrid-worker3: stop BIRD", Output::failed(1, "sv: cannot stop bird"));
     b.reply(
-        "exec the WAN: iptables -A rrlab-IMPAIR",
+        "exec the WAN: iptables -I rrlab-IMPAIR",
         Output::failed(4, "iptables: No chain/target/match by that name."),
     );
     let rb = runbook(
