@@ -30,7 +30,7 @@ fn root() -> PathBuf {
 
 fn runbooks() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    for dir in [root().join("labs"), root().join("labs/negative")] {
+    for dir in [root().join("labs"), root().join("labs/negative"), root().join("labs/issues")] {
         for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {

@@ -338,14 +338,15 @@ pub fn act(b: &dyn Backend, a: &Action) -> Result<(), BackendError> {
         }
         Action::Impair { imp } => impair_userspace(b, imp),
         Action::Heal => {
-            apply(b, &[impaird_stop(b.lab())])?;
             let mut shown = Vec::new();
             for (iface, c) in qdisc_show(topo) {
                 let argv: Vec<&str> = c.iter().map(String::as_str).collect();
                 let out = b.exec(Target::Wan, &argv)?;
                 shown.push((iface, out.stdout));
             }
-            apply(b, &heal(&shown))
+            // The queue rules go with the chain's flush before their daemons stop: a queue without its daemon drops.
+            apply(b, &heal(&shown))?;
+            apply(b, &[impaird_stop(b.lab())])
         }
     }
 }

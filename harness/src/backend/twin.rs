@@ -380,7 +380,7 @@ impl Backend for TwinBackend {
             .map(|p| {
                 let st = match probe::read_start(&p.start) {
                     Some((start, period)) => {
-                        probe::window_stats(start, period, &probe::read_received(&p.log), self.mark_ms, now, grace)
+                        probe::window_stats_of(start, period, &probe::read_arrivals(&p.log), self.mark_ms, now, grace)
                     }
                     None => ProbeStats::default(),
                 };

@@ -210,6 +210,8 @@ struct Acc {
     received: u64,
     run: u64,
     longest: u64,
+    duplicates: u64,
+    reordered: u64,
 }
 
 struct Probe {
@@ -250,13 +252,24 @@ impl Probe {
                 a.longest = a.longest.max(a.run);
             }
         }
+        // Replies in arrival order: ping's `(DUP!)` lines and replies that overtook earlier ones.
+        let arrivals: Vec<u64> = r.replies.iter().map(|x| u64::from(x.seq)).collect();
+        let (dups, reordered) = crate::runner::probe::order_stats(&arrivals, 0, sent);
+        a.duplicates += dups;
+        a.reordered += reordered;
         a.sent += sent;
         a.received += (replied.iter().filter(|s| u64::from(**s) < sent).count()) as u64;
     }
 
     fn stats(&self) -> ProbeStats {
         let a = self.acc.lock().expect("probe");
-        ProbeStats { sent: a.sent, received: a.received, longest_outage: self.interval * (a.longest as u32) }
+        ProbeStats {
+            sent: a.sent,
+            received: a.received,
+            longest_outage: self.interval * (a.longest as u32),
+            duplicates: a.duplicates,
+            reordered: a.reordered,
+        }
     }
 }
 
@@ -1009,12 +1022,22 @@ pub(crate) mod tests {
         };
         // 6 sent, replies 0, 2, 4 (busybox numbering), the 6th (seq 5) in flight.
         p.add("PING 1.2.3.4 (1.2.3.4): 56 data bytes\n64 bytes from 1.2.3.4: seq=0 ttl=64 time=0.1 ms\n64 bytes from 1.2.3.4: seq=2 ttl=64 time=0.1 ms\n64 bytes from 1.2.3.4: seq=4 ttl=64 time=0.1 ms\n\n--- 1.2.3.4 ping statistics ---\n6 packets transmitted, 3 packets received, 50% packet loss\nround-trip min/avg/max = 0.1/0.1/0.1 ms\n");
-        assert_eq!(p.stats(), ProbeStats { sent: 5, received: 3, longest_outage: Duration::from_millis(10) });
+        assert_eq!(
+            p.stats(),
+            ProbeStats { sent: 5, received: 3, longest_outage: Duration::from_millis(10), ..Default::default() }
+        );
         // A segment with nothing back continues the outage.
         p.add("PING 1.2.3.4 (1.2.3.4): 56 data bytes\n\n--- 1.2.3.4 ping statistics ---\n3 packets transmitted, 0 packets received, 100% packet loss\n");
-        assert_eq!(p.stats(), ProbeStats { sent: 7, received: 3, longest_outage: Duration::from_millis(20) });
+        assert_eq!(
+            p.stats(),
+            ProbeStats { sent: 7, received: 3, longest_outage: Duration::from_millis(20), ..Default::default() }
+        );
         p.add("");
         assert_eq!(p.stats().sent, 7);
+        // A WAN that reorders and duplicates: seq 1 after seq 2, seq 2 twice (busybox marks the copy `(DUP!)`).
+        p.add("PING 1.2.3.4 (1.2.3.4): 56 data bytes\n64 bytes from 1.2.3.4: seq=0 ttl=64 time=40.1 ms\n64 bytes from 1.2.3.4: seq=2 ttl=64 time=40.2 ms\n64 bytes from 1.2.3.4: seq=1 ttl=64 time=52.0 ms\n64 bytes from 1.2.3.4: seq=2 ttl=64 time=40.3 ms (DUP!)\n64 bytes from 1.2.3.4: seq=3 ttl=64 time=40.1 ms\n\n--- 1.2.3.4 ping statistics ---\n4 packets transmitted, 4 packets received, +1 duplicates, 0% packet loss\nround-trip min/avg/max = 40.1/42.5/52.0 ms\n");
+        let st = p.stats();
+        assert_eq!((st.sent, st.received, st.duplicates, st.reordered), (11, 7, 1, 1));
     }
 
     #[test]

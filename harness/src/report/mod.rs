@@ -98,7 +98,11 @@ pub fn step_line(r: &StepReport) -> String {
         parts.push(format!("routes settled {} (on the nodes)", secs(d)));
     }
     for (name, p) in &r.probes {
-        parts.push(format!("loss {name} {}/{} ({} ms)", p.lost(), p.sent, p.longest_outage.as_millis()));
+        let mut t = format!("loss {name} {}/{} ({} ms)", p.lost(), p.sent, p.longest_outage.as_millis());
+        if p.duplicates > 0 || p.reordered > 0 {
+            t.push_str(&format!(", {} dup, {} reordered", p.duplicates, p.reordered));
+        }
+        parts.push(t);
     }
     if let Some(w) = &r.wan {
         parts.push(format!("WAN {} BGP sessions, {} BGP pkts/{} B", w.sessions, w.bgp_packets, w.bgp_bytes));

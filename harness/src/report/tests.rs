@@ -8,7 +8,11 @@ use crate::runbook::tests::sample_lab;
 use crate::runbook::{check, parse, Expectation, ProbeStats, StepOutcome};
 
 fn probes() -> BTreeMap<String, ProbeStats> {
-    [("a-to-b".to_string(), ProbeStats { sent: 312, received: 312, longest_outage: Duration::ZERO })].into()
+    [(
+        "a-to-b".to_string(),
+        ProbeStats { sent: 312, received: 312, longest_outage: Duration::ZERO, ..Default::default() },
+    )]
+    .into()
 }
 
 fn passed() -> StepReport {
@@ -40,7 +44,7 @@ fn failed() -> StepReport {
         converge: None,
         probes: [(
             "a-to-b".to_string(),
-            ProbeStats { sent: 500, received: 488, longest_outage: Duration::from_millis(120) },
+            ProbeStats { sent: 500, received: 488, longest_outage: Duration::from_millis(120), ..Default::default() },
         )]
         .into(),
         failures: vec![m],

@@ -942,13 +942,17 @@ fn pct(lost: u64, sent: u64) -> f64 {
 
 /// `a-to-b 3/312 (1.0%), longest outage 30ms`
 pub fn probe_text(name: &str, s: &ProbeStats) -> String {
-    format!(
+    let mut t = format!(
         "{name} {}/{} lost ({:.1}%), longest outage {}",
         s.lost(),
         s.sent,
         pct(s.lost(), s.sent),
         fmt_duration(s.longest_outage)
-    )
+    );
+    if s.duplicates > 0 || s.reordered > 0 {
+        t.push_str(&format!(", {} duplicated, {} reordered", s.duplicates, s.reordered));
+    }
+    t
 }
 
 fn loss(cx: &Cx, e: &LossExpect) -> Diff {
@@ -999,6 +1003,16 @@ fn loss(cx: &Cx, e: &LossExpect) -> Diff {
                     fmt_duration(s.longest_outage),
                     fmt_duration(m)
                 ));
+            }
+        }
+        if let Some(m) = e.min_duplicates {
+            if s.duplicates < m {
+                why.push(format!("{} packets arrived twice, but at least {m} must", s.duplicates));
+            }
+        }
+        if let Some(m) = e.min_reordered {
+            if s.reordered < m {
+                why.push(format!("{} packets arrived out of order, but at least {m} must", s.reordered));
             }
         }
         if let Some(m) = e.max_outage {

@@ -123,6 +123,10 @@ pub struct ProbeStats {
     pub sent: u64,
     pub received: u64,
     pub longest_outage: Duration,
+    /// Packets that arrived a second time (a WAN duplicating).
+    pub duplicates: u64,
+    /// Packets that arrived after a later one (a WAN reordering, e.g. jitter).
+    pub reordered: u64,
 }
 
 impl ProbeStats {

@@ -649,6 +649,9 @@ pub struct LossExpect {
     /// The loss must be seen: at least this much lost (a runbook that shows a disruption).
     pub min_lost: Option<LostBudget>,
     pub min_outage: Option<Duration>,
+    /// At least this many packets must arrive twice / out of order (a WAN that duplicates or reorders).
+    pub min_duplicates: Option<u64>,
+    pub min_reordered: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1012,7 +1012,10 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             Expectation::Fails(FailsExpect { line, message, on })
         }
         "loss" => {
-            allow(&f, &["probe", "max_lost", "max_outage", "min_lost", "min_outage"])?;
+            allow(
+                &f,
+                &["probe", "max_lost", "max_outage", "min_lost", "min_outage", "min_duplicates", "min_reordered"],
+            )?;
             let probe = f.string("probe")?;
             if cx.probes.is_empty() {
                 return Err(step.origin.error(
@@ -1056,14 +1059,43 @@ fn expectation(cx: &Ctx, step: &Fields, path: &str, item: &Node) -> R<Expectatio
             let min_lost = budget("min_lost")?;
             let max_outage = duration(&f, "max_outage")?;
             let min_outage = duration(&f, "min_outage")?;
-            if max_lost.is_none() && max_outage.is_none() && min_lost.is_none() && min_outage.is_none() {
+            let count = |key: &str| -> Result<Option<u64>, InputError> {
+                match f.get(key) {
+                    None => Ok(None),
+                    Some(n) => {
+                        let s = n.scalar_text().unwrap_or_default();
+                        s.trim().parse().map(Some).map_err(|_| {
+                            f.err(Some(n), key, format!("expected a number of packets (e.g. 1), found {s:?}"))
+                        })
+                    }
+                }
+            };
+            let min_duplicates = count("min_duplicates")?;
+            let min_reordered = count("min_reordered")?;
+            if max_lost.is_none()
+                && max_outage.is_none()
+                && min_lost.is_none()
+                && min_outage.is_none()
+                && min_duplicates.is_none()
+                && min_reordered.is_none()
+            {
                 return Err(f.err(
                     None,
                     "max_lost",
-                    "give a budget: max_lost and/or max_outage (or min_lost/min_outage for loss that must be seen)",
+                    "give a budget: max_lost and/or max_outage (or min_lost/min_outage for loss that must be seen, \
+                     min_duplicates/min_reordered for a WAN that duplicates or reorders)",
                 ));
             }
-            Expectation::Loss(LossExpect { line, probe, max_lost, max_outage, min_lost, min_outage })
+            Expectation::Loss(LossExpect {
+                line,
+                probe,
+                max_lost,
+                max_outage,
+                min_lost,
+                min_outage,
+                min_duplicates,
+                min_reordered,
+            })
         }
         "converge" => {
             allow(&f, &["within"])?;

@@ -849,8 +849,11 @@ found other failures:
 
 fn with_probe(sent: u64, received: u64, outage_ms: u64) -> StepOutcome {
     StepOutcome {
-        probes: [("p".to_string(), ProbeStats { sent, received, longest_outage: Duration::from_millis(outage_ms) })]
-            .into(),
+        probes: [(
+            "p".to_string(),
+            ProbeStats { sent, received, longest_outage: Duration::from_millis(outage_ms), ..Default::default() },
+        )]
+        .into(),
         ..Default::default()
     }
 }

@@ -59,6 +59,58 @@ pub fn read_start(path: &Path) -> Option<(u64, Duration)> {
     Some((start, period))
 }
 
+/// The receiver's log in arrival order (duplicates and reordering kept).
+pub fn read_arrivals(path: &Path) -> Vec<u64> {
+    let Ok(f) = std::fs::File::open(path) else { return Vec::new() };
+    std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Among the arrivals of packets scheduled in `[first, last)`: (duplicates, reordered). A duplicate is a
+/// sequence number that arrived before; a reordered packet arrived after one sent later than it.
+pub fn order_stats(arrivals: &[u64], first: u64, last: u64) -> (u64, u64) {
+    let mut seen = BTreeSet::new();
+    let mut highest: Option<u64> = None;
+    let (mut dups, mut reordered) = (0, 0);
+    for &seq in arrivals.iter().filter(|s| (first..last).contains(*s)) {
+        if !seen.insert(seq) {
+            dups += 1;
+            continue;
+        }
+        if highest.is_some_and(|h| seq < h) {
+            reordered += 1;
+        }
+        highest = highest.max(Some(seq));
+    }
+    (dups, reordered)
+}
+
+/// [`window_stats`] over the receiver's log in arrival order, with its duplicates and reordered packets.
+pub fn window_stats_of(
+    start_ms: u64,
+    period: Duration,
+    arrivals: &[u64],
+    from_ms: u64,
+    to_ms: u64,
+    grace: Duration,
+) -> ProbeStats {
+    let received: BTreeSet<u64> = arrivals.iter().copied().collect();
+    let mut st = window_stats(start_ms, period, &received, from_ms, to_ms, grace);
+    if let Some((first, last)) = window(start_ms, period, from_ms, to_ms, grace) {
+        (st.duplicates, st.reordered) = order_stats(arrivals, first, last);
+    }
+    st
+}
+
+/// The sequence numbers `[first, last)` scheduled in `[from_ms, to_ms - grace)`.
+fn window(start_ms: u64, period: Duration, from_ms: u64, to_ms: u64, grace: Duration) -> Option<(u64, u64)> {
+    let p = period.as_millis().max(1) as u64;
+    let to_ms = to_ms.saturating_sub(grace.as_millis() as u64);
+    if to_ms <= start_ms || to_ms <= from_ms {
+        return None;
+    }
+    Some((from_ms.saturating_sub(start_ms).div_ceil(p), (to_ms - start_ms) / p))
+}
+
 pub fn read_received(path: &Path) -> BTreeSet<u64> {
     let Ok(f) = std::fs::File::open(path) else { return BTreeSet::new() };
     std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| l.trim().parse().ok()).collect()
@@ -74,13 +126,9 @@ pub fn window_stats(
     to_ms: u64,
     grace: Duration,
 ) -> ProbeStats {
-    let p = period.as_millis().max(1) as u64;
-    let to_ms = to_ms.saturating_sub(grace.as_millis() as u64);
-    if to_ms <= start_ms || to_ms <= from_ms {
+    let Some((first, last)) = window(start_ms, period, from_ms, to_ms, grace) else {
         return ProbeStats::default();
-    }
-    let first = from_ms.saturating_sub(start_ms).div_ceil(p);
-    let last = (to_ms - start_ms) / p; // exclusive
+    };
     let mut sent = 0;
     let mut got = 0;
     let mut run = 0u64;
@@ -95,12 +143,24 @@ pub fn window_stats(
             longest = longest.max(run);
         }
     }
-    ProbeStats { sent, received: got, longest_outage: period * (longest as u32) }
+    ProbeStats { sent, received: got, longest_outage: period * (longest as u32), ..Default::default() }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrivals_out_of_order_and_twice_are_counted_in_the_window() {
+        // 0..10 scheduled; 3 arrives after 4 and 5 (reordered), 6 twice (duplicate), 8 lost; 12 is outside.
+        let arrivals = [0, 1, 2, 4, 5, 3, 6, 6, 7, 9, 12, 12];
+        assert_eq!(order_stats(&arrivals, 0, 10), (1, 1));
+        assert_eq!(order_stats(&arrivals, 0, 3), (0, 0));
+        assert_eq!(order_stats(&[], 0, 10), (0, 0));
+        let st = window_stats_of(1000, Duration::from_millis(10), &arrivals, 1000, 1100, Duration::ZERO);
+        assert_eq!((st.sent, st.received, st.duplicates, st.reordered), (10, 9, 1, 1));
+        assert_eq!(st.longest_outage, Duration::from_millis(10));
+    }
 
     #[test]
     fn window_attributes_loss_and_outage() {

@@ -114,7 +114,6 @@ fn every_harness_action_reaches_the_backend() {
         ]
         .map(String::from),
     );
-    want.push(line(&wan::impaird_stop("hybrid-rr")));
     want.extend(
         [
             "tc qdisc show dev eth1",
@@ -124,6 +123,8 @@ fn every_harness_action_reaches_the_backend() {
         ]
         .map(String::from),
     );
+    // Heal flushes the queue rules before it stops their daemons (a queue without its daemon drops).
+    want.push(line(&wan::impaird_stop("hybrid-rr")));
     assert_eq!(wan, want);
     let actions: Vec<&str> =
         calls.iter().filter(|c| c.starts_with("action ") || c.starts_with("run ")).map(String::as_str).collect();
@@ -163,6 +164,22 @@ fn a_failing_action_fails_its_step_with_the_backends_message() {
     assert!(r.steps[3].passed);
 }
 
+#[test]
+fn an_impairment_that_cannot_start_fails_its_step_and_installs_no_queue_rule() {
+    // Seeded fault: impaird does not come up on the WAN (its start script exits 1 with impaird's log).
+    let b = fake();
+    b.reply(
+        "exec the WAN: sh -c rm -f /tmp/rrlab-hybrid-rr-impair-5252",
+        Output::failed(1, "rrlab impaird did not start: NFQUEUE queue 5252: bind: Operation not permitted"),
+    );
+    let rb = runbook("  - {name: jittery, wan: {delay: 40ms, jitter: 5ms}}\n  - {name: d}\n", "");
+    let (r, calls) = run(b, &rb);
+    assert!(failure(&r, 1).contains("rrlab impaird did not start: NFQUEUE queue 5252"), "{}", failure(&r, 1));
+    assert!(r.steps[1].passed);
+    // Without a daemon the queue rules would drop every packet: none was added.
+    assert!(!calls.iter().any(|c| c.contains("-A rrlab-IMPAIR") && c.contains("NFQUEUE")), "{calls:#?}");
+}
+
 /// What a healthy fake hybrid-worker3 answers: observations in the real tools' formats.
 fn healthy() -> FakeBackend {
     let b = fake();
@@ -179,7 +196,10 @@ fn healthy() -> FakeBackend {
     b.reply("ping -c 1 -W 1", Output::ok(sample("ping-ok.txt")));
     b.reply("exec the WAN: iptables-save -c -t filter", Output::ok(crate::kind::backend::tests::WAN_SAVE.to_string()));
     b.reply("run hybrid: calicoctl get nodez", Output::failed(1, "Invalid resource type: nodez"));
-    b.set_probe("p", ProbeStats { sent: 100, received: 97, longest_outage: Duration::from_millis(30) });
+    b.set_probe(
+        "p",
+        ProbeStats { sent: 100, received: 97, longest_outage: Duration::from_millis(30), ..Default::default() },
+    );
     b
 }
 
