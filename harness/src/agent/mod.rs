@@ -234,6 +234,10 @@ struct Agent {
 impl Agent {
     /// A command on the kept connection to BIRD; one reconnect when it was closed (BIRD restarted).
     fn bird_query(&mut self, cmd: &str) -> Result<String, birdsock::BirdSockError> {
+        self.status.bird_queries += 1;
+        if cmd == "show route all" {
+            self.status.full_dumps += 1;
+        }
         if let Some(s) = self.sock.as_mut() {
             match s.command(cmd) {
                 Ok(r) => return Ok(r),

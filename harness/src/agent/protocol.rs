@@ -46,10 +46,31 @@ pub struct Status {
     pub errors: Vec<String>,
     /// Milliseconds since the epoch of the last loop.
     pub heartbeat_ms: u64,
+    /// Queries sent to BIRD's control socket, and of those full `show route all` dumps (the agent's own cost
+    /// to BIRD, reported by `rrlab bench`).
+    #[serde(default)]
+    pub bird_queries: u64,
+    #[serde(default)]
+    pub full_dumps: u64,
 }
 
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_without_the_query_counters_still_reads() {
+        let old = r#"{"applied_version":3,"bird_config_error":null,"bird_pid":7,"routes":[],"tunnel":null,"errors":[],"heartbeat_ms":1}"#;
+        let s: Status = serde_json::from_str(old).unwrap();
+        assert_eq!((s.applied_version, s.bird_queries, s.full_dumps), (3, 0, 0));
+        let s2 = Status { bird_queries: 5, full_dumps: 2, ..s };
+        let back: Status = serde_json::from_str(&serde_json::to_string(&s2).unwrap()).unwrap();
+        assert_eq!((back.bird_queries, back.full_dumps), (5, 2));
+    }
 }
