@@ -235,9 +235,6 @@ impl Agent {
     /// A command on the kept connection to BIRD; one reconnect when it was closed (BIRD restarted).
     fn bird_query(&mut self, cmd: &str) -> Result<String, birdsock::BirdSockError> {
         self.status.bird_queries += 1;
-        if cmd == "show route all" {
-            self.status.full_dumps += 1;
-        }
         if let Some(s) = self.sock.as_mut() {
             match s.command(cmd) {
                 Ok(r) => return Ok(r),
@@ -511,6 +508,7 @@ impl Agent {
         if !self.bird_alive() {
             return; // `persist`: routes stay while BIRD is down
         }
+        self.status.full_dumps += 1;
         let Ok(text) = self.bird_query("show route all") else { return };
         let (desired, tunnel) = kernel_routes(&text, &kernel);
         self.tunnel = tunnel.into_iter().collect();

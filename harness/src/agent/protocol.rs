@@ -46,8 +46,8 @@ pub struct Status {
     pub errors: Vec<String>,
     /// Milliseconds since the epoch of the last loop.
     pub heartbeat_ms: u64,
-    /// Queries sent to BIRD's control socket, and of those full `show route all` dumps (the agent's own cost
-    /// to BIRD, reported by `rrlab bench`).
+    /// Queries sent to BIRD's control socket, and of those full `show route all` dumps: the agent's own load
+    /// on BIRD. Not a reason to write the status: they are as fresh as its last write (at most 10 s old).
     #[serde(default)]
     pub bird_queries: u64,
     #[serde(default)]
