@@ -148,30 +148,44 @@ pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<Basel
     }
     progress("baseline: waiting for every session and every block route");
     let want: Vec<Prefix> = (0..n).map(block).collect();
+    // Observed as the twin's bring-up observes (`converge::Rounds`): the FIB first and BIRD only where it is
+    // complete, nodes seen converged skipped until every node is, then one confirming round over all.
+    let mut rounds = super::converge::Rounds::default();
     loop {
         if crate::lab::converge::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(LabError::Other("interrupted".into()));
         }
-        let states: Vec<(usize, bool)> = fan_out(&idx, FAN_OUT, |&i| {
-            let d = dir(&lab).join(format!("n{i}"));
-            let sessions = crate::agent::birdsock::query(&d.join("bird.ctl"), "show protocols")
-                .ok()
-                .and_then(|t| parse_protocols(&t).ok())
-                .map(|ps| ps.iter().filter(|p| p.proto == "BGP" && p.info.contains("Established")).count())
-                .unwrap_or(0);
+        let skip = rounds.skip(n);
+        let confirming = skip.is_empty();
+        let todo: Vec<usize> = idx.iter().copied().filter(|i| !skip.contains(&format!("n{i}"))).collect();
+        let seen: Vec<(String, super::converge::NodeSeen)> = fan_out(&todo, FAN_OUT, |&i| {
+            let mut seen = super::converge::NodeSeen::default();
             let ns = Path::new("/var/run/netns").join(netns::ns_name(&lab, &format!("n{i}")));
             let routes = runtime::netlink::read_main_table(&lab, &ns).unwrap_or_default();
             let have: std::collections::HashSet<Prefix> =
                 routes.iter().filter(|r| r.protocol.as_deref() == Some("bird")).map(|r| r.dst).collect();
-            let all = want.iter().enumerate().filter(|(j, _)| *j != i).all(|(_, b)| have.contains(b));
-            (sessions, all && sessions + 1 == n)
+            if !want.iter().enumerate().filter(|(j, _)| *j != i).all(|(_, b)| have.contains(b)) {
+                seen.pending.push(format!("n{i}: routes missing"));
+                return (format!("n{i}"), seen);
+            }
+            let d = dir(&lab).join(format!("n{i}"));
+            seen.sessions = crate::agent::birdsock::query(&d.join("bird.ctl"), "show protocols")
+                .ok()
+                .and_then(|t| parse_protocols(&t).ok())
+                .map(|ps| ps.iter().filter(|p| p.proto == "BGP" && p.info.contains("Established")).count())
+                .unwrap_or(0);
+            if seen.sessions + 1 != n {
+                seen.pending.push(format!("n{i}: {} sessions Established", seen.sessions));
+            }
+            (format!("n{i}"), seen)
         });
-        if states.iter().all(|(_, ok)| *ok) {
+        let (pending, converged) = rounds.take(seen, confirming);
+        if let Some(sessions) = converged {
             let converged = t1.elapsed();
             let rss = guard.1.iter().map(|c| super::converge::rss_kib(c.id())).sum();
             return Ok(BaselineRow {
                 nodes: n,
-                sessions: states.iter().map(|(s, _)| s).sum(),
+                sessions,
                 built_s: built.as_secs_f64(),
                 converged_s: converged.as_secs_f64(),
                 converged_on_node_s: monitor
@@ -182,12 +196,15 @@ pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<Basel
             });
         }
         if t1.elapsed() > timeout {
-            let pending = states.iter().filter(|(_, ok)| !ok).count();
             return Err(LabError::Other(format!(
-                "baseline of {n} nodes not converged after {timeout:?}: {pending} nodes pending"
+                "baseline of {n} nodes not converged after {timeout:?}: {} nodes pending, e.g. {}",
+                n - rounds.done.len(),
+                pending.first().map(String::as_str).unwrap_or("?")
             )));
         }
-        std::thread::sleep(Duration::from_millis(300));
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 }
 

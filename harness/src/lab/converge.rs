@@ -542,23 +542,15 @@ pub fn fan_out<T: Sync, R: Send>(items: &[T], limit: usize, f: impl Fn(&T) -> R 
     out.into_iter().map(|r| r.expect("fan_out ran every item")).collect()
 }
 
-/// What is not converged yet, per node (empty = converged). The nodes are observed concurrently.
-pub fn pending(
-    state: &LabState,
-    topo: &Topology,
-    rt: &dyn Runtime,
-    dss: &BTreeMap<String, Datastore>,
-) -> (Vec<String>, usize) {
-    let work: Vec<(&topology::Cluster, &Datastore, &topology::ClusterNode)> = topo
-        .clusters
+/// Every node's address and blocks, keyed by node name: what every other node of its cluster must route.
+type Expected<'a> = BTreeMap<&'a str, (std::net::IpAddr, Vec<crate::observe::Prefix>)>;
+
+fn expected_routes<'a>(topo: &'a Topology, dss: &BTreeMap<String, Datastore>) -> Expected<'a> {
+    topo.clusters
         .iter()
         .filter_map(|c| dss.get(&c.name).map(|ds| (c, ds)))
-        .flat_map(|(c, ds)| c.nodes.iter().map(move |n| (c, ds, n)))
-        .collect();
-    // Every node's blocks and address, once per round (not once per pair of nodes).
-    let expected: BTreeMap<&str, (std::net::IpAddr, Vec<crate::observe::Prefix>)> = work
-        .iter()
-        .filter_map(|(_, ds, n)| {
+        .flat_map(|(c, ds)| c.nodes.iter().map(move |n| (ds, n)))
+        .filter_map(|(ds, n)| {
             let ip = std::net::IpAddr::V4(topo.node_ip(&n.name)?.addr());
             let blocks = ipam::node_blocks(ds, &n.name)
                 .into_iter()
@@ -566,15 +558,35 @@ pub fn pending(
                 .collect();
             Some((n.name.as_str(), (ip, blocks)))
         })
+        .collect()
+}
+
+/// One observation of a node: what is not converged yet (empty = converged) and its Established sessions.
+#[derive(Debug, Default)]
+pub struct NodeSeen {
+    pub pending: Vec<String>,
+    pub sessions: usize,
+}
+
+/// What is not converged yet on the nodes not in `skip`, observed concurrently. `thorough`: BIRD is asked
+/// even where the FIB is still incomplete (for the full diagnosis); otherwise a node whose FIB lacks routes is
+/// reported by its FIB alone, and its BIRD is left to converge.
+pub fn pending(
+    state: &LabState,
+    topo: &Topology,
+    rt: &dyn Runtime,
+    expected: &Expected,
+    skip: &std::collections::HashSet<String>,
+    thorough: bool,
+) -> Vec<(String, NodeSeen)> {
+    let work: Vec<(&topology::Cluster, &topology::ClusterNode)> = topo
+        .clusters
+        .iter()
+        .flat_map(|c| c.nodes.iter().map(move |n| (c, n)))
+        .filter(|(_, n)| !skip.contains(&n.name))
         .collect();
-    let per_node = fan_out(&work, FAN_OUT, |(c, _, n)| node_pending(state, rt, c, n, &expected));
-    let mut out = Vec::new();
-    let mut sessions = 0;
-    for (p, s) in per_node {
-        out.extend(p);
-        sessions += s;
-    }
-    (out, sessions)
+    let seen = fan_out(&work, FAN_OUT, |(c, n)| node_pending(state, rt, c, n, expected, thorough));
+    work.iter().map(|(_, n)| n.name.clone()).zip(seen).collect()
 }
 
 /// What is not converged yet on one node, and its Established BGP sessions. `expected`: every node's
@@ -584,55 +596,98 @@ fn node_pending(
     rt: &dyn Runtime,
     c: &topology::Cluster,
     n: &topology::ClusterNode,
-    expected: &BTreeMap<&str, (std::net::IpAddr, Vec<crate::observe::Prefix>)>,
-) -> (Vec<String>, usize) {
-    let mut out = Vec::new();
-    let mut sessions = 0;
+    expected: &Expected,
+    thorough: bool,
+) -> NodeSeen {
+    let mut seen = NodeSeen::default();
     let agent_errors = match read_status(&state.name, &n.name) {
         Some(s) if s.applied_version >= state.version => s.errors,
         _ => {
-            out.push(format!("{}: agent has not applied version {}", n.name, state.version));
-            return (out, sessions);
+            seen.pending.push(format!("{}: agent has not applied version {}", n.name, state.version));
+            return seen;
         }
     };
+    // The FIB first (one netlink dump, no BIRD involved): while it lacks routes, BIRD is not asked.
+    match fib(state, rt, &n.name) {
+        Ok(routes) => {
+            // The node's tunnel routes as a set, compared by value.
+            let tunnel: std::collections::HashSet<(crate::observe::Prefix, std::net::IpAddr)> = routes
+                .iter()
+                .filter(|r| r.dev.as_deref() == Some("tunl0") && r.is_onlink())
+                .filter_map(|r| Some((r.dst, r.gateway?)))
+                .collect();
+            for other in c.nodes.iter().filter(|o| o.name != n.name) {
+                let Some((ip, blocks)) = expected.get(other.name.as_str()) else { continue };
+                for b in blocks {
+                    if !tunnel.contains(&(*b, *ip)) {
+                        seen.pending.push(format!("{}: no route {b} via {ip} dev tunl0 onlink", n.name));
+                    }
+                }
+            }
+        }
+        Err(e) => seen.pending.push(format!("{}: cannot read FIB: {e}", n.name)),
+    }
+    if !seen.pending.is_empty() && !thorough {
+        return seen;
+    }
     match protocols(state, rt, &n.name) {
         Ok(ps) => {
             let bgp: Vec<&Protocol> = ps.iter().filter(|p| p.proto == "BGP").collect();
-            sessions += bgp.iter().filter(|p| p.info.contains("Established")).count();
+            seen.sessions = bgp.iter().filter(|p| p.info.contains("Established")).count();
             let down: Vec<String> = bgp
                 .iter()
                 .filter(|p| !p.info.contains("Established"))
                 .map(|p| format!("{} {}", p.name, p.info))
                 .collect();
             if !down.is_empty() {
-                out.push(format!("{}: BGP not established: {}", n.name, down.join(", ")));
+                seen.pending.insert(0, format!("{}: BGP not established: {}", n.name, down.join(", ")));
             }
         }
         // BIRD not answering: what the agent met (e.g. BIRD could not be started) says why.
         Err(e) if !agent_errors.is_empty() => {
-            out.push(format!("{}: BIRD: {e}; the agent reports: {}", n.name, agent_errors.join("; ")))
+            seen.pending.insert(0, format!("{}: BIRD: {e}; the agent reports: {}", n.name, agent_errors.join("; ")))
         }
-        Err(e) => out.push(format!("{}: BIRD: {e}", n.name)),
+        Err(e) => seen.pending.insert(0, format!("{}: BIRD: {e}", n.name)),
     }
-    let Ok(routes) = fib(state, rt, &n.name) else {
-        out.push(format!("{}: cannot read FIB", n.name));
-        return (out, sessions);
-    };
-    // The node's tunnel routes as a set, compared by value.
-    let tunnel: std::collections::HashSet<(crate::observe::Prefix, std::net::IpAddr)> = routes
-        .iter()
-        .filter(|r| r.dev.as_deref() == Some("tunl0") && r.is_onlink())
-        .filter_map(|r| Some((r.dst, r.gateway?)))
-        .collect();
-    for other in c.nodes.iter().filter(|o| o.name != n.name) {
-        let Some((ip, blocks)) = expected.get(other.name.as_str()) else { continue };
-        for b in blocks {
-            if !tunnel.contains(&(*b, *ip)) {
-                out.push(format!("{}: no route {b} via {ip} dev tunl0 onlink", n.name));
+    seen
+}
+
+/// Which nodes a convergence round observes: those not yet seen converged, then all of them once to confirm.
+/// Pure bookkeeping over the rounds' results (unit-tested); `Some(sessions)` when a confirming round over
+/// every node found nothing pending.
+#[derive(Debug, Default)]
+pub struct Rounds {
+    /// Nodes seen converged in an earlier round (skipped until every node is).
+    pub done: std::collections::HashSet<String>,
+}
+
+impl Rounds {
+    /// The nodes to skip in the next round: none when every node is done (the confirming round).
+    pub fn skip(&self, all: usize) -> std::collections::HashSet<String> {
+        if self.done.len() >= all {
+            Default::default()
+        } else {
+            self.done.clone()
+        }
+    }
+
+    /// Take a round's results (observed over every node but `skipped`). Returns the pending items, and the
+    /// sessions when this was a confirming round with nothing pending.
+    pub fn take(&mut self, seen: Vec<(String, NodeSeen)>, confirming: bool) -> (Vec<String>, Option<usize>) {
+        let mut pending = Vec::new();
+        let mut sessions = 0;
+        for (node, s) in seen {
+            if s.pending.is_empty() {
+                self.done.insert(node);
+            } else {
+                self.done.remove(&node);
+                pending.extend(s.pending);
             }
+            sessions += s.sessions;
         }
+        let converged = confirming && pending.is_empty();
+        (pending, converged.then_some(sessions))
     }
-    (out, sessions)
 }
 
 pub fn wait_converged(
@@ -650,18 +705,33 @@ pub fn wait_converged(
             cluster_datastore(topo, c, state.scripts.get(&c.name).map(Vec::as_slice).unwrap_or(&[]), &base)?,
         );
     }
+    let expected = expected_routes(topo, &dss);
+    let all: usize = topo.clusters.iter().filter(|c| dss.contains_key(&c.name)).map(|c| c.nodes.len()).sum();
     let start = Instant::now();
+    let mut rounds = Rounds::default();
     loop {
         interrupted()?;
-        let (p, sessions) = pending(state, topo, rt, &dss);
-        if p.is_empty() {
+        let skip = rounds.skip(all);
+        let confirming = skip.is_empty();
+        let seen = pending(state, topo, rt, &expected, &skip, false);
+        let (p, converged) = rounds.take(seen, confirming);
+        if let Some(sessions) = converged {
             return Ok(sessions);
         }
         if start.elapsed() > timeout {
+            // The full diagnosis: every node, BIRD asked even where the FIB is incomplete.
+            let seen = pending(state, topo, rt, &expected, &Default::default(), true);
+            let sessions = seen.iter().map(|(_, s)| s.sessions).sum();
+            let p: Vec<String> = seen.into_iter().flat_map(|(_, s)| s.pending).collect();
+            if p.is_empty() {
+                return Ok(sessions);
+            }
             return Err(LabError::Other(format!("not converged after {:?}:\n  {}", timeout, p.join("\n  "))));
         }
-        progress(&format!("{} items pending, e.g. {}", p.len(), p[0]));
-        std::thread::sleep(Duration::from_millis(300));
+        if let Some(first) = p.first() {
+            progress(&format!("{} items pending, e.g. {first}", p.len()));
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 }
 
@@ -1069,5 +1139,32 @@ mod tests {
         assert_eq!(log.lines().filter(|l| *l == "p1 10.0.0.1").count(), 1, "{log}");
         assert_eq!(log.lines().filter(|l| *l == "p1 10.0.0.2").count(), 3, "{log}");
         assert_eq!(log.lines().filter(|l| *l == "p2 10.0.0.3").count(), 3, "{log}");
+    }
+
+    fn seen(node: &str, pending: &[&str], sessions: usize) -> (String, NodeSeen) {
+        (node.into(), NodeSeen { pending: pending.iter().map(|p| p.to_string()).collect(), sessions })
+    }
+
+    #[test]
+    fn rounds_skip_converged_nodes_then_confirm_over_all() {
+        let mut r = Rounds::default();
+        // Round 1 over both nodes: b still lacks a route.
+        assert!(r.skip(2).is_empty());
+        let (p, done) = r.take(vec![seen("a", &[], 1), seen("b", &["b: no route"], 0)], true);
+        assert_eq!((p, done), (vec!["b: no route".to_string()], None));
+        // Round 2 skips a, and b is clean: not converged yet, since a was not looked at again.
+        assert_eq!(r.skip(2), ["a".to_string()].into_iter().collect());
+        let (p, done) = r.take(vec![seen("b", &[], 1)], false);
+        assert_eq!((p.len(), done), (0, None));
+        // Round 3 confirms over both; a lost its session meanwhile: a is looked at again, b is skipped.
+        assert!(r.skip(2).is_empty());
+        let (p, done) = r.take(vec![seen("a", &["a: BGP not established"], 0), seen("b", &[], 1)], true);
+        assert_eq!((p.len(), done), (1, None));
+        assert_eq!(r.skip(2), ["b".to_string()].into_iter().collect());
+        let (_, done) = r.take(vec![seen("a", &[], 1)], false);
+        assert_eq!(done, None);
+        // Only a confirming round with nothing pending converges, with every node's sessions.
+        let (p, done) = r.take(vec![seen("a", &[], 1), seen("b", &[], 1)], true);
+        assert_eq!((p.len(), done), (0, Some(2)));
     }
 }
