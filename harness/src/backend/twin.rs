@@ -280,6 +280,16 @@ impl Backend for TwinBackend {
             }
             NodeAction::StartNode => {
                 self.set_links(node, true)?;
+                // A machine powered on configures its network again: the static routes of its exec lines,
+                // which the kernel dropped with the links (`ip link set down` flushes routes through them).
+                for (dst, via, dev) in self.topo.routes().remove(node).unwrap_or_default() {
+                    let (dst, via) = (dst.to_string(), via.to_string());
+                    let mut argv = vec!["ip", "route", "replace", &dst, "via", &via];
+                    if let Some(d) = dev.as_deref() {
+                        argv.extend(["dev", d]);
+                    }
+                    exec_ok(self.rt.as_ref(), &node_ref(&self.state.name, node), &argv).map_err(lab::LabError::from)?;
+                }
                 self.state.bird_stopped.retain(|x| x != node);
                 self.push_and_wait()
             }
