@@ -150,13 +150,12 @@ pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<Basel
     let want: Vec<Prefix> = (0..n).map(block).collect();
     // Observed as the twin's bring-up observes (`converge::Rounds`): the FIB first and BIRD only where it is
     // complete, nodes seen converged skipped until every node is, then one confirming round over all.
-    let mut rounds = super::converge::Rounds::default();
+    let mut rounds = super::converge::Rounds::new(n);
     loop {
         if crate::lab::converge::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(LabError::Other("interrupted".into()));
         }
-        let skip = rounds.skip(n);
-        let confirming = skip.is_empty();
+        let skip = rounds.skip();
         let todo: Vec<usize> = idx.iter().copied().filter(|i| !skip.contains(&format!("n{i}"))).collect();
         let seen: Vec<(String, super::converge::NodeSeen)> = fan_out(&todo, FAN_OUT, |&i| {
             let mut seen = super::converge::NodeSeen::default();
@@ -179,7 +178,7 @@ pub fn run(n: usize, timeout: Duration, progress: &dyn Fn(&str)) -> Result<Basel
             }
             (format!("n{i}"), seen)
         });
-        let (pending, converged) = rounds.take(seen, confirming);
+        let (pending, converged) = rounds.take(seen);
         if let Some(sessions) = converged {
             let converged = t1.elapsed();
             let rss = guard.1.iter().map(|c| super::converge::rss_kib(c.id())).sum();

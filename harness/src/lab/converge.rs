@@ -655,25 +655,37 @@ fn node_pending(
 /// Which nodes a convergence round observes: those not yet seen converged, then all of them once to confirm.
 /// Pure bookkeeping over the rounds' results (unit-tested); `Some(sessions)` when a confirming round over
 /// every node found nothing pending.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Rounds {
+    /// How many nodes there are.
+    all: usize,
     /// Nodes seen converged in an earlier round (skipped until every node is).
     pub done: std::collections::HashSet<String>,
 }
 
 impl Rounds {
-    /// The nodes to skip in the next round: none when every node is done (the confirming round).
-    pub fn skip(&self, all: usize) -> std::collections::HashSet<String> {
-        if self.done.len() >= all {
+    pub fn new(all: usize) -> Rounds {
+        Rounds { all, done: Default::default() }
+    }
+
+    /// The next round observes every node (the first round, and the confirming one once every node is done).
+    fn confirming(&self) -> bool {
+        self.done.is_empty() || self.done.len() >= self.all
+    }
+
+    /// The nodes to skip in the next round.
+    pub fn skip(&self) -> std::collections::HashSet<String> {
+        if self.confirming() {
             Default::default()
         } else {
             self.done.clone()
         }
     }
 
-    /// Take a round's results (observed over every node but `skipped`). Returns the pending items, and the
-    /// sessions when this was a confirming round with nothing pending.
-    pub fn take(&mut self, seen: Vec<(String, NodeSeen)>, confirming: bool) -> (Vec<String>, Option<usize>) {
+    /// Take the results of the round [`Rounds::skip`] asked for. Returns the pending items, and the sessions
+    /// when that round observed every node and found nothing pending.
+    pub fn take(&mut self, seen: Vec<(String, NodeSeen)>) -> (Vec<String>, Option<usize>) {
+        let confirming = self.confirming();
         let mut pending = Vec::new();
         let mut sessions = 0;
         for (node, s) in seen {
@@ -706,15 +718,12 @@ pub fn wait_converged(
         );
     }
     let expected = expected_routes(topo, &dss);
-    let all: usize = topo.clusters.iter().filter(|c| dss.contains_key(&c.name)).map(|c| c.nodes.len()).sum();
     let start = Instant::now();
-    let mut rounds = Rounds::default();
+    let mut rounds = Rounds::new(topo.clusters.iter().map(|c| c.nodes.len()).sum());
     loop {
         interrupted()?;
-        let skip = rounds.skip(all);
-        let confirming = skip.is_empty();
-        let seen = pending(state, topo, rt, &expected, &skip, false);
-        let (p, converged) = rounds.take(seen, confirming);
+        let seen = pending(state, topo, rt, &expected, &rounds.skip(), false);
+        let (p, converged) = rounds.take(seen);
         if let Some(sessions) = converged {
             return Ok(sessions);
         }
@@ -1147,24 +1156,24 @@ mod tests {
 
     #[test]
     fn rounds_skip_converged_nodes_then_confirm_over_all() {
-        let mut r = Rounds::default();
+        let mut r = Rounds::new(2);
         // Round 1 over both nodes: b still lacks a route.
-        assert!(r.skip(2).is_empty());
-        let (p, done) = r.take(vec![seen("a", &[], 1), seen("b", &["b: no route"], 0)], true);
+        assert!(r.skip().is_empty());
+        let (p, done) = r.take(vec![seen("a", &[], 1), seen("b", &["b: no route"], 0)]);
         assert_eq!((p, done), (vec!["b: no route".to_string()], None));
         // Round 2 skips a, and b is clean: not converged yet, since a was not looked at again.
-        assert_eq!(r.skip(2), ["a".to_string()].into_iter().collect());
-        let (p, done) = r.take(vec![seen("b", &[], 1)], false);
+        assert_eq!(r.skip(), ["a".to_string()].into_iter().collect());
+        let (p, done) = r.take(vec![seen("b", &[], 1)]);
         assert_eq!((p.len(), done), (0, None));
         // Round 3 confirms over both; a lost its session meanwhile: a is looked at again, b is skipped.
-        assert!(r.skip(2).is_empty());
-        let (p, done) = r.take(vec![seen("a", &["a: BGP not established"], 0), seen("b", &[], 1)], true);
+        assert!(r.skip().is_empty());
+        let (p, done) = r.take(vec![seen("a", &["a: BGP not established"], 0), seen("b", &[], 1)]);
         assert_eq!((p.len(), done), (1, None));
-        assert_eq!(r.skip(2), ["b".to_string()].into_iter().collect());
-        let (_, done) = r.take(vec![seen("a", &[], 1)], false);
+        assert_eq!(r.skip(), ["b".to_string()].into_iter().collect());
+        let (_, done) = r.take(vec![seen("a", &[], 1)]);
         assert_eq!(done, None);
         // Only a confirming round with nothing pending converges, with every node's sessions.
-        let (p, done) = r.take(vec![seen("a", &[], 1), seen("b", &[], 1)], true);
+        let (p, done) = r.take(vec![seen("a", &[], 1), seen("b", &[], 1)]);
         assert_eq!((p.len(), done), (0, Some(2)));
     }
 }
