@@ -61,6 +61,15 @@ pub fn setup() -> Vec<Cmd> {
 
 /// Drop `from → to` (subnets or addresses), and `to → from` when `both`.
 pub fn partition(from: &str, to: &str, both: bool) -> Vec<Cmd> {
+    partition_rules("-I", from, to, both)
+}
+
+/// Lift exactly the rules `partition(from, to, both)` inserted, and nothing else (a flap's up half).
+pub fn unpartition(from: &str, to: &str, both: bool) -> Vec<Cmd> {
+    partition_rules("-D", from, to, both)
+}
+
+fn partition_rules(op: &str, from: &str, to: &str, both: bool) -> Vec<Cmd> {
     let mut pairs = vec![(from, to)];
     if both {
         pairs.push((to, from));
@@ -70,7 +79,7 @@ pub fn partition(from: &str, to: &str, both: bool) -> Vec<Cmd> {
         .map(|(s, d)| {
             cmd(&[
                 "iptables",
-                "-I",
+                op,
                 IMPAIR_CHAIN,
                 "-s",
                 s,
@@ -300,6 +309,14 @@ pub enum Action {
     Impair {
         imp: crate::impair::Impairment,
     },
+    /// A partition `down` long then lifted for `up`, `times` times (subnets or addresses); other impairments stay.
+    Flap {
+        from: String,
+        to: String,
+        down: std::time::Duration,
+        up: std::time::Duration,
+        times: u32,
+    },
     Heal,
 }
 
@@ -337,6 +354,15 @@ pub fn act(b: &dyn Backend, a: &Action) -> Result<(), BackendError> {
             }
         }
         Action::Impair { imp } => impair_userspace(b, imp),
+        Action::Flap { from, to, down, up, times } => {
+            for _ in 0..*times {
+                apply(b, &partition(from, to, true))?;
+                std::thread::sleep(*down);
+                apply(b, &unpartition(from, to, true))?;
+                std::thread::sleep(*up);
+            }
+            Ok(())
+        }
         Action::Heal => {
             let mut shown = Vec::new();
             for (iface, c) in qdisc_show(topo) {
@@ -506,5 +532,15 @@ mod tests {
         assert_eq!(both[1][3..7], ["-s", "b", "-d", "a"].map(String::from));
         assert_eq!(loss(5.0)[0][8], "0.0500");
         assert_eq!(loss(250.0)[0][8], "1.0000");
+    }
+
+    #[test]
+    fn a_flaps_up_half_deletes_exactly_the_partitions_rules() {
+        let (ins, del) = (partition("a", "b", true), unpartition("a", "b", true));
+        assert_eq!(ins.len(), 2);
+        for (i, d) in ins.iter().zip(&del) {
+            assert_eq!((i[1].as_str(), d[1].as_str()), ("-I", "-D"));
+            assert_eq!(i[2..], d[2..], "the same rule, so -D removes what -I added");
+        }
     }
 }

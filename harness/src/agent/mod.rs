@@ -423,6 +423,8 @@ impl Agent {
             mtu: d.felix.tunl0_mtu.unwrap_or(1480),
             address: d.felix.tunl0_address,
             routes: self.tunnel_routes.clone(),
+            // A calico-node restart leaves tunl0 and its routes: the kernel's ipip device outlives calico-node.
+            persist: true,
         }) {
             Ok(t) => {
                 self.status.tunnel = Some("tunl0 (userspace IPIP over TUN: this kernel has no ipip module)".into());
@@ -702,8 +704,10 @@ pub fn run(cfg: AgentConfig, stop: Arc<AtomicBool>) -> Result<(), String> {
         }
     }
     a.stop_bird();
-    if let Some(mut t) = a.tunl.take() {
-        t.stop();
+    // calico-node exiting leaves the kernel's tunl0, its address and its routes (BIRD's kernel protocol is
+    // `persist`): the next agent attaches to the device.
+    if let Some(t) = a.tunl.take() {
+        t.detach();
     }
     Ok(())
 }

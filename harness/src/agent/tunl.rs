@@ -28,8 +28,11 @@
 //!   device). `all` is left alone: inner packets from remote pod blocks pass strict mode anyway, because
 //!   their reverse route is the tunnel route itself. IPv6 is disabled on the device (no link-local
 //!   address, router solicitations or MLD reports to drop).
-//! * The TUN device is not persistent: it disappears when the last descriptor closes, so [`Tunl::stop`]
-//!   (or drop) removes it — together with every route through it — from whichever thread it runs on.
+//! * [`Tunl::stop`] (or drop) removes the device — together with every route through it — from whichever
+//!   thread it runs on. With [`TunlConfig::persist`] the device is persistent (`TUNSETPERSIST`) until then:
+//!   a process that dies without stopping it (calico-node restarted) leaves `tunl0`, its address and its
+//!   routes in place, as the kernel's `ipip` device would, and the next [`Tunl::start`] of that name attaches
+//!   to it. Without `persist` it disappears when the last descriptor closes.
 //! * TUN offloads are off by default, so packets read from the device carry complete checksums and are
 //!   never GSO super-packets larger than the device MTU.
 //!
@@ -158,12 +161,14 @@ pub struct TunlConfig {
     pub address: Option<Ipv4Addr>,
     /// Gateways of the routes through the device; the caller updates it as it programs routes.
     pub routes: Arc<RwLock<TunnelRoutes>>,
+    /// The device outlives this process unless [`Tunl::stop`] runs (see the module's notes).
+    pub persist: bool,
 }
 
 impl TunlConfig {
     /// `tunl0`, MTU 1480, no address.
     pub fn new(routes: Arc<RwLock<TunnelRoutes>>) -> Self {
-        Self { name: "tunl0".to_string(), mtu: 1480, address: None, routes }
+        Self { name: "tunl0".to_string(), mtu: 1480, address: None, routes, persist: false }
     }
 }
 
@@ -236,7 +241,7 @@ impl Tunl {
         };
 
         // The device lives as long as this descriptor (and the threads' clones) stay open.
-        let tun = create_tun(&name)?;
+        let tun = create_tun(&name, cfg.persist)?;
         let ctl = socket(libc::AF_INET, libc::SOCK_DGRAM, 0).map_err(configure("ioctl socket"))?;
         let ifindex = if_index(&ctl, &name).map_err(configure("SIOCGIFINDEX"))?;
         set_mtu(&ctl, &name, cfg.mtu).map_err(configure("SIOCSIFMTU"))?;
@@ -319,8 +324,24 @@ impl Tunl {
     }
 
     /// Stops the threads (within one poll interval) and closes the descriptors, which deletes the
-    /// device and every route through it. Idempotent; also done on drop.
+    /// device (even a persistent one) and every route through it. Idempotent; also done on drop.
     pub fn stop(&mut self) {
+        self.halt();
+        if let Some(tun) = self.tun.take() {
+            let _ = set_persist(&tun, false);
+        }
+        self.raw = None;
+    }
+
+    /// Stop, leaving a persistent device (its address and routes) for the next [`Tunl::start`] to attach to,
+    /// as calico-node exiting leaves the kernel's tunl0.
+    pub fn detach(mut self) {
+        self.halt();
+        self.tun = None;
+        self.raw = None;
+    }
+
+    fn halt(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a valid u64 to our eventfd (level-triggered: both threads see it).
@@ -329,8 +350,6 @@ impl Tunl {
             // A panicked worker has already released its descriptors while unwinding.
             let _ = handle.join();
         }
-        self.tun = None;
-        self.raw = None;
     }
 
     pub fn is_running(&self) -> bool {
@@ -578,7 +597,7 @@ fn ioctl_ifreq(fd: &OwnedFd, request: libc::c_ulong, ifr: &mut libc::ifreq) -> i
     }
 }
 
-fn create_tun(name: &str) -> Result<OwnedFd, TunlError> {
+fn create_tun(name: &str, persist: bool) -> Result<OwnedFd, TunlError> {
     let path = CString::new("/dev/net/tun").map_err(|e| TunlError::OpenTun(io::Error::other(e)))?;
     // SAFETY: valid C string.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) };
@@ -591,13 +610,20 @@ fn create_tun(name: &str) -> Result<OwnedFd, TunlError> {
     ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
     let err = |source| TunlError::CreateTun { name: name.to_string(), source };
     ioctl_ifreq(&tun, libc::TUNSETIFF as libc::c_ulong, &mut ifr).map_err(err)?;
-    // If we attached to a leftover persistent device of that name, make it go away with us.
-    // SAFETY: TUNSETPERSIST takes an integer argument.
-    let rc = unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETPERSIST as _, 0 as libc::c_ulong) };
-    if rc < 0 {
-        return Err(err(io::Error::last_os_error()));
-    }
+    // Persistent: the device stays when this process dies. Not: if we attached to a leftover persistent
+    // device of that name, it goes away with us.
+    set_persist(&tun, persist).map_err(err)?;
     Ok(tun)
+}
+
+fn set_persist(tun: &OwnedFd, persist: bool) -> io::Result<()> {
+    // SAFETY: TUNSETPERSIST takes an integer argument.
+    let rc = unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETPERSIST as _, u64::from(persist) as libc::c_ulong) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 fn if_index(ctl: &OwnedFd, name: &str) -> io::Result<u32> {

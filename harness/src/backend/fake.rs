@@ -226,6 +226,15 @@ impl Backend for FakeBackend {
         }
     }
 
+    fn set_link(&mut self, node: &str, iface: &str, up: bool) -> Result<(), BackendError> {
+        self.known(node)?;
+        let state = if up { "up" } else { "down" };
+        match self.call(format!("link {node}:{iface} {state}")) {
+            Some(o) if !o.success() => Err(BackendError::Other(format!("link {node}:{iface} {state}: {}", o.detail()))),
+            _ => Ok(()),
+        }
+    }
+
     fn start_probes(&mut self, specs: &[ProbeSpec]) -> Result<(), BackendError> {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         self.call(format!("probes: start {}", names.join(",")));

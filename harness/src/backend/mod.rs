@@ -111,6 +111,9 @@ pub enum NodeAction {
     StartNode,
     /// calico-node restarts (BIRD with graceful restart).
     RestartCalicoNode,
+    /// The node hangs, as a paused VM: every process frozen, its links cut (no carrier), nothing said to peers.
+    FreezeNode,
+    ThawNode,
 }
 
 impl fmt::Display for NodeAction {
@@ -121,6 +124,8 @@ impl fmt::Display for NodeAction {
             NodeAction::StopNode => "stop node",
             NodeAction::StartNode => "start node",
             NodeAction::RestartCalicoNode => "restart calico-node",
+            NodeAction::FreezeNode => "freeze node",
+            NodeAction::ThawNode => "thaw node",
         })
     }
 }
@@ -181,6 +186,9 @@ pub trait Backend: Send + Sync {
     fn run_commands(&mut self, cluster: &str, label: &str, script: &str) -> Result<Vec<Outcome>, BackendError>;
     /// A harness action on one node.
     fn node_action(&mut self, node: &str, action: NodeAction) -> Result<(), BackendError>;
+    /// One link's cable pulled (`up` false) or plugged back: `node`'s end `iface` and its peer lose carrier;
+    /// addresses and routes stay, as with a real cable.
+    fn set_link(&mut self, node: &str, iface: &str, up: bool) -> Result<(), BackendError>;
     /// Start continuous pod-to-pod probes.
     fn start_probes(&mut self, specs: &[ProbeSpec]) -> Result<(), BackendError>;
     /// A step begins: probe statistics count from now.

@@ -165,6 +165,50 @@ impl TwinBackend {
         Ok(())
     }
 
+    /// A cable pulled or plugged back: the far end of `node`'s link on `iface` goes admin down/up, so `node`'s
+    /// end loses carrier and keeps its addresses and routes. A far end on a site bridge is the bridge port (the
+    /// lab's fabric namespace); a far end on a node loses its routes through it, which a plug-in puts back.
+    fn cut_link(&self, node: &str, iface: &str, up: bool) -> Result<(), BackendError> {
+        let Some((_, peer)) = self.topo.links_of(node).into_iter().find(|(i, _)| *i == iface) else {
+            return Err(BackendError::Usage(format!("node {node} has no link on {iface}")));
+        };
+        let state = if up { "up" } else { "down" };
+        let bridge =
+            self.topo.nodes.get(&peer.node).is_some_and(|n| n.kind == crate::model::topology::NodeKind::Bridge);
+        if bridge {
+            crate::runtime::in_ns(
+                &crate::runtime::fabric_ns(&self.state.name),
+                &["ip", "link", "set", &peer.iface, state],
+            )
+            .map_err(lab::LabError::from)?;
+        } else {
+            exec_ok(
+                self.rt.as_ref(),
+                &node_ref(&self.state.name, &peer.node),
+                &["ip", "link", "set", &peer.iface, state],
+            )
+            .map_err(lab::LabError::from)?;
+            if up {
+                self.restore_routes(&peer.node)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A machine's network configuration applied again: the static routes of its exec lines, which the
+    /// kernel dropped with a downed link (`ip link set down` flushes the routes through it).
+    fn restore_routes(&self, node: &str) -> Result<(), BackendError> {
+        for (dst, via, dev) in self.topo.routes().remove(node).unwrap_or_default() {
+            let (dst, via) = (dst.to_string(), via.to_string());
+            let mut argv = vec!["ip", "route", "replace", &dst, "via", &via];
+            if let Some(d) = dev.as_deref() {
+                argv.extend(["dev", d]);
+            }
+            exec_ok(self.rt.as_ref(), &node_ref(&self.state.name, node), &argv).map_err(lab::LabError::from)?;
+        }
+        Ok(())
+    }
+
     fn set_links(&self, node: &str, up: bool) -> Result<(), BackendError> {
         for (iface, _) in self.topo.links_of(node) {
             exec_ok(
@@ -280,18 +324,26 @@ impl Backend for TwinBackend {
             }
             NodeAction::StartNode => {
                 self.set_links(node, true)?;
-                // A machine powered on configures its network again: the static routes of its exec lines,
-                // which the kernel dropped with the links (`ip link set down` flushes routes through them).
-                for (dst, via, dev) in self.topo.routes().remove(node).unwrap_or_default() {
-                    let (dst, via) = (dst.to_string(), via.to_string());
-                    let mut argv = vec!["ip", "route", "replace", &dst, "via", &via];
-                    if let Some(d) = dev.as_deref() {
-                        argv.extend(["dev", d]);
-                    }
-                    exec_ok(self.rt.as_ref(), &node_ref(&self.state.name, node), &argv).map_err(lab::LabError::from)?;
-                }
+                // A machine powered on configures its network again.
+                self.restore_routes(node)?;
                 self.state.bird_stopped.retain(|x| x != node);
                 self.push_and_wait()
+            }
+            // A hung machine (a paused VM): nothing runs and nothing passes its links, but nothing is torn down
+            // either, so its peers learn of it only from their hold timers.
+            NodeAction::FreezeNode => {
+                for (iface, _) in self.topo.links_of(node) {
+                    self.cut_link(node, iface, false)?;
+                }
+                self.rt.freeze(&node_ref(&self.state.name, node), true).map_err(lab::LabError::from)?;
+                Ok(())
+            }
+            NodeAction::ThawNode => {
+                self.rt.freeze(&node_ref(&self.state.name, node), false).map_err(lab::LabError::from)?;
+                for (iface, _) in self.topo.links_of(node) {
+                    self.cut_link(node, iface, true)?;
+                }
+                Ok(())
             }
             // calico-node restarts: the agent (and its BIRD) go away and come back, BIRD with graceful restart.
             NodeAction::RestartCalicoNode => {
@@ -317,6 +369,10 @@ impl Backend for TwinBackend {
                 Ok(())
             }
         }
+    }
+
+    fn set_link(&mut self, node: &str, iface: &str, up: bool) -> Result<(), BackendError> {
+        self.cut_link(node, iface, up)
     }
 
     fn start_probes(&mut self, specs: &[ProbeSpec]) -> Result<(), BackendError> {

@@ -509,6 +509,8 @@ impl Backend for KindBackend {
             }
             NodeAction::StopNode => self.run_ok(&exec::node_container(&self.topo, node, false)),
             NodeAction::StartNode => self.run_ok(&exec::node_container(&self.topo, node, true)),
+            NodeAction::FreezeNode => self.run_ok(&exec::freeze_container(&self.topo, node, true)),
+            NodeAction::ThawNode => self.run_ok(&exec::freeze_container(&self.topo, node, false)),
             NodeAction::RestartCalicoNode => {
                 let (a, pod) = self.calico_pod(node)?;
                 let r = self.run_ok(&delete_calico_node(&a, node, &pod));
@@ -516,6 +518,12 @@ impl Backend for KindBackend {
                 r
             }
         }
+    }
+
+    fn set_link(&mut self, node: &str, iface: &str, up: bool) -> Result<(), BackendError> {
+        let step = exec::set_link(&self.topo, node, iface, up)
+            .ok_or_else(|| BackendError::Usage(format!("node {node} has no link on {iface}")))?;
+        self.run_ok(&step)
     }
 
     fn start_probes(&mut self, specs: &[ProbeSpec]) -> Result<(), BackendError> {

@@ -21,6 +21,10 @@ pub enum DockerOp {
     Start { container: String },
     /// `docker stop <container>`.
     Stop { container: String },
+    /// `docker pause <container>` (the cgroup freezer).
+    Pause { container: String },
+    /// `docker unpause <container>`.
+    Unpause { container: String },
     /// `docker pull <image>`.
     Pull { image: String },
     /// `docker tag <source> <target>` (`target` as `repo:tag`).
@@ -45,6 +49,8 @@ impl DockerOp {
             }
             DockerOp::Start { container } => v(&["docker", "start", container]),
             DockerOp::Stop { container } => v(&["docker", "stop", container]),
+            DockerOp::Pause { container } => v(&["docker", "pause", container]),
+            DockerOp::Unpause { container } => v(&["docker", "unpause", container]),
             DockerOp::Pull { image } => v(&["docker", "pull", image]),
             DockerOp::Tag { source, target } => v(&["docker", "tag", source, target]),
             DockerOp::CopyInto { file, container, path } => v(&["docker", "cp", file, &format!("{container}:{path}")]),
@@ -87,6 +93,14 @@ pub fn perform(op: &DockerOp) -> std::io::Result<Output> {
             Err(e) => api(&line, e),
         },
         DockerOp::Stop { container } => match d.stop(container, Duration::from_secs(10)) {
+            Ok(()) => Output::ok(format!("{container}\n")),
+            Err(e) => api(&line, e),
+        },
+        DockerOp::Pause { container } => match block_on(c.pause_container(container)) {
+            Ok(()) => Output::ok(format!("{container}\n")),
+            Err(e) => api(&line, e),
+        },
+        DockerOp::Unpause { container } => match block_on(c.unpause_container(container)) {
             Ok(()) => Output::ok(format!("{container}\n")),
             Err(e) => api(&line, e),
         },
@@ -184,6 +198,8 @@ mod tests {
     fn equivalent_command_lines() {
         let line = |op: DockerOp| crate::process::shell_line(&op.argv());
         assert_eq!(line(DockerOp::Stop { container: "cluster1-worker2".into() }), "docker stop cluster1-worker2");
+        assert_eq!(line(DockerOp::Pause { container: "hybrid-worker3".into() }), "docker pause hybrid-worker3");
+        assert_eq!(line(DockerOp::Unpause { container: "hybrid-worker3".into() }), "docker unpause hybrid-worker3");
         assert_eq!(
             line(DockerOp::CopyInto {
                 file: "/b/calicoctl".into(),

@@ -89,6 +89,33 @@ pub fn node_container(topo: &Topology, node: &str, start: bool) -> PlanStep {
     }
 }
 
+/// A kind node frozen (`docker pause`: its cgroup, so kubelet, calico-node and BIRD stop) or thawed.
+pub fn freeze_container(topo: &Topology, node: &str, frozen: bool) -> PlanStep {
+    let container = topo.container_name(node);
+    if frozen {
+        PlanStep::docker(format!("freeze node {node}"), DockerOp::Pause { container })
+    } else {
+        PlanStep::docker(format!("thaw node {node}"), DockerOp::Unpause { container })
+    }
+}
+
+/// One link's cable pulled or plugged back: the far end of `node`'s `iface` set down/up, so `node` loses
+/// carrier and keeps its routes. A far end on a site bridge is containerlab's host-side veth (named by the
+/// bridge's endpoint in the topology); on a container, its interface in that container's namespace.
+pub fn set_link(topo: &Topology, node: &str, iface: &str, up: bool) -> Option<PlanStep> {
+    let (_, peer) = topo.links_of(node).into_iter().find(|(i, _)| *i == iface)?;
+    let state = if up { "up" } else { "down" };
+    let what = format!("link {node}:{iface} {state}");
+    let argv = ["ip", "link", "set", peer.iface.as_str(), state];
+    Some(match topo.nodes.get(&peer.node).map(|n| n.kind) {
+        Some(crate::model::topology::NodeKind::Bridge) => PlanStep::new(what, &argv),
+        _ => PlanStep::docker(
+            what,
+            DockerOp::InNetns { container: topo.container_name(&peer.node), argv: argv.map(String::from).to_vec() },
+        ),
+    })
+}
+
 /// A command on the WAN router, with the host's own tools in the WAN container's network namespace
 /// (`nsenter -t <its PID> -n`): the WAN image (`network-multitool`, Alpine) has no iptables, and the
 /// host's `tc`/`iptables` work on any namespace. The PID is read through the API when the step runs; the

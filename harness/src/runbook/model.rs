@@ -129,6 +129,18 @@ pub enum StepAction {
     StopBird(String),
     StartBird(String),
     RestartCalicoNode(String),
+    /// The node hangs (a paused VM): its processes frozen, its links cut with no word to its peers.
+    FreezeNode(String),
+    ThawNode(String),
+    /// One link's cable pulled (`node:iface`): no carrier at either end.
+    LinkDown {
+        node: String,
+        iface: String,
+    },
+    LinkUp {
+        node: String,
+        iface: String,
+    },
     Wait(Duration),
     /// Only expectations.
     None,
@@ -148,6 +160,10 @@ impl StepAction {
             StepAction::StopBird(n) => format!("stop BIRD on {n}"),
             StepAction::StartBird(n) => format!("start BIRD on {n}"),
             StepAction::RestartCalicoNode(n) => format!("restart calico-node on {n}"),
+            StepAction::FreezeNode(n) => format!("freeze node {n}"),
+            StepAction::ThawNode(n) => format!("thaw node {n}"),
+            StepAction::LinkDown { node, iface } => format!("link {node}:{iface} down"),
+            StepAction::LinkUp { node, iface } => format!("link {node}:{iface} up"),
             StepAction::Wait(d) => format!("wait {}", fmt_duration(*d)),
             StepAction::None => "check".to_string(),
         }
@@ -177,6 +193,14 @@ pub enum WanAction {
     Impair {
         imp: crate::impair::Impairment,
     },
+    /// The WAN flapping: a partition `down` long, then `up` long, `times` times.
+    Flap {
+        from: String,
+        to: String,
+        down: Duration,
+        up: Duration,
+        times: u32,
+    },
 }
 
 impl fmt::Display for WanAction {
@@ -190,6 +214,13 @@ impl fmt::Display for WanAction {
             WanAction::Delay { ms } => write!(f, "delay {ms}ms"),
             WanAction::Rate { kbit } => write!(f, "rate {kbit}kbit"),
             WanAction::Impair { imp } => write!(f, "impair {imp}"),
+            WanAction::Flap { from, to, down, up, times } => write!(
+                f,
+                "flap {from} <-> {to}: down {}, up {}, {times} time{}",
+                fmt_duration(*down),
+                fmt_duration(*up),
+                if *times == 1 { "" } else { "s" }
+            ),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct LabNames {
     pub nodes: BTreeMap<String, String>,
     pub clusters: BTreeSet<String>,
     pub sites: BTreeSet<String>,
+    /// (node, interface) of every link end on a node (not a bridge): what `link_down` can cut.
+    pub links: BTreeSet<(String, String)>,
 }
 
 impl LabNames {
@@ -36,6 +38,13 @@ impl LabNames {
             }
         }
         n.sites.extend(t.sites().into_keys());
+        for l in &t.links {
+            for e in [&l.a, &l.b] {
+                if t.nodes.get(&e.node).is_some_and(|x| x.kind != crate::model::topology::NodeKind::Bridge) {
+                    n.links.insert((e.node.clone(), e.iface.clone()));
+                }
+            }
+        }
         n
     }
 
@@ -609,14 +618,30 @@ const STEP_FIELDS: &[&str] = &[
     "stop_bird",
     "start_bird",
     "restart_calico_node",
+    "freeze_node",
+    "thaw_node",
+    "link_down",
+    "link_up",
     "wait",
     "expect",
     "timeout",
     "settle",
 ];
 
-const ACTIONS: &[&str] =
-    &["run", "wan", "stop_node", "start_node", "stop_bird", "start_bird", "restart_calico_node", "wait"];
+const ACTIONS: &[&str] = &[
+    "run",
+    "wan",
+    "stop_node",
+    "start_node",
+    "stop_bird",
+    "start_bird",
+    "restart_calico_node",
+    "freeze_node",
+    "thaw_node",
+    "link_down",
+    "link_up",
+    "wait",
+];
 
 /// The runbook line where a scalar's text starts (the line after `|`/`>` for block scalars).
 fn text_line(cx: &Ctx, n: &Node) -> usize {
@@ -724,6 +749,16 @@ fn step(cx: &Ctx, f: &Fields) -> R<Vec<Step>> {
         Some("stop_bird") => StepAction::StopBird(node_arg("stop_bird")?),
         Some("start_bird") => StepAction::StartBird(node_arg("start_bird")?),
         Some("restart_calico_node") => StepAction::RestartCalicoNode(node_arg("restart_calico_node")?),
+        Some("freeze_node") => StepAction::FreezeNode(node_arg("freeze_node")?),
+        Some("thaw_node") => StepAction::ThawNode(node_arg("thaw_node")?),
+        Some(k @ ("link_down" | "link_up")) => {
+            let (node, iface) = link_arg(cx, f, k)?;
+            if k == "link_down" {
+                StepAction::LinkDown { node, iface }
+            } else {
+                StepAction::LinkUp { node, iface }
+            }
+        }
         Some("wait") => StepAction::Wait(duration(f, "wait")?.expect("present")),
         Some(_) => unreachable!(),
     };
@@ -809,13 +844,91 @@ fn rate_kbit(s: &str) -> Result<u32, String> {
     Ok(k as u32)
 }
 
+/// `node:iface` (containerlab's endpoint form), or a node with one link. Checked against the topology's links.
+fn link_arg(cx: &Ctx, f: &Fields, key: &str) -> R<(String, String)> {
+    let s = f.required_string(key)?;
+    let bad = |m: String| f.err(f.get(key), key, m);
+    let (node, iface) = match s.trim().split_once(':') {
+        Some((n, i)) => (n.trim().to_string(), Some(i.trim().to_string())),
+        None => (s.trim().to_string(), None),
+    };
+    if !is_dns_name(&node) {
+        return Err(bad(format!("{s:?}: write <node>:<interface>, e.g. hybrid-worker3:eth1")));
+    }
+    let Some(names) = &cx.names else {
+        return match iface {
+            Some(i) if !i.is_empty() => Ok((node, i)),
+            _ => Err(bad(format!("{s:?}: write <node>:<interface>, e.g. hybrid-worker3:eth1"))),
+        };
+    };
+    if !names.links.iter().any(|(n, _)| *n == node) {
+        let mut with: Vec<&str> = names.links.iter().map(|(n, _)| n.as_str()).collect();
+        with.dedup();
+        return Err(bad(format!("unknown node {node:?} (nodes with links: {})", with.join(", "))));
+    }
+    let ifaces: Vec<&String> = names.links.iter().filter(|(n, _)| *n == node).map(|(_, i)| i).collect();
+    match iface {
+        Some(i) if ifaces.contains(&&i) => Ok((node, i)),
+        Some(i) => Err(bad(format!(
+            "node {node} has no link on {i:?} (its links: {})",
+            ifaces.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+        None if ifaces.len() == 1 => Ok((node, ifaces[0].clone())),
+        None => Err(bad(format!(
+            "node {node} has {} links: say which, e.g. {node}:{}",
+            ifaces.len(),
+            ifaces.first().map(|x| x.as_str()).unwrap_or("eth1")
+        ))),
+    }
+}
+
+/// `flap: {between: [site-a, site-b], down: 5s, up: 10s, times: 3}`.
+fn flap(cx: &Ctx, f: &Fields, w: &Fields) -> R<WanAction> {
+    let v = w.get("flap").expect("present");
+    if !matches!(v.value, Value::Map(_)) {
+        return Err(w.err(Some(v), "flap", "write {between: [<site>, <site>], down: 5s, up: 10s, times: 3}"));
+    }
+    let p = Fields::new(f.origin, v, &w.field_path("flap"))?;
+    allow(&p, &["between", "down", "up", "times"])?;
+    let between = p
+        .string_list("between")?
+        .ok_or_else(|| p.err(None, "between", "missing: the two sites (or CIDRs) the WAN joins"))?;
+    let [a, b] = between.as_slice() else {
+        return Err(p.err(p.get("between"), "between", format!("expected two sites, found {}", between.len())));
+    };
+    let from = endpoint(cx, a).map_err(|m| p.err(p.get("between"), "between", m))?;
+    let to = endpoint(cx, b).map_err(|m| p.err(p.get("between"), "between", m))?;
+    let need = |k: &str| -> R<Duration> {
+        match duration(&p, k)? {
+            Some(d) if !d.is_zero() => Ok(d),
+            Some(_) => Err(p.err(p.get(k), k, "must be longer than 0s")),
+            None => Err(p.err(None, k, format!("missing: how long the WAN stays {k} each time, e.g. 5s"))),
+        }
+    };
+    let (down, up) = (need("down")?, need("up")?);
+    let times = p.int("times", 1, 1000)?.unwrap_or(1) as u32;
+    p.finish(&[])?;
+    Ok(WanAction::Flap { from, to, down, up, times })
+}
+
 fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
     let n = f.get("wan").expect("present");
     let err = |m: String| f.err(Some(n), "wan", m);
     match &n.value {
         Value::Map(_) => {
             let w = Fields::new(f.origin, n, &f.field_path("wan"))?;
-            allow(&w, &["partition", "heal", "loss", "delay", "rate", "jitter", "duplicate", "reorder", "corrupt"])?;
+            allow(
+                &w,
+                &["partition", "heal", "loss", "delay", "rate", "jitter", "duplicate", "reorder", "corrupt", "flap"],
+            )?;
+            if w.has("flap") {
+                let others =
+                    ["partition", "heal", "loss", "delay", "rate", "jitter", "duplicate", "reorder", "corrupt"];
+                if others.iter().any(|k| w.has(k)) {
+                    return Err(err("flap is a step of its own: give it alone".into()));
+                }
+                return flap(cx, f, &w);
+            }
             // netem's knobs together (anything beyond a lone delay or a plain loss percentage): one impairment.
             let netem: Vec<&str> = ["delay", "jitter", "loss", "duplicate", "reorder", "corrupt"]
                 .into_iter()

@@ -376,6 +376,7 @@ fn unknown_node_in_a_node_set() {
         nodes: [("a", "c1"), ("b", "c1")].iter().map(|(n, c)| (n.to_string(), c.to_string())).collect(),
         clusters: ["c1".to_string()].into(),
         sites: ["lan0".to_string()].into(),
+        ..Default::default()
     };
     let e = parse_with(Path::new("labs/t.yaml"), &text, &names).unwrap_err().to_string();
     assert_eq!(e, "labs/t.yaml:9:19: field steps[0].expect[0].sessions.on: unknown node \"zz\" (nodes: a, b)");
@@ -484,6 +485,70 @@ fn wan_actions_and_bounds() {
     assert_eq!(parse_bound("< 3").unwrap(), Bound { min: None, max: Some(2) });
     assert_eq!(parse_bound("2..5").unwrap(), Bound { min: Some(2), max: Some(5) });
     assert!(parse_bound("5..2").is_err());
+}
+
+#[test]
+fn fault_actions_parse_and_bad_ones_name_file_line_and_field() {
+    let topo =
+        crate::model::topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/hybrid-rr.clab.yml"))
+            .unwrap();
+    let names = LabNames::from_topology(&topo);
+    let step = |body: &str| -> Result<StepAction, String> {
+        let text = format!("name: t\ntopology: x\nsteps:\n  - name: s\n    {body}\n");
+        parse_with(Path::new("labs/t.yaml"), &text, &names)
+            .map(|rb| rb.steps[0].what.clone())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(step("freeze_node: hybrid-worker3"), Ok(StepAction::FreezeNode("hybrid-worker3".into())));
+    assert_eq!(step("thaw_node: hybrid-worker3"), Ok(StepAction::ThawNode("hybrid-worker3".into())));
+    let down = StepAction::LinkDown { node: "hybrid-worker3".into(), iface: "eth1".into() };
+    assert_eq!(step("link_down: hybrid-worker3:eth1"), Ok(down.clone()));
+    // A node with one link needs no interface.
+    assert_eq!(step("link_down: hybrid-worker3"), Ok(down));
+    // The WAN router is not a cluster node, but its links can be cut.
+    assert_eq!(step("link_up: wan:eth2"), Ok(StepAction::LinkUp { node: "wan".into(), iface: "eth2".into() }));
+    assert_eq!(
+        step("link_down: wan"),
+        Err("labs/t.yaml:5:16: field steps[0].link_down: node wan has 2 links: say which, e.g. wan:eth1".into())
+    );
+    assert_eq!(
+        step("link_down: hybrid-worker3:eth7"),
+        Err(
+            "labs/t.yaml:5:16: field steps[0].link_down: node hybrid-worker3 has no link on \"eth7\" (its links: eth1)"
+                .into()
+        )
+    );
+    assert!(step("link_down: nosuch:eth1").unwrap_err().contains("unknown node \"nosuch\" (nodes with links: "));
+    assert!(step("freeze_node: nosuch")
+        .unwrap_err()
+        .contains("labs/t.yaml:5:18: field steps[0].freeze_node: unknown node"));
+    let flap = step("wan: {flap: {between: [site-a, site-b], down: 5s, up: 10s, times: 3}}").unwrap();
+    assert_eq!(
+        flap,
+        StepAction::Wan(WanAction::Flap {
+            from: "site-a".into(),
+            to: "site-b".into(),
+            down: Duration::from_secs(5),
+            up: Duration::from_secs(10),
+            times: 3
+        })
+    );
+    assert_eq!(flap.describe(), "wan flap site-a <-> site-b: down 5s, up 10s, 3 times");
+    for (body, field, says) in [
+        ("wan: {flap: {between: [site-a], down: 5s, up: 1s}}", "wan.flap.between", "expected two sites, found 1"),
+        ("wan: {flap: {between: [site-a, site-z], down: 5s, up: 1s}}", "wan.flap.between", "unknown site \"site-z\""),
+        ("wan: {flap: {between: [site-a, site-b], up: 1s}}", "wan.flap.down", "missing: how long the WAN stays down"),
+        ("wan: {flap: {between: [site-a, site-b], down: 0s, up: 1s}}", "wan.flap.down", "longer than 0s"),
+        ("wan: {flap: {between: [site-a, site-b], down: 1s, up: 1s, times: 0}}", "wan.flap.times", ""),
+        ("wan: {flap: {between: [site-a, site-b], down: 1s, up: 1s}, loss: 5%}", "wan", "flap is a step of its own"),
+        ("wan: {flap: 5s}", "wan.flap", "write {between"),
+    ] {
+        let e = step(body).unwrap_err();
+        assert!(
+            e.starts_with("labs/t.yaml:5:") && e.contains(&format!("field steps[0].{field}")) && e.contains(says),
+            "{body}: {e}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------ the fake lab

@@ -236,6 +236,9 @@ pub fn act(b: &mut dyn Backend, a: &StepAction) -> Result<(), BackendError> {
                 WanAction::Delay { ms } => wan::Action::Delay { ms: *ms },
                 WanAction::Rate { kbit } => wan::Action::Rate { kbit: *kbit },
                 WanAction::Impair { imp } => wan::Action::Impair { imp: imp.clone() },
+                WanAction::Flap { from, to, down, up, times } => {
+                    wan::Action::Flap { from: site(from)?, to: site(to)?, down: *down, up: *up, times: *times }
+                }
             };
             wan::act(b, &action)
         }
@@ -244,6 +247,10 @@ pub fn act(b: &mut dyn Backend, a: &StepAction) -> Result<(), BackendError> {
         StepAction::StopNode(n) => b.node_action(n, NodeAction::StopNode),
         StepAction::StartNode(n) => b.node_action(n, NodeAction::StartNode),
         StepAction::RestartCalicoNode(n) => b.node_action(n, NodeAction::RestartCalicoNode),
+        StepAction::FreezeNode(n) => b.node_action(n, NodeAction::FreezeNode),
+        StepAction::ThawNode(n) => b.node_action(n, NodeAction::ThawNode),
+        StepAction::LinkDown { node, iface } => b.set_link(node, iface, false),
+        StepAction::LinkUp { node, iface } => b.set_link(node, iface, true),
         StepAction::Wait(d) => {
             std::thread::sleep(*d);
             Ok(())

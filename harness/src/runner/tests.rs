@@ -66,7 +66,7 @@ fn every_harness_action_reaches_the_backend() {
     b.reply("exec the WAN: tc qdisc show dev eth1", Output::ok("qdisc tbf 5252: root refcnt 2 rate 512Kbit\n"));
     b.reply("exec the WAN: tc qdisc show dev eth2", Output::ok("qdisc noqueue 0: root refcnt 2\n"));
     let rb = runbook(
-        "  - {name: type, run: 'calicoctl get nodes'}\n  - {name: cut, wan: partition site-a site-b}\n  - {name: one way, wan: partition site-a -> site-b}\n  - {name: lossy, wan: loss 5%}\n  - {name: slow, wan: delay 40ms}\n  - {name: thin, wan: rate 512kbit}\n  - {name: heal, wan: heal}\n  - {name: a, stop_bird: hybrid-worker3}\n  - {name: b, start_bird: hybrid-worker3}\n  - {name: c, stop_node: hybrid-worker4}\n  - {name: d, start_node: hybrid-worker4}\n  - {name: e, restart_calico_node: hybrid-worker5}\n  - {name: f, wait: 20ms}\n",
+        "  - {name: type, run: 'calicoctl get nodes'}\n  - {name: cut, wan: partition site-a site-b}\n  - {name: one way, wan: partition site-a -> site-b}\n  - {name: lossy, wan: loss 5%}\n  - {name: slow, wan: delay 40ms}\n  - {name: thin, wan: rate 512kbit}\n  - {name: heal, wan: heal}\n  - {name: a, stop_bird: hybrid-worker3}\n  - {name: b, start_bird: hybrid-worker3}\n  - {name: c, stop_node: hybrid-worker4}\n  - {name: d, start_node: hybrid-worker4}\n  - {name: e, restart_calico_node: hybrid-worker5}\n  - {name: f, wait: 20ms}\n  - {name: g, freeze_node: hybrid-worker6}\n  - {name: h, thaw_node: hybrid-worker6}\n  - {name: i, link_down: 'hybrid-worker7:eth1'}\n  - {name: j, link_up: 'hybrid-worker7:eth1'}\n  - {name: k, wan: {flap: {between: [site-a, site-b], down: 10ms, up: 10ms, times: 2}}}\n",
         "",
     );
     let (r, calls) = run(b, &rb);
@@ -125,9 +125,20 @@ fn every_harness_action_reaches_the_backend() {
     );
     // Heal flushes the queue rules before it stops their daemons (a queue without its daemon drops).
     want.push(line(&wan::impaird_stop("hybrid-rr")));
+    // The flap: the partition inserted and deleted again, twice; nothing else on the WAN changes.
+    for _ in 0..2 {
+        for op in ["-I", "-D"] {
+            for (s, d) in [("10.0.1.0/24", "10.0.2.0/24"), ("10.0.2.0/24", "10.0.1.0/24")] {
+                want.push(format!("iptables {op} rrlab-IMPAIR -s {s} -d {d} -m comment --comment partition -j DROP"));
+            }
+        }
+    }
     assert_eq!(wan, want);
-    let actions: Vec<&str> =
-        calls.iter().filter(|c| c.starts_with("action ") || c.starts_with("run ")).map(String::as_str).collect();
+    let actions: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.starts_with("action ") || c.starts_with("run ") || c.starts_with("link "))
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         actions,
         [
@@ -137,10 +148,14 @@ fn every_harness_action_reaches_the_backend() {
             "action hybrid-worker4: stop node",
             "action hybrid-worker4: start node",
             "action hybrid-worker5: restart calico-node",
+            "action hybrid-worker6: freeze node",
+            "action hybrid-worker6: thaw node",
+            "link hybrid-worker7:eth1 down",
+            "link hybrid-worker7:eth1 up",
         ]
     );
     // Probes are marked at every step; the lab is torn down last.
-    assert_eq!(calls.iter().filter(|c| *c == "probes: mark").count(), 13);
+    assert_eq!(calls.iter().filter(|c| *c == "probes: mark").count(), 18);
     assert_eq!(calls.last().unwrap(), "teardown");
     assert_eq!(r.teardown, Some(Ok(vec!["lab hybrid-rr".to_string()])));
 }

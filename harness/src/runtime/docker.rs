@@ -402,7 +402,19 @@ impl Runtime for Docker {
         }
     }
 
+    // The container's cgroup frozen (`docker pause`), as a hung machine.
+    fn freeze(&self, n: &NodeRef, frozen: bool) -> Result<(), RuntimeError> {
+        let r = if frozen {
+            block_on(self.client.pause_container(&n.node))
+        } else {
+            block_on(self.client.unpause_container(&n.node))
+        };
+        r.map_err(|e| RuntimeError::Command(format!("{} {}: {e}", if frozen { "pause" } else { "unpause" }, n.node)))
+    }
+
     fn destroy_node(&self, n: &NodeRef) -> Result<(), RuntimeError> {
+        // A frozen node is thawed first, so that nothing of it waits on the freezer (none when it is not paused).
+        let _ = block_on(self.client.unpause_container(&n.node));
         let o = RemoveContainerOptionsBuilder::default().force(true).build();
         let _ = block_on(self.client.remove_container(&n.node, Some(o)));
         Ok(())

@@ -101,6 +101,8 @@ pub trait Runtime: Send + Sync {
     fn inside_bin(&self) -> Result<PathBuf, RuntimeError> {
         rrlab_binary()
     }
+    /// Freeze every process of the node (`frozen`), or let them run again.
+    fn freeze(&self, n: &NodeRef, frozen: bool) -> Result<(), RuntimeError>;
     /// Remove the node and everything running in it.
     fn destroy_node(&self, n: &NodeRef) -> Result<(), RuntimeError>;
 }

@@ -128,6 +128,25 @@ impl Runtime for Netns {
         }
     }
 
+    // SIGSTOP/SIGCONT to every process in the namespace: the netns runtime's stand-in for a cgroup freezer.
+    fn freeze(&self, n: &NodeRef, frozen: bool) -> Result<(), RuntimeError> {
+        let ns = ns_name(&n.lab, &n.node);
+        let pids = ns_pids(&ns);
+        if pids.is_empty() {
+            return Err(RuntimeError::Command(format!(
+                "namespace {ns}: no process to {}",
+                if frozen { "freeze" } else { "thaw" }
+            )));
+        }
+        for p in pids {
+            // SAFETY: sending a signal to a pid has no memory-safety implications.
+            unsafe {
+                libc::kill(p, if frozen { libc::SIGSTOP } else { libc::SIGCONT });
+            }
+        }
+        Ok(())
+    }
+
     fn destroy_node(&self, n: &NodeRef) -> Result<(), RuntimeError> {
         let ns = ns_name(&n.lab, &n.node);
         kill_ns_processes(&ns);
@@ -142,16 +161,20 @@ pub fn list_netns() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The processes whose network namespace is `ns` (`ip netns pids`).
+fn ns_pids(ns: &str) -> Vec<i32> {
+    match Command::new("ip").args(["netns", "pids", ns]).output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse().ok()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Kill every process whose network namespace is `ns` (`ip netns pids`).
 pub fn kill_ns_processes(ns: &str) {
-    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            if let Ok(p) = pid.parse::<i32>() {
-                // SAFETY: sending a signal to a pid has no memory-safety implications.
-                unsafe {
-                    libc::kill(p, libc::SIGKILL);
-                }
-            }
+    for p in ns_pids(ns) {
+        // SAFETY: sending a signal to a pid has no memory-safety implications.
+        unsafe {
+            libc::kill(p, libc::SIGKILL);
         }
     }
 }
