@@ -500,6 +500,13 @@ fn main() -> Result<()> {
                 "lab {} up on {}: {} nodes, {} BGP sessions Established, {} pod-to-pod pings OK; built in {:.1}s, converged in {:.1}s",
                 r.lab, r.runtime, r.nodes, r.sessions, r.pings, r.built.as_secs_f64(), r.converged.as_secs_f64()
             );
+            // The topology's declared link impairments (rrlab.io/impair.<iface> on the WAN node).
+            if !rrlab::model::topology::load(&topology).map(|t| t.impairments.is_empty()).unwrap_or(true) {
+                let lab = rrlab::backend::twin::TwinBackend::attach(&r.lab)?;
+                for line in rrlab::wan::apply_declared(&lab)? {
+                    println!("WAN {line}");
+                }
+            }
         }
         Cmd::Probe { cmd } => match cmd {
             ProbeCmd::Send { to, period_us, start_file } => {

@@ -181,6 +181,15 @@ pub fn impaird_start(bin: &str, lab: &str, queue: u16, imp: &crate::impair::Impa
     vec!["sh".into(), "-c".into(), script]
 }
 
+/// Stop one queue's `impaird` (by its recorded pid) and remove its files.
+pub fn impaird_stop_queue(lab: &str, queue: u16) -> Cmd {
+    let [spec, counters, log, pid] = impaird_files(lab, queue);
+    let script = format!(
+        "[ -f {pid} ] && kill -TERM $(cat {pid}) 2>/dev/null; sleep 0.2; rm -f {spec} {counters} {log} {pid}; true"
+    );
+    vec!["sh".into(), "-c".into(), script]
+}
+
 /// Stop this lab's `impaird`s on the WAN (SIGTERM: each accepts what it holds, then exits) and remove their files;
 /// only the pids rrlab recorded for this lab are signalled.
 pub fn impaird_stop(lab: &str) -> Cmd {
@@ -195,40 +204,49 @@ pub fn impaird_stop(lab: &str) -> Cmd {
 /// The queue rules of the userspace path: what leaves by each WAN interface to its queue (appended: after the
 /// partitions and loss rules, which are inserted first in the chain).
 pub fn queue_rules(topo: &Topology) -> Vec<Cmd> {
-    interfaces(topo)
-        .iter()
-        .enumerate()
-        .map(|(k, i)| {
-            let q = (QUEUE_BASE + k as u16).to_string();
-            cmd(&[
-                "iptables",
-                "-A",
-                IMPAIR_CHAIN,
-                "-o",
-                i,
-                "-m",
-                "comment",
-                "--comment",
-                crate::impair::RULE_COMMENT,
-                "-j",
-                "NFQUEUE",
-                "--queue-num",
-                &q,
-            ])
-        })
-        .collect()
+    interfaces(topo).iter().enumerate().map(|(k, i)| queue_rule(i, QUEUE_BASE + k as u16)).collect()
 }
 
-/// Removing the queue rules (each `-D` may find nothing: the impairment was never set).
+/// What leaves the WAN by `iface` goes to `queue`.
+fn queue_rule(iface: &str, queue: u16) -> Cmd {
+    let q = queue.to_string();
+    cmd(&[
+        "iptables",
+        "-A",
+        IMPAIR_CHAIN,
+        "-o",
+        iface,
+        "-m",
+        "comment",
+        "--comment",
+        crate::impair::RULE_COMMENT,
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        &q,
+    ])
+}
+
+/// Removing a queue rule (the `-D` may find nothing: the impairment was never set).
+fn rule_off(mut c: Cmd) -> Cmd {
+    c[1] = "-D".into();
+    let line = c.join(" ");
+    vec!["sh".into(), "-c".into(), format!("{line} 2>/dev/null; true")]
+}
+
+/// Removing the queue rules.
 pub fn queue_rules_off(topo: &Topology) -> Vec<Cmd> {
-    queue_rules(topo)
+    queue_rules(topo).into_iter().map(rule_off).collect()
+}
+
+/// The WAN interface on `site`'s link (what leaves by it goes towards that site).
+pub fn iface_toward(topo: &Topology, site: &str) -> Result<String, BackendError> {
+    let w = wan_node(topo).ok_or_else(no_wan)?;
+    topo.links_of(&w)
         .into_iter()
-        .map(|mut c| {
-            c[1] = "-D".into();
-            let line = c.join(" ");
-            vec!["sh".into(), "-c".into(), format!("{line} 2>/dev/null; true")]
-        })
-        .collect()
+        .find(|(_, peer)| peer.node == site)
+        .map(|(i, _)| i.to_string())
+        .ok_or_else(|| BackendError::Usage(format!("the WAN ({w}) has no link to {site}")))
 }
 
 /// Reading each WAN interface's qdiscs, for [`heal`].
@@ -309,6 +327,12 @@ pub enum Action {
     Impair {
         imp: crate::impair::Impairment,
     },
+    /// netem's knobs on one WAN interface: what leaves the WAN by it (one direction of one link), replacing
+    /// what that interface had; the other interfaces keep theirs.
+    ImpairLink {
+        iface: String,
+        imp: crate::impair::Impairment,
+    },
     /// A partition `down` long then lifted for `up`, `times` times (subnets or addresses); other impairments stay.
     Flap {
         from: String,
@@ -354,6 +378,7 @@ pub fn act(b: &dyn Backend, a: &Action) -> Result<(), BackendError> {
             }
         }
         Action::Impair { imp } => impair_userspace(b, imp),
+        Action::ImpairLink { iface, imp } => impair_link(b, iface, imp),
         Action::Flap { from, to, down, up, times } => {
             for _ in 0..*times {
                 apply(b, &partition(from, to, true))?;
@@ -391,6 +416,33 @@ fn impair_userspace(b: &dyn Backend, imp: &crate::impair::Impairment) -> Result<
         (0..interfaces(topo).len()).map(|k| impaird_start(&bin, b.lab(), QUEUE_BASE + k as u16, imp)).collect();
     apply(b, &starts)?;
     apply(b, &queue_rules(topo))
+}
+
+/// One WAN interface's impairment replaced on the userspace path: its queue rule and daemon removed, then
+/// (unless `imp` impairs nothing) its `impaird` started and its queue rule added.
+fn impair_link(b: &dyn Backend, iface: &str, imp: &crate::impair::Impairment) -> Result<(), BackendError> {
+    let ifaces = interfaces(b.topology());
+    let k = ifaces.iter().position(|i| i == iface).ok_or_else(|| {
+        BackendError::Usage(format!("the WAN has no interface {iface:?} (its interfaces: {})", ifaces.join(", ")))
+    })?;
+    let q = QUEUE_BASE + k as u16;
+    apply(b, &[rule_off(queue_rule(iface, q)), impaird_stop_queue(b.lab(), q)])?;
+    if *imp == crate::impair::Impairment::default() {
+        return Ok(());
+    }
+    apply(b, &[impaird_start(&b.wan_rrlab_bin()?, b.lab(), q, imp)])?;
+    apply(b, &[queue_rule(iface, q)])
+}
+
+/// The impairments the topology declares on the WAN's links (`rrlab.io/impair.<iface>`), set once the lab is
+/// up; returns what was set, one line per link (none: nothing declared).
+pub fn apply_declared(b: &dyn Backend) -> Result<Vec<String>, BackendError> {
+    let mut out = Vec::new();
+    for (iface, imp) in b.topology().impairments.clone() {
+        impair_link(b, &iface, &imp)?;
+        out.push(format!("{iface}: {imp} (declared in the topology; rrlab impaird behind NFQUEUE)"));
+    }
+    Ok(out)
 }
 
 /// What `impaird` on each WAN interface counted (empty on the netem path or with nothing set): (interface,

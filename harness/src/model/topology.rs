@@ -205,7 +205,14 @@ pub struct Topology {
     pub nodes: BTreeMap<String, TopoNode>,
     pub links: Vec<Link>,
     pub clusters: Vec<Cluster>,
+    /// Impairments declared on the WAN node's links (`rrlab.io/impair.<iface>` labels): what leaves the WAN by
+    /// `<iface>`, i.e. one direction of that link, from the moment the lab is up.
+    pub impairments: BTreeMap<String, crate::impair::Impairment>,
 }
+
+/// The label that declares an impairment on one of the WAN node's links: `rrlab.io/impair.eth2: "delay: 20ms,
+/// jitter: 2ms"` impairs what leaves the WAN by eth2 (towards the site on that link).
+pub const LABEL_IMPAIR_PREFIX: &str = "rrlab.io/impair.";
 
 /// Read a topology file and every kind config it names.
 pub fn load(path: &Path) -> Result<Topology, TopologyError> {
@@ -671,7 +678,16 @@ impl<'a> Parser<'a> {
         }
         topo.finish(&[])?;
 
-        let mut topology = Topology { name, file: self.file.to_path_buf(), prefix, nodes, links, clusters: Vec::new() };
+        let mut topology = Topology {
+            name,
+            file: self.file.to_path_buf(),
+            prefix,
+            nodes,
+            links,
+            clusters: Vec::new(),
+            impairments: BTreeMap::new(),
+        };
+        topology.impairments = self.impairments(&topology, &extra)?;
         let origins = self.clusters(&mut topology, &extra)?;
         self.check_membership(&topology, &extra, &origins)?;
         self.check_addressing(&topology, &extra)?;
@@ -711,6 +727,41 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// `rrlab.io/impair.<iface>` labels of the WAN (linux) node: each names one of its links and holds an
+    /// impairment in the operator's syntax.
+    fn impairments(
+        &self,
+        topo: &Topology,
+        extra: &BTreeMap<String, NodeExtra>,
+    ) -> Result<BTreeMap<String, crate::impair::Impairment>, TopologyError> {
+        let mut out = BTreeMap::new();
+        for (name, x) in extra {
+            for (k, v) in &x.labels {
+                let Some(iface) = k.strip_prefix(LABEL_IMPAIR_PREFIX) else { continue };
+                let lfield = format!("topology.nodes.{name}.labels.{k}");
+                if topo.nodes.get(name).map(|n| n.kind) != Some(NodeKind::Linux) {
+                    return Err(self.err(
+                        v.pos,
+                        &lfield,
+                        "impairments belong on the WAN's links: label the linux node",
+                    ));
+                }
+                let ifaces: Vec<&str> = topo.links_of(name).into_iter().map(|(i, _)| i).collect();
+                if !ifaces.contains(&iface) {
+                    return Err(self.err(
+                        v.pos,
+                        &lfield,
+                        format!("{name} has no link on {iface:?} (its links: {})", ifaces.join(", ")),
+                    ));
+                }
+                let imp =
+                    crate::impair::Impairment::parse(&v.text).map_err(|e| self.err(v.pos, &lfield, e.to_string()))?;
+                out.insert(iface.to_string(), imp);
+            }
+        }
+        Ok(out)
+    }
+
     /// Build every k8s-kind node's cluster from its labels and kind config.
     /// Returns where each cluster node container comes from: (kind config file, its entry's position).
     fn clusters(&self, topo: &mut Topology, extra: &BTreeMap<String, NodeExtra>) -> Result<Origins, TopologyError> {
@@ -721,7 +772,7 @@ impl<'a> Parser<'a> {
             let x = &extra[name];
             let field = format!("topology.nodes.{name}");
             for (k, v) in &x.labels {
-                if !k.starts_with("rrlab.io/") {
+                if !k.starts_with("rrlab.io/") || k.starts_with(LABEL_IMPAIR_PREFIX) {
                     continue;
                 }
                 let lfield = format!("{field}.labels.{k}");

@@ -193,6 +193,11 @@ pub enum WanAction {
     Impair {
         imp: crate::impair::Impairment,
     },
+    /// netem's knobs on one direction of one link: what the WAN sends towards `site`.
+    ImpairToward {
+        site: String,
+        imp: crate::impair::Impairment,
+    },
     /// The WAN flapping: a partition `down` long, then `up` long, `times` times.
     Flap {
         from: String,
@@ -214,6 +219,7 @@ impl fmt::Display for WanAction {
             WanAction::Delay { ms } => write!(f, "delay {ms}ms"),
             WanAction::Rate { kbit } => write!(f, "rate {kbit}kbit"),
             WanAction::Impair { imp } => write!(f, "impair {imp}"),
+            WanAction::ImpairToward { site, imp } => write!(f, "impair towards {site}: {imp}"),
             WanAction::Flap { from, to, down, up, times } => write!(
                 f,
                 "flap {from} <-> {to}: down {}, up {}, {times} time{}",

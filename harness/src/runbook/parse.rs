@@ -919,11 +919,33 @@ fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
             let w = Fields::new(f.origin, n, &f.field_path("wan"))?;
             allow(
                 &w,
-                &["partition", "heal", "loss", "delay", "rate", "jitter", "duplicate", "reorder", "corrupt", "flap"],
+                &[
+                    "partition",
+                    "heal",
+                    "loss",
+                    "delay",
+                    "rate",
+                    "jitter",
+                    "duplicate",
+                    "reorder",
+                    "corrupt",
+                    "flap",
+                    "toward",
+                ],
             )?;
             if w.has("flap") {
-                let others =
-                    ["partition", "heal", "loss", "delay", "rate", "jitter", "duplicate", "reorder", "corrupt"];
+                let others = [
+                    "partition",
+                    "heal",
+                    "loss",
+                    "delay",
+                    "rate",
+                    "jitter",
+                    "duplicate",
+                    "reorder",
+                    "corrupt",
+                    "toward",
+                ];
                 if others.iter().any(|k| w.has(k)) {
                     return Err(err("flap is a step of its own: give it alone".into()));
                 }
@@ -935,6 +957,27 @@ fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
                 .filter(|k| w.has(k))
                 .collect();
             let plain = |k: &str| w.get(k).and_then(|v| v.scalar_text()).unwrap_or_default();
+            // One direction of one link: netem's knobs on what the WAN sends towards a site.
+            if w.has("toward") {
+                if netem.is_empty() || ["partition", "heal", "rate"].iter().any(|k| w.has(k)) {
+                    return Err(w.err(
+                        w.get("toward"),
+                        "toward",
+                        "give the impairment for that direction: delay, jitter, loss, duplicate, reorder or corrupt",
+                    ));
+                }
+                let site =
+                    endpoint(cx, &w.required_string("toward")?).map_err(|m| w.err(w.get("toward"), "toward", m))?;
+                if site.contains('/') {
+                    return Err(w.err(w.get("toward"), "toward", "name a site (a bridge on the WAN), not a CIDR"));
+                }
+                let mut imp = crate::impair::Impairment::default();
+                for k in &netem {
+                    imp.set(k, plain(k).trim()).map_err(|e| w.err(w.get(k), k, e.to_string()))?;
+                }
+                w.finish(&[])?;
+                return Ok(WanAction::ImpairToward { site, imp });
+            }
             let lone =
                 netem.len() == 1 && (netem[0] == "delay" || (netem[0] == "loss" && percent(&plain("loss")).is_ok()));
             if !netem.is_empty() && !lone && !["partition", "heal", "rate"].iter().any(|k| w.has(k)) {

@@ -1225,3 +1225,34 @@ fn a_round_reads_each_observation_once_per_node() {
     let _ = view.protocols("c");
     assert_eq!(lab.protocol_reads.get(), before);
 }
+
+#[test]
+fn an_impairment_towards_one_site_is_one_direction_of_one_link() {
+    let topo =
+        crate::model::topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/hybrid-rr.clab.yml"))
+            .unwrap();
+    let names = LabNames::from_topology(&topo);
+    let wan = |body: &str| -> Result<StepAction, String> {
+        let text = format!("name: t\ntopology: x\nsteps:\n  - name: s\n    wan: {body}\n");
+        parse_with(Path::new("labs/t.yaml"), &text, &names)
+            .map(|rb| rb.steps[0].what.clone())
+            .map_err(|e| e.to_string())
+    };
+    let StepAction::Wan(WanAction::ImpairToward { site, imp }) =
+        wan("{toward: site-b, delay: 40ms, jitter: 5ms}").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((site.as_str(), imp.delay.as_millis(), imp.jitter.as_millis()), ("site-b", 40, 5));
+    assert_eq!(crate::wan::iface_toward(&topo, "site-b").unwrap(), "eth2");
+    for (body, says) in [
+        ("{toward: site-z, delay: 40ms}", "field steps[0].wan.toward: unknown site \"site-z\""),
+        ("{toward: site-b}", "give the impairment for that direction"),
+        ("{toward: site-b, rate: 1mbit, delay: 1ms}", "give the impairment for that direction"),
+        ("{toward: 10.0.2.0/24, delay: 1ms}", "name a site"),
+        ("{toward: site-b, delay: 4 fortnights}", "field steps[0].wan.delay"),
+    ] {
+        let e = wan(body).unwrap_err();
+        assert!(e.starts_with("labs/t.yaml:5:") && e.contains(says), "{body}: {e}");
+    }
+}

@@ -141,6 +141,10 @@ pub fn run_on(
 ) -> Result<RunResult, RunError> {
     let mut guard = Guard { lab: Some(lab) };
     let lab_name = guard.get().lab().to_string();
+    // The topology's declared link impairments hold from the first step on.
+    for line in crate::wan::apply_declared(guard.get())? {
+        events.progress(&format!("WAN {line}"));
+    }
     guard.get().start_probes(&rb.probes)?;
     let scale = guard.get().timeout_scale();
     let has_wan = crate::wan::wan_node(guard.get().topology()).is_some();
@@ -236,6 +240,9 @@ pub fn act(b: &mut dyn Backend, a: &StepAction) -> Result<(), BackendError> {
                 WanAction::Delay { ms } => wan::Action::Delay { ms: *ms },
                 WanAction::Rate { kbit } => wan::Action::Rate { kbit: *kbit },
                 WanAction::Impair { imp } => wan::Action::Impair { imp: imp.clone() },
+                WanAction::ImpairToward { site, imp } => {
+                    wan::Action::ImpairLink { iface: wan::iface_toward(topo, site)?, imp: imp.clone() }
+                }
                 WanAction::Flap { from, to, down, up, times } => {
                     wan::Action::Flap { from: site(from)?, to: site(to)?, down: *down, up: *up, times: *times }
                 }

@@ -413,3 +413,33 @@ fn step_timeouts_scale_with_the_backend() {
     assert!(!r.steps[0].passed);
     assert!(r.steps[0].duration >= Duration::from_millis(400), "{:?}", r.steps[0].duration);
 }
+
+#[test]
+fn an_impairment_towards_a_site_replaces_only_that_links_daemon_and_rule() {
+    let b = fake();
+    let rb = runbook("  - {name: one way, wan: {toward: site-b, delay: 40ms}}\n  - {name: lifted, wan: {toward: site-b, delay: 0ms}}\n", "");
+    let (r, calls) = run(b, &rb);
+    assert!(r.passed(), "{:#?}", r.steps.iter().map(report::failure_text).collect::<Vec<_>>());
+    let wan: Vec<String> = calls
+        .iter()
+        .filter_map(|c| c.strip_prefix("exec the WAN: "))
+        .filter(|c| *c != "iptables-save -c -t filter")
+        .map(String::from)
+        .collect();
+    let bin = crate::runtime::rrlab_binary().unwrap().display().to_string();
+    let imp = crate::impair::Impairment { delay: std::time::Duration::from_millis(40), ..Default::default() };
+    let rule = "iptables -A rrlab-IMPAIR -o eth2 -m comment --comment impair -j NFQUEUE --queue-num 5253";
+    let off = format!(
+        "sh -c {}",
+        crate::process::shell_quote(&format!("{} 2>/dev/null; true", rule.replace(" -A ", " -D ")))
+    );
+    let stop = wan::impaird_stop_queue("hybrid-rr", 5253).join(" ");
+    let start = wan::impaird_start(&bin, "hybrid-rr", 5253, &imp).join(" ");
+    // eth2 (towards site-b) only, queue 5253; lifting it removes that link's rule and daemon and starts nothing.
+    assert_eq!(wan.len(), 6, "{wan:#?}");
+    assert_eq!(wan[1], stop);
+    assert_eq!(wan[2], start);
+    assert_eq!(wan[3], rule);
+    assert_eq!(wan[4..], [wan[0].clone(), stop.clone()]);
+    assert!(wan[0].contains("-D rrlab-IMPAIR -o eth2") && wan[0].contains("--queue-num 5253"), "{}: {off}", wan[0]);
+}

@@ -578,3 +578,23 @@ fn unreadable_topology_file() {
     assert_eq!((e.line, e.file.as_str()), (0, "/nonexistent/rrlab/t.clab.yml"));
     assert!(e.to_string().starts_with("/nonexistent/rrlab/t.clab.yml: cannot read"), "{e}");
 }
+
+#[test]
+fn impairments_declared_on_the_wans_links() {
+    let with = |node_line: &str, l: &str| edit(node_line, &format!("{node_line}      labels:\n        {l}\n"));
+    let wan = "      image: alpine\n";
+    let t =
+        parse_with(&with(wan, "rrlab.io/impair.eth1: \"delay: 20ms, jitter: 2ms, loss: 1%\""), &files(&[])).unwrap();
+    let imp = &t.impairments["eth1"];
+    assert_eq!((imp.delay.as_millis(), imp.jitter.as_millis()), (20, 2));
+    assert_eq!(imp.loss, crate::impair::Loss::Random { percent: 1.0 });
+    assert!(parse_with(BASE, &files(&[])).unwrap().impairments.is_empty());
+    // Each error names the label, its line and what is wrong.
+    let e = err(&with(wan, "rrlab.io/impair.eth9: \"delay: 20ms\""));
+    assert_err(&e, FILE, 21, "wan has no link on \"eth9\" (its links: eth1)");
+    assert!(e.to_string().contains("field topology.nodes.wan.labels.rrlab.io/impair.eth9"), "{e}");
+    let e = err(&with(wan, "rrlab.io/impair.eth1: \"delay: soon\""));
+    assert_err(&e, FILE, 21, "soon");
+    let e = err(&with("      startup-config: c1.kind.yaml\n", "rrlab.io/impair.eth1: \"delay: 20ms\""));
+    assert_err(&e, FILE, 8, "impairments belong on the WAN's links: label the linux node");
+}
