@@ -896,42 +896,19 @@ fn flap(cx: &Ctx, f: &Fields, w: &Fields) -> R<WanAction> {
     Ok(WanAction::Flap { from, to, down, up, times })
 }
 
+/// The keys of a `wan:` mapping.
+const WAN_KEYS: &[&str] =
+    &["partition", "heal", "loss", "delay", "rate", "jitter", "duplicate", "reorder", "corrupt", "flap", "toward"];
+
 fn wan_action(cx: &Ctx, f: &Fields) -> R<WanAction> {
     let n = f.get("wan").expect("present");
     let err = |m: String| f.err(Some(n), "wan", m);
     match &n.value {
         Value::Map(_) => {
             let w = Fields::new(f.origin, n, &f.field_path("wan"))?;
-            allow(
-                &w,
-                &[
-                    "partition",
-                    "heal",
-                    "loss",
-                    "delay",
-                    "rate",
-                    "jitter",
-                    "duplicate",
-                    "reorder",
-                    "corrupt",
-                    "flap",
-                    "toward",
-                ],
-            )?;
+            allow(&w, WAN_KEYS)?;
             if w.has("flap") {
-                let others = [
-                    "partition",
-                    "heal",
-                    "loss",
-                    "delay",
-                    "rate",
-                    "jitter",
-                    "duplicate",
-                    "reorder",
-                    "corrupt",
-                    "toward",
-                ];
-                if others.iter().any(|k| w.has(k)) {
+                if WAN_KEYS.iter().any(|k| *k != "flap" && w.has(k)) {
                     return Err(err("flap is a step of its own: give it alone".into()));
                 }
                 return flap(cx, f, &w);
