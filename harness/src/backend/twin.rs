@@ -169,7 +169,7 @@ impl TwinBackend {
     /// end loses carrier and keeps its addresses and routes. A far end on a site bridge is the bridge port (the
     /// lab's fabric namespace); a far end on a node loses its routes through it, which a plug-in puts back.
     fn cut_link(&self, node: &str, iface: &str, up: bool) -> Result<(), BackendError> {
-        let Some((_, peer)) = self.topo.links_of(node).into_iter().find(|(i, _)| *i == iface) else {
+        let Some(peer) = self.topo.peer_of(node, iface) else {
             return Err(BackendError::Usage(format!("node {node} has no link on {iface}")));
         };
         let state = if up { "up" } else { "down" };

@@ -103,7 +103,7 @@ pub fn freeze_container(topo: &Topology, node: &str, frozen: bool) -> PlanStep {
 /// carrier and keeps its routes. A far end on a site bridge is containerlab's host-side veth (named by the
 /// bridge's endpoint in the topology); on a container, its interface in that container's namespace.
 pub fn set_link(topo: &Topology, node: &str, iface: &str, up: bool) -> Option<PlanStep> {
-    let (_, peer) = topo.links_of(node).into_iter().find(|(i, _)| *i == iface)?;
+    let peer = topo.peer_of(node, iface)?;
     let state = if up { "up" } else { "down" };
     let what = format!("link {node}:{iface} {state}");
     let argv = ["ip", "link", "set", peer.iface.as_str(), state];
