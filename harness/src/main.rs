@@ -78,6 +78,17 @@ enum ProbeCmd {
     },
 }
 
+/// Where `rrlab run` writes its HTML report.
+#[derive(clap::Args, Debug, Clone)]
+struct HtmlArgs {
+    /// Write the HTML report here (default: rrlab-report/<runbook>.html).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// No HTML report (and no per-step snapshot of every node's sessions and routes).
+    #[arg(long)]
+    no_html: bool,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Bring a topology up as a twin lab and wait until it has converged.
@@ -191,6 +202,8 @@ enum Cmd {
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        #[command(flatten)]
+        html: HtmlArgs,
     },
     /// Twin render vs live calico-node's BIRD config, per node of a kind lab (exit 1 on differences).
     Fidelity {
@@ -297,6 +310,17 @@ enum Cmd {
         /// Directory to write into (created if missing).
         #[arg(long, default_value = "topologies/generated")]
         out: PathBuf,
+    },
+    /// Draw a topology: Mermaid (default), Graphviz DOT, or a self-contained HTML page with an SVG and tables
+    /// (no root, no lab).
+    Graph {
+        /// The topology file (`*.clab.yml`).
+        topology: PathBuf,
+        #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot", "html"])]
+        format: String,
+        /// Write here instead of to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Render calico-node's BIRD configs and Felix state for one node from resource files.
     Render {
@@ -543,35 +567,40 @@ fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Run { runbook, backend, reuse, runtime, keep, junit } => {
+        Cmd::Run { runbook, backend, reuse, runtime, keep, junit, html } => {
             let _ = ctrlc::set_handler(|| rrlab::runner::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
             let opts = rrlab::runner::RunOptions { backend, runtime, keep, reuse, ..Default::default() };
-            let on_step = |r: &rrlab::report::StepReport| {
-                bar.suspend(|| {
-                    println!("{}", rrlab::report::step_line(r));
-                    if !r.passed {
-                        println!("{}", rrlab::report::failure_text(r));
-                    }
-                })
-            };
+            use rrlab::report::reporters;
+            let out = |l: &str| bar.suspend(|| println!("{l}"));
             let progress = |m: &str| bar.set_message(m.to_string());
-            let res = rrlab::runner::run(
-                &runbook,
-                &opts,
-                &rrlab::runner::Callbacks { on_step: &on_step, progress: &progress },
-            );
+            let terminal = reporters::Terminal { out: &out, progress: Some(&progress), failures: true };
+            let (junit_r, html_r) = (reporters::Junit::default(), reporters::Html::default());
+            let mut all: Vec<&dyn rrlab::runner::Events> = vec![&terminal, &junit_r];
+            if !html.no_html {
+                all.push(&html_r);
+            }
+            let res = rrlab::runner::run(&runbook, &opts, &rrlab::runner::Fanout(all));
             bar.finish_and_clear();
+            let stem = runbook.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+            if !html.no_html && !html_r.is_empty() {
+                let path =
+                    html.html.clone().unwrap_or_else(|| PathBuf::from("rrlab-report").join(format!("{stem}.html")));
+                if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(d)?;
+                }
+                std::fs::write(&path, html_r.html(&format!("rrlab run {}", runbook.display())))?;
+                eprintln!("HTML report: {}", path.display());
+            }
+            if let Some(j) = junit {
+                std::fs::write(&j, junit_r.xml("rrlab run"))?;
+            }
             let res = res?;
-            println!("{}", rrlab::report::summary_line(&res.steps));
             match &res.teardown {
                 Some(Err(e)) => eprintln!("teardown failed: {e}"),
                 None => eprintln!("lab {} kept (rrlab down {} removes it)", res.lab, res.lab),
                 Some(Ok(_)) => {}
-            }
-            if let Some(j) = junit {
-                std::fs::write(&j, rrlab::report::junit_xml(&res.runbook, &res.steps))?;
             }
             if !res.passed() {
                 std::process::exit(1);
@@ -764,6 +793,19 @@ fn main() -> Result<()> {
                 println!("wrote {}", p.display());
             }
             print!("{}", g.plan.summary());
+        }
+        Cmd::Graph { topology, format, out } => {
+            use rrlab::report::topology_view as view;
+            let topo = rrlab::model::topology::load(&topology)?;
+            let text = match format.as_str() {
+                "dot" => view::dot(&topo),
+                "html" => view::html_page(&topo, &format!("Topology {}", topo.name)),
+                _ => view::mermaid(&topo),
+            };
+            match out {
+                Some(p) => std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{text}"),
+            }
         }
         Cmd::Render { inputs, node, out, env, flavor } => {
             let ds = load(&inputs, &env)?;

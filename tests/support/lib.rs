@@ -1,3 +1,5 @@
 //! Support code shared by the end-to-end tests in `tests/` (the root package's only library target).
 
 pub use rrlab;
+
+pub mod browser;

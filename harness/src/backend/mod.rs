@@ -195,6 +195,16 @@ pub trait Backend: Send + Sync {
     fn mark_probes(&mut self);
     /// Per probe, traffic since [`Backend::mark_probes`].
     fn probe_stats(&self) -> BTreeMap<String, ProbeStats>;
+    /// [`Backend::probe_stats`] for the step's final judgement: where the backend can, it waits until the
+    /// receivers have logged what arrived (so a late log is not loss).
+    fn probe_stats_final(&self) -> BTreeMap<String, ProbeStats> {
+        self.probe_stats()
+    }
+    /// Every probe over the whole run, packet by packet (the report's timelines); empty where the backend
+    /// only counts per step.
+    fn probe_timelines(&self) -> BTreeMap<String, crate::runner::probe::ProbeTimeline> {
+        BTreeMap::new()
+    }
     /// Step timeouts are multiplied by this (real calico-node restarts and rollouts take longer).
     fn timeout_scale(&self) -> f64 {
         1.0

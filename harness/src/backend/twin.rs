@@ -439,18 +439,22 @@ impl Backend for TwinBackend {
     }
 
     fn probe_stats(&self) -> BTreeMap<String, ProbeStats> {
-        let grace = Duration::from_millis(50);
+        self.window_stats(false)
+    }
+
+    fn probe_stats_final(&self) -> BTreeMap<String, ProbeStats> {
+        self.window_stats(true)
+    }
+
+    fn probe_timelines(&self) -> BTreeMap<String, probe::ProbeTimeline> {
         let now = probe::now_ms();
         self.probes
             .iter()
-            .map(|p| {
-                let st = match probe::read_start(&p.start) {
-                    Some((start, period)) => {
-                        probe::window_stats_of(start, period, &probe::read_arrivals(&p.log), self.mark_ms, now, grace)
-                    }
-                    None => ProbeStats::default(),
-                };
-                (p.name.clone(), st)
+            .filter_map(|p| {
+                let (start, period) = probe::read_start(&p.start)?;
+                let t =
+                    probe::timeline_of(start, period, &probe::read_arrivals(&p.log), now, Duration::from_millis(50));
+                Some((p.name.clone(), t))
             })
             .collect()
     }
@@ -471,5 +475,50 @@ impl Backend for TwinBackend {
 
     fn teardown(&mut self) -> Result<Vec<String>, BackendError> {
         Ok(converge::down(&self.state.name)?)
+    }
+}
+
+impl TwinBackend {
+    /// Every probe's traffic since the step's mark. `catch_up` (the step's final judgement): a receiver starved
+    /// of CPU (a busy 2-core host) logs late, so while packets of the window keep arriving, read again: a late
+    /// log is not taken for loss, and a real outage (nothing more arriving) costs one re-read.
+    fn window_stats(&self, catch_up: bool) -> BTreeMap<String, ProbeStats> {
+        let grace = Duration::from_millis(50);
+        let now = probe::now_ms();
+        self.probes
+            .iter()
+            .map(|p| {
+                let st = match probe::read_start(&p.start) {
+                    Some((start, period)) => {
+                        let stats = || {
+                            probe::window_stats_of(
+                                start,
+                                period,
+                                &probe::read_arrivals(&p.log),
+                                self.mark_ms,
+                                now,
+                                grace,
+                            )
+                        };
+                        let mut st = stats();
+                        for _ in 0..if catch_up { 10 } else { 0 } {
+                            if st.lost() == 0 {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                            let again = stats();
+                            let caught_up = again.received <= st.received;
+                            st = again;
+                            if caught_up {
+                                break;
+                            }
+                        }
+                        st
+                    }
+                    None => ProbeStats::default(),
+                };
+                (p.name.clone(), st)
+            })
+            .collect()
     }
 }

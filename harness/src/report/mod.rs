@@ -9,6 +9,12 @@ use crate::observe::render_node_status;
 use crate::runbook::check::probe_text;
 use crate::runbook::{fmt_duration, route_line, LabView, Mismatch, ProbeStats, Runbook, WaitResult};
 
+pub mod html;
+pub mod junit;
+pub mod reporters;
+pub mod snapshot;
+pub mod topology_view;
+
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +37,46 @@ pub struct StepReport {
     pub routes_settled: Option<Duration>,
     /// What crossed the WAN during the step, and the sessions across it at its end (labs with a WAN).
     pub wan: Option<WanStep>,
+    /// A seeded fault: the text this step's failure must contain (`# expect-fail: step N: <text>`).
+    pub intended: Option<String>,
+    /// The operator's commands the step typed, with what they printed.
+    pub commands: Vec<crate::twin::commands::Outcome>,
+    /// The step's start (wall clock, ms since the epoch), for timelines.
+    pub started_ms: u64,
+    /// Every node's sessions and routes when the step ended (taken when a reporter draws them).
+    pub snapshot: Option<snapshot::Snapshot>,
+}
+
+/// How a step ended, seeded faults included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every expectation held.
+    Pass,
+    /// An expectation failed.
+    Fail,
+    /// A seeded fault failed as intended (with the intended text): counts as a pass.
+    IntendedFail,
+    /// A seeded fault passed: the expectation could not fail.
+    UnexpectedPass,
+    /// A seeded fault failed, but not with the intended text.
+    WrongFailure,
+}
+
+impl Verdict {
+    /// The run is fine with this step.
+    pub fn ok(self) -> bool {
+        matches!(self, Verdict::Pass | Verdict::IntendedFail)
+    }
+    /// Four letters, for the terminal.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::IntendedFail => "XFAIL",
+            Verdict::UnexpectedPass => "XPASS",
+            Verdict::WrongFailure => "FAIL",
+        }
+    }
 }
 
 /// A step's WAN traffic: BGP sessions crossing the WAN when the step ended, and the BGP and IPIP packets and
@@ -76,6 +122,35 @@ impl StepReport {
             duration,
             routes_settled: None,
             wan: None,
+            intended: rb.expected_failure(index + 1).map(str::to_string),
+            commands: Vec::new(),
+            started_ms: 0,
+            snapshot: None,
+        }
+    }
+
+    /// How the step ended, judged against its seeded fault if it has one.
+    pub fn verdict(&self) -> Verdict {
+        match (&self.intended, self.passed) {
+            (None, true) => Verdict::Pass,
+            (None, false) => Verdict::Fail,
+            (Some(_), true) => Verdict::UnexpectedPass,
+            (Some(want), false) if failure_text(self).contains(want.as_str()) => Verdict::IntendedFail,
+            (Some(_), false) => Verdict::WrongFailure,
+        }
+    }
+
+    /// What is wrong with the step, judged against its seeded fault; None when it is fine.
+    pub fn problem(&self) -> Option<String> {
+        match self.verdict() {
+            Verdict::Pass | Verdict::IntendedFail => None,
+            Verdict::Fail => Some(format!("{} failed", self.step)),
+            Verdict::UnexpectedPass => Some(format!("{} passed, but its seeded fault must make it fail", self.step)),
+            Verdict::WrongFailure => Some(format!(
+                "{} failed, but without {:?} in its message",
+                self.step,
+                self.intended.as_deref().unwrap_or_default()
+            )),
         }
     }
 }
@@ -85,9 +160,13 @@ const NAME_WIDTH: usize = 44;
 
 /// `PASS  P1 apply BGPPeers                       converged 1.42s  loss a-to-b 0/312 (0 ms)  [3.21s]`
 pub fn step_line(r: &StepReport) -> String {
-    let status = if r.passed { "PASS" } else { "FAIL" };
+    let status = r.verdict().tag();
     let name = format!("{} {}", r.runbook, r.step);
-    let mut s = format!("{status}  {name:<NAME_WIDTH$}  ");
+    format!("{status}  {name:<NAME_WIDTH$}  {}", step_measurements(r)).trim_end().to_string()
+}
+
+/// What a step measured: `converged 1.42s  loss a-to-b 0/312 (0 ms)  [3.21s]`.
+pub fn step_measurements(r: &StepReport) -> String {
     let mut parts: Vec<String> = Vec::new();
     match r.converge {
         Some(d) => parts.push(format!("converged {}", secs(d))),
@@ -112,8 +191,7 @@ pub fn step_line(r: &StepReport) -> String {
         parts.push(format!("{n} expectation{} failed", if n == 1 { "" } else { "s" }));
     }
     parts.push(format!("[{}]", secs(r.duration)));
-    s.push_str(&parts.join("  "));
-    s.trim_end().to_string()
+    parts.join("  ")
 }
 
 /// `1.42s`
@@ -271,16 +349,24 @@ pub fn dump(lab: &dyn LabView) -> String {
     s
 }
 
-/// `Summary [  12.34s] 14 steps: 13 passed, 1 failed`
+/// `Summary [  12.34s] 14 steps: 13 passed, 1 failed` (seeded faults that failed as intended counted apart:
+/// `…: 1 passed, 22 seeded faults failed as intended, 0 failed`).
 pub fn summary_line(steps: &[StepReport]) -> String {
     let total: Duration = steps.iter().map(|s| s.duration).sum();
-    let failed = steps.iter().filter(|s| !s.passed).count();
+    let count = |v: Verdict| steps.iter().filter(|s| s.verdict() == v).count();
+    let intended = count(Verdict::IntendedFail);
+    let failed = steps.iter().filter(|s| !s.verdict().ok()).count();
+    let seeded = match intended {
+        0 => String::new(),
+        1 => "1 seeded fault failed as intended, ".to_string(),
+        n => format!("{n} seeded faults failed as intended, "),
+    };
     format!(
-        "Summary [{:>9}] {} step{}: {} passed, {failed} failed",
+        "Summary [{:>9}] {} step{}: {} passed, {seeded}{failed} failed",
         secs(total),
         steps.len(),
         if steps.len() == 1 { "" } else { "s" },
-        steps.len() - failed
+        count(Verdict::Pass)
     )
 }
 
@@ -301,71 +387,6 @@ pub fn xml_escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn attr(s: &str) -> String {
-    xml_escape(s).replace('\n', "&#10;").replace('\r', "&#13;").replace('\t', "&#9;")
-}
-
-/// JUnit XML: one `<testsuite>` per runbook (in order of first appearance), one `<testcase>` per step, a
-/// `<failure>` with [`failure_text`] for failed steps, the step line as `<system-out>`.
-pub fn junit_xml(suite: &str, steps: &[StepReport]) -> String {
-    let mut order: Vec<&str> = Vec::new();
-    for s in steps {
-        if !order.contains(&s.runbook.as_str()) {
-            order.push(&s.runbook);
-        }
-    }
-    let total: Duration = steps.iter().map(|s| s.duration).sum();
-    let failed = steps.iter().filter(|s| !s.passed).count();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" time=\"{:.3}\">",
-        attr(suite),
-        steps.len(),
-        total.as_secs_f64()
-    );
-    for rb in order {
-        let mine: Vec<&StepReport> = steps.iter().filter(|s| s.runbook == rb).collect();
-        let t: Duration = mine.iter().map(|s| s.duration).sum();
-        let f = mine.iter().filter(|s| !s.passed).count();
-        let _ = writeln!(
-            x,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{f}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">",
-            attr(rb),
-            mine.len(),
-            t.as_secs_f64()
-        );
-        for s in mine {
-            let _ = write!(
-                x,
-                "    <testcase name=\"{}\" classname=\"{}.{}\" time=\"{:.3}\">",
-                attr(&s.step),
-                attr(suite),
-                attr(rb),
-                s.duration.as_secs_f64()
-            );
-            x.push('\n');
-            if !s.passed {
-                let message = match s.failures.first() {
-                    Some(m) => format!("{} (line {})", m.expectation, m.line),
-                    None => "step failed".to_string(),
-                };
-                let _ = writeln!(
-                    x,
-                    "      <failure message=\"{}\" type=\"expectation\">{}</failure>",
-                    attr(&message),
-                    xml_escape(&failure_text(s))
-                );
-            }
-            let _ = writeln!(x, "      <system-out>{}</system-out>", xml_escape(&step_line(s)));
-            x.push_str("    </testcase>\n");
-        }
-        x.push_str("  </testsuite>\n");
-    }
-    x.push_str("</testsuites>\n");
-    x
 }
 
 /// Format a duration the way runbooks write them (`1.42s`, `250ms`).

@@ -27,6 +27,7 @@ fn passed() -> StepReport {
         duration: Duration::from_millis(3210),
         routes_settled: None,
         wan: None,
+        ..Default::default()
     }
 }
 
@@ -52,6 +53,7 @@ fn failed() -> StepReport {
         duration: Duration::from_secs(30),
         routes_settled: None,
         wan: None,
+        ..Default::default()
     }
 }
 
@@ -96,6 +98,19 @@ fn one_line_per_step() {
     };
     assert_eq!(step_line(&bare), format!("PASS  {:<44}  [5.00s]", "P2 wait"));
     assert_eq!(summary_line(&[passed(), failed()]), "Summary [   33.21s] 2 steps: 1 passed, 1 failed");
+    // A seeded fault that failed as intended is not a failure; one that passed is.
+    let want = failed().failures[0].diff.lines().next().unwrap().to_string();
+    let xfail = StepReport { intended: Some(want), ..failed() };
+    let xpass = StepReport { intended: Some("anything".into()), ..passed() };
+    assert_eq!((xfail.verdict(), xpass.verdict()), (Verdict::IntendedFail, Verdict::UnexpectedPass));
+    assert_eq!(
+        summary_line(&[passed(), xfail.clone(), xpass]),
+        "Summary [   36.42s] 3 steps: 1 passed, 1 seeded fault failed as intended, 1 failed"
+    );
+    let wrong = StepReport { intended: Some("not in the failure".into()), ..failed() };
+    assert_eq!(wrong.verdict(), Verdict::WrongFailure);
+    assert!(wrong.problem().unwrap().contains("without \"not in the failure\""));
+    assert_eq!(xfail.problem(), None);
 }
 
 #[test]
@@ -146,163 +161,6 @@ fn dump_shows_every_node() {
     ] {
         assert!(d.contains(want), "missing {want:?} in:\n{d}");
     }
-}
-
-// ------------------------------------------------------------------------------------------ JUnit
-
-/// A small well-formedness check: one root element, tags nested and closed, attributes quoted and unique,
-/// `<` and `&` only as markup or entity references, only characters XML 1.0 allows.
-fn well_formed(x: &str) -> Result<(), String> {
-    let body = match x.strip_prefix("<?xml") {
-        Some(rest) => &rest[rest.find("?>").ok_or("unterminated prolog")? + 2..],
-        None => x,
-    };
-    let valid_char = |c: char| matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}');
-    let check_text = |t: &str| -> Result<(), String> {
-        if let Some(c) = t.chars().find(|c| !valid_char(*c)) {
-            return Err(format!("invalid character {c:?}"));
-        }
-        if t.contains('<') {
-            return Err(format!("'<' in text {t:?}"));
-        }
-        let mut rest = t;
-        while let Some(i) = rest.find('&') {
-            let end = rest[i..].find(';').ok_or_else(|| format!("unterminated entity in {t:?}"))?;
-            let ent = &rest[i + 1..i + end];
-            let ok = matches!(ent, "amp" | "lt" | "gt" | "quot" | "apos")
-                || ent.strip_prefix("#x").is_some_and(|h| u32::from_str_radix(h, 16).is_ok())
-                || ent.strip_prefix('#').is_some_and(|d| d.parse::<u32>().is_ok());
-            if !ok {
-                return Err(format!("bad entity &{ent};"));
-            }
-            rest = &rest[i + end + 1..];
-        }
-        Ok(())
-    };
-    let mut stack: Vec<String> = Vec::new();
-    let mut roots = 0;
-    let mut rest = body;
-    while let Some(i) = rest.find('<') {
-        let text = &rest[..i];
-        if stack.is_empty() && !text.trim().is_empty() {
-            return Err(format!("text outside the root: {text:?}"));
-        }
-        check_text(text)?;
-        let end = rest[i..].find('>').ok_or("unterminated tag")? + i;
-        let tag = &rest[i + 1..end];
-        rest = &rest[end + 1..];
-        if let Some(name) = tag.strip_prefix('/') {
-            match stack.pop() {
-                Some(open) if open == name.trim() => continue,
-                other => return Err(format!("</{name}> closes {other:?}")),
-            }
-        }
-        let self_closing = tag.ends_with('/');
-        let tag = tag.trim_end_matches('/');
-        let name_end = tag.find(char::is_whitespace).unwrap_or(tag.len());
-        let name = &tag[..name_end];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ':') {
-            return Err(format!("bad tag name {name:?}"));
-        }
-        let mut attrs = &tag[name_end..];
-        let mut seen = Vec::new();
-        loop {
-            attrs = attrs.trim_start();
-            if attrs.is_empty() {
-                break;
-            }
-            let eq = attrs.find("=\"").ok_or_else(|| format!("bad attribute in <{name}>: {attrs:?}"))?;
-            let an = attrs[..eq].trim();
-            if seen.contains(&an) {
-                return Err(format!("duplicate attribute {an}"));
-            }
-            seen.push(an);
-            let vend = attrs[eq + 2..].find('"').ok_or("unterminated attribute")? + eq + 2;
-            check_text(&attrs[eq + 2..vend])?;
-            attrs = &attrs[vend + 1..];
-        }
-        if stack.is_empty() {
-            roots += 1;
-        }
-        if !self_closing {
-            stack.push(name.to_string());
-        }
-    }
-    if !rest.trim().is_empty() {
-        return Err(format!("trailing text {rest:?}"));
-    }
-    if !stack.is_empty() {
-        return Err(format!("unclosed {stack:?}"));
-    }
-    if roots != 1 {
-        return Err(format!("{roots} root elements"));
-    }
-    Ok(())
-}
-
-#[test]
-fn the_well_formedness_check_catches_errors() {
-    assert!(well_formed("<a><b x=\"1\"/></a>").is_ok());
-    assert!(well_formed("<a><b></a>").is_err());
-    assert!(well_formed("<a>x & y</a>").is_err());
-    assert!(well_formed("<a x=\"1\" x=\"2\"/>").is_err());
-    assert!(well_formed("<a>\u{1b}</a>").is_err());
-    assert!(well_formed("<a/><b/>").is_err());
-}
-
-#[test]
-fn junit_fixture() {
-    let mut p = passed();
-    p.probes.clear();
-    let mut f = StepReport {
-        runbook: "P3 <two clusters> & \"eBGP\"".into(),
-        step: "no asNumber".into(),
-        passed: false,
-        failures: vec![crate::runbook::Mismatch {
-            expectation: "fails with \"remote as number must be set\"".into(),
-            line: 42,
-            diff: "found none: every command succeeded\u{1b}[0m".into(),
-        }],
-        duration: Duration::from_millis(1500),
-        ..Default::default()
-    };
-    f.converge = None;
-    let x = junit_xml("rrlab e2e", &[p, f]);
-    assert_eq!(
-        x,
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="rrlab e2e" tests="2" failures="1" errors="0" time="4.710">
-  <testsuite name="P1" tests="1" failures="0" errors="0" skipped="0" time="3.210">
-    <testcase name="step 3 apply BGPPeers" classname="rrlab e2e.P1" time="3.210">
-      <system-out>PASS  P1 step 3 apply BGPPeers                      converged 1.42s  [3.21s]</system-out>
-    </testcase>
-  </testsuite>
-  <testsuite name="P3 &lt;two clusters&gt; &amp; &quot;eBGP&quot;" tests="1" failures="1" errors="0" skipped="0" time="1.500">
-    <testcase name="no asNumber" classname="rrlab e2e.P3 &lt;two clusters&gt; &amp; &quot;eBGP&quot;" time="1.500">
-      <failure message="fails with &quot;remote as number must be set&quot; (line 42)" type="expectation">P3 &lt;two clusters&gt; &amp; &quot;eBGP&quot; no asNumber: FAILED
-
-  ✗ fails with &quot;remote as number must be set&quot; (line 42)
-      found none: every command succeeded[0m
-</failure>
-      <system-out>FAIL  P3 &lt;two clusters&gt; &amp; &quot;eBGP&quot; no asNumber        not converged  1 expectation failed  [1.50s]</system-out>
-    </testcase>
-  </testsuite>
-</testsuites>
-"#
-    );
-    well_formed(&x).unwrap();
-}
-
-#[test]
-fn junit_with_a_full_dump_is_well_formed() {
-    let steps = vec![passed(), failed(), passed()];
-    let x = junit_xml("nightly", &steps);
-    well_formed(&x).unwrap_or_else(|e| panic!("{e}\n{x}"));
-    assert!(x.contains("<testsuites name=\"nightly\" tests=\"3\" failures=\"1\""));
-    assert_eq!(x.matches("<testsuite ").count(), 1, "steps of one runbook share a testsuite");
-    assert_eq!(x.matches("<testcase ").count(), 3);
-    assert!(x.contains("<failure message=\"sessions on b (line 6)\" type=\"expectation\">"));
-    assert!(x.contains("=== WAN: BGP 40 packets"));
 }
 
 #[test]

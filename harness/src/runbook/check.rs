@@ -1213,7 +1213,7 @@ pub fn wait_all(
     wait_all_with(
         es,
         lab,
-        outcome,
+        &|_| outcome(),
         &WaitOptions {
             timeout,
             poll,
@@ -1257,7 +1257,7 @@ pub fn reads<'e>(es: impl IntoIterator<Item = &'e Expectation>, nodes: &[NodeInf
 pub fn wait_all_with(
     es: &[Expectation],
     lab: &dyn LabView,
-    outcome: &dyn Fn() -> StepOutcome,
+    outcome: &dyn Fn(bool) -> StepOutcome,
     o: &WaitOptions,
 ) -> WaitResult {
     let start = o.since.unwrap_or_else(Instant::now);
@@ -1272,7 +1272,7 @@ pub fn wait_all_with(
         rounds += 1;
         let view = CachedLab::new(lab);
         view.prefetch(&needs);
-        let out = outcome();
+        let out = outcome(false);
         let mut all = true;
         for &i in &polled {
             match check_with(&es[i], &view, &out, o.block_size) {
@@ -1307,7 +1307,7 @@ pub fn wait_all_with(
         std::thread::sleep(o.settle);
         rounds += 1;
         let view = CachedLab::new(lab);
-        let out = outcome();
+        let out = outcome(false);
         for &i in &polled {
             if let Err(mut m) = check_with(&es[i], &view, &out, o.block_size) {
                 let at = held[i].map(fmt_duration).unwrap_or_default();
@@ -1322,7 +1322,8 @@ pub fn wait_all_with(
     } else if !o.settle.is_zero() {
         std::thread::sleep(o.settle);
     }
-    let mut out = outcome();
+    // The final judgement (non-polled expectations: loss, fails, converge): probes read to the end.
+    let mut out = outcome(true);
     out.converged = converged;
     for (i, e) in es.iter().enumerate().filter(|(_, e)| !e.is_polled()) {
         match check_with(e, lab, &out, o.block_size) {

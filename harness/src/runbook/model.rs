@@ -27,9 +27,27 @@ pub struct Runbook {
     pub probes: Vec<ProbeSpec>,
     pub steps: Vec<Step>,
     pub defaults: Defaults,
+    /// Seeded faults: `# expect-fail: step N: <text>` header lines. Step N must fail, with the text in its
+    /// failure; such a step counts as passing (it proves an expectation can fail).
+    pub expect_fail: Vec<ExpectedFailure>,
+}
+
+/// One `# expect-fail: step N: <text>` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedFailure {
+    /// 1-based step number.
+    pub step: usize,
+    pub text: String,
+    /// Line of the header comment.
+    pub line: usize,
 }
 
 impl Runbook {
+    /// The text step `n` (1-based) must fail with, if it is a seeded fault.
+    pub fn expected_failure(&self, n: usize) -> Option<&str> {
+        self.expect_fail.iter().find(|e| e.step == n).map(|e| e.text.as_str())
+    }
+
     pub fn probe(&self, name: &str) -> Option<&ProbeSpec> {
         self.probes.iter().find(|p| p.name == name)
     }

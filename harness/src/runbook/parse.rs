@@ -217,7 +217,43 @@ fn parse_inner(file: &Path, text: &str, loader: Option<Loader>) -> R<Runbook> {
         return Err(f.err(f.get("steps"), "steps", "a runbook has at least one step"));
     }
     f.finish(&[])?;
-    Ok(Runbook { name, file: file.to_path_buf(), description, topology, probes, steps, defaults })
+    let expect_fail = expected_failures(&fname, text, steps.len())?;
+    Ok(Runbook { name, file: file.to_path_buf(), description, topology, probes, steps, defaults, expect_fail })
+}
+
+/// `# expect-fail: step N: <text>` comment lines (a seeded-fault runbook's header): step N must fail with
+/// the text in its failure.
+fn expected_failures(file: &str, text: &str, steps: usize) -> R<Vec<ExpectedFailure>> {
+    let mut out: Vec<ExpectedFailure> = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let Some(rest) = l.trim_start().strip_prefix("# expect-fail:") else { continue };
+        let line = i + 1;
+        let err = |m: String| InputError {
+            file: file.to_string(),
+            document: None,
+            pos: Some(crate::model::yaml::Pos { line, col: 1 }),
+            field: Some("expect-fail".into()),
+            message: m,
+        };
+        let parsed = rest.trim().strip_prefix("step ").and_then(|r| r.split_once(':')).and_then(|(n, t)| {
+            let n: usize = n.trim().parse().ok()?;
+            Some((n, t.trim().to_string()))
+        });
+        let Some((step, want)) = parsed.filter(|(_, t)| !t.is_empty()) else {
+            return Err(err(format!(
+                "expected `# expect-fail: step <n>: <text of the failure>`, found {:?}",
+                l.trim()
+            )));
+        };
+        if step == 0 || step > steps {
+            return Err(err(format!("step {step} does not exist (the runbook has {steps} steps)")));
+        }
+        if let Some(prev) = out.iter().find(|e| e.step == step) {
+            return Err(err(format!("step {step} already has an expected failure (line {})", prev.line)));
+        }
+        out.push(ExpectedFailure { step, text: want, line });
+    }
+    Ok(out)
 }
 
 /// YAML 1.1 reads the key `on` (and `yes`, `no`, `off`, …) as a boolean; runbooks mean the word. Put the

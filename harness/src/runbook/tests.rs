@@ -1105,7 +1105,7 @@ fn wait_all_catches_a_flap_while_settling() {
         since: None,
         cancel: None,
     };
-    let r = wait_all_with(&es, &lab, &StepOutcome::default, &o);
+    let r = wait_all_with(&es, &lab, &|_| StepOutcome::default(), &o);
     assert!(r.converged.is_some());
     assert_eq!(r.failures.len(), 1);
     assert!(r.failures[0].diff.starts_with("held at "), "{}", r.failures[0].diff);

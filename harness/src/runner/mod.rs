@@ -39,6 +39,16 @@ pub struct RunOptions {
     pub up_timeout: Duration,
 }
 
+impl RunOptions {
+    /// `twin, netns`, `twin` (runtime chosen at up), `kind`.
+    pub fn on(&self) -> String {
+        match (self.backend, self.runtime) {
+            (BackendKind::Twin, Some(r)) => format!("twin, {r}"),
+            (k, _) => k.to_string(),
+        }
+    }
+}
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
@@ -52,20 +62,30 @@ impl Default for RunOptions {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RunResult {
     pub runbook: String,
+    /// The runbook's file.
+    pub file: std::path::PathBuf,
     pub lab: String,
+    /// `twin, netns`, `kind`, …
+    pub on: String,
+    pub topology: crate::model::topology::Topology,
+    /// The nodes as the lab came up (names, sites, addresses, pods).
+    pub nodes: Vec<crate::runbook::lab::NodeInfo>,
     pub steps: Vec<StepReport>,
     pub up: Duration,
+    /// Every probe over the whole run (the backends that record packet by packet).
+    pub timelines: std::collections::BTreeMap<String, probe::ProbeTimeline>,
     /// What the teardown did: removed items, or why it failed; None when the lab was kept.
     pub teardown: Option<Result<Vec<String>, String>>,
 }
 
 impl RunResult {
-    /// Every step passed and the teardown (if any) succeeded.
+    /// Every step is fine (passed, or a seeded fault that failed as intended) and the teardown (if any)
+    /// succeeded.
     pub fn passed(&self) -> bool {
-        self.steps.iter().all(|s| s.passed) && !matches!(self.teardown, Some(Err(_)))
+        self.steps.iter().all(|s| s.verdict().ok()) && !matches!(self.teardown, Some(Err(_)))
     }
 }
 
@@ -81,10 +101,61 @@ pub enum RunError {
     Interrupted { step: usize },
 }
 
-/// What the runner reports as it goes.
+/// The lab a run is on, when it is up.
+pub struct LabUp<'a> {
+    pub runbook: &'a Runbook,
+    pub lab: &'a str,
+    /// `twin, netns`, `kind`, …
+    pub on: &'a str,
+    pub topology: &'a crate::model::topology::Topology,
+    pub nodes: &'a [crate::runbook::lab::NodeInfo],
+    pub took: Duration,
+}
+
+/// What the runner reports as it goes (cargo-nextest's split: the runner emits, reporters consume). Every
+/// method has a default, so a reporter implements the events it uses.
 pub trait Events {
+    /// Work in progress (a spinner's message).
     fn progress(&self, _message: &str) {}
+    fn lab_up(&self, _lab: &LabUp<'_>) {}
+    /// Step `index` (0-based) starts.
+    fn step_started(&self, _index: usize, _step: &crate::runbook::model::Step) {}
     fn step_finished(&self, _report: &StepReport) {}
+    /// The run is over (the lab removed or kept).
+    fn run_finished(&self, _result: &RunResult) {}
+    /// The run could not start or stopped outside a step (invalid runbook, lab not up, Ctrl-C).
+    fn run_failed(&self, _runbook: &Path, _on: &str, _error: &str) {}
+    /// This reporter draws each step's sessions and routes: the runner reads every node after each step.
+    fn wants_snapshots(&self) -> bool {
+        false
+    }
+}
+
+/// Several reporters as one: each event goes to all, in order.
+pub struct Fanout<'a>(pub Vec<&'a dyn Events>);
+
+impl Events for Fanout<'_> {
+    fn progress(&self, m: &str) {
+        self.0.iter().for_each(|e| e.progress(m))
+    }
+    fn lab_up(&self, l: &LabUp<'_>) {
+        self.0.iter().for_each(|e| e.lab_up(l))
+    }
+    fn step_started(&self, i: usize, s: &crate::runbook::model::Step) {
+        self.0.iter().for_each(|e| e.step_started(i, s))
+    }
+    fn step_finished(&self, r: &StepReport) {
+        self.0.iter().for_each(|e| e.step_finished(r))
+    }
+    fn run_finished(&self, r: &RunResult) {
+        self.0.iter().for_each(|e| e.run_finished(r))
+    }
+    fn run_failed(&self, p: &Path, on: &str, error: &str) {
+        self.0.iter().for_each(|e| e.run_failed(p, on, error))
+    }
+    fn wants_snapshots(&self) -> bool {
+        self.0.iter().any(|e| e.wants_snapshots())
+    }
 }
 
 /// Closures as [`Events`].
@@ -104,6 +175,14 @@ impl Events for Callbacks<'_> {
 
 /// Load a runbook, bring its lab up on the chosen backend, run it, tear the lab down.
 pub fn run(path: &Path, opts: &RunOptions, events: &dyn Events) -> Result<RunResult, RunError> {
+    let r = run_inner(path, opts, events);
+    if let Err(e) = &r {
+        events.run_failed(path, &opts.on(), &e.to_string());
+    }
+    r
+}
+
+fn run_inner(path: &Path, opts: &RunOptions, events: &dyn Events) -> Result<RunResult, RunError> {
     let rb: Runbook = crate::runbook::load(path).map_err(|e| RunError::Runbook(e.to_string()))?;
     let t0 = Instant::now();
     let up = UpOptions { runtime: opts.runtime, timeout: opts.up_timeout, reuse: opts.reuse, ..Default::default() };
@@ -141,6 +220,11 @@ pub fn run_on(
 ) -> Result<RunResult, RunError> {
     let mut guard = Guard { lab: Some(lab) };
     let lab_name = guard.get().lab().to_string();
+    let on = RunOptions { backend: guard.get().kind(), ..opts.clone() }.on();
+    let topology = guard.get().topology().clone();
+    let nodes = guard.get().nodes();
+    events.lab_up(&LabUp { runbook: rb, lab: &lab_name, on: &on, topology: &topology, nodes: &nodes, took: up_time });
+    let snapshots = events.wants_snapshots();
     // The topology's declared link impairments hold from the first step on.
     for line in crate::wan::apply_declared(guard.get())? {
         events.progress(&format!("WAN {line}"));
@@ -155,9 +239,11 @@ pub fn run_on(
         if cancel.load(Ordering::Relaxed) {
             return Err(RunError::Interrupted { step: i + 1 });
         }
+        events.step_started(i, step);
         events.progress(&format!("step {}: {}", i + 1, step.name));
         let b = guard.get();
         let (st, st_wall) = (Instant::now(), std::time::SystemTime::now());
+        let started_ms = probe::now_ms();
         b.mark_probes();
         let baseline = StepOutcome::baseline(&step.expect, &SeamView::new(b));
         let wan_before = if has_wan { crate::wan::counters(b).ok() } else { None };
@@ -179,10 +265,10 @@ pub fn run_on(
         }
         let b: &dyn Backend = guard.get();
         let view = SeamView::new(b);
-        let outcome = || {
+        let outcome = |last: bool| {
             let mut o = baseline.clone();
             o.commands = commands.clone();
-            o.probes = b.probe_stats();
+            o.probes = if last { b.probe_stats_final() } else { b.probe_stats() };
             o
         };
         let mut wo = check::WaitOptions::for_step(step, &rb.defaults);
@@ -201,6 +287,15 @@ pub fn run_on(
         let ran = StepOutcome { commands: commands.clone(), ..Default::default() };
         extra.extend(check::unexpected_command_failures(step, &ran));
         let mut r = StepReport::new(rb, i, &wr, extra, st.elapsed());
+        r.started_ms = started_ms;
+        r.commands = commands;
+        if snapshots {
+            let is_rr = |n: &str| {
+                b.read_file(n, &format!("{}/bird.cfg", crate::backend::observe::CONFD_DIR))
+                    .is_ok_and(|c| report::snapshot::config_reflects(&c))
+            };
+            r.snapshot = Some(report::snapshot::take(&view, &b.nodes(), &is_rr));
+        }
         r.routes_settled = monitor.as_ref().and_then(|m| m.latest()).and_then(|t| t.duration_since(st_wall).ok());
         if let (Some(before), Ok(after)) = (&wan_before, crate::wan::counters(b)) {
             let (sessions, _) = check::wan_sessions(&view, &b.nodes());
@@ -215,6 +310,7 @@ pub fn run_on(
         reports.push(r);
     }
     let failed = reports.iter().any(|r| !r.passed);
+    let timelines = guard.get().probe_timelines();
     let teardown = if opts.keep || (failed && opts.keep_on_failure) {
         guard.lab = None;
         None
@@ -222,7 +318,20 @@ pub fn run_on(
         let mut b = guard.lab.take().expect("the lab is held until the end of the run");
         Some(b.teardown().map_err(|e| e.to_string()))
     };
-    Ok(RunResult { runbook: rb.name.clone(), lab: lab_name, steps: reports, up: up_time, teardown })
+    let result = RunResult {
+        runbook: rb.name.clone(),
+        file: rb.file.clone(),
+        lab: lab_name,
+        on,
+        topology,
+        nodes,
+        steps: reports,
+        up: up_time,
+        timelines,
+        teardown,
+    };
+    events.run_finished(&result);
+    Ok(result)
 }
 
 /// Perform a harness action.

@@ -146,6 +146,69 @@ pub fn window_stats(
     ProbeStats { sent, received: got, longest_outage: period * (longest as u32), ..Default::default() }
 }
 
+/// One probe over the whole run, packet by packet: when it started, its period, and every run of lost
+/// packets and every duplicated or reordered one, for a timeline at the probe's resolution (10 ms at 100/s).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeTimeline {
+    /// When packet 0 left (ms since the epoch).
+    pub start_ms: u64,
+    pub period: Duration,
+    /// Packets scheduled up to the end of the run (the last `grace` not judged).
+    pub sent: u64,
+    /// Runs of lost packets: (first sequence number, how many).
+    pub lost: Vec<(u64, u64)>,
+    /// Sequence numbers that arrived a second time.
+    pub duplicates: Vec<u64>,
+    /// Sequence numbers that arrived after a later one.
+    pub reordered: Vec<u64>,
+}
+
+impl ProbeTimeline {
+    /// When packet `seq` left (ms since the epoch).
+    pub fn at_ms(&self, seq: u64) -> u64 {
+        self.start_ms + (self.period.as_micros() as u64 * seq) / 1000
+    }
+    pub fn lost_total(&self) -> u64 {
+        self.lost.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The timeline of a probe from its schedule and its receiver's log, up to `to_ms` (packets of the last
+/// `grace` not judged: they may be in flight).
+pub fn timeline_of(start_ms: u64, period: Duration, arrivals: &[u64], to_ms: u64, grace: Duration) -> ProbeTimeline {
+    let mut t = ProbeTimeline { start_ms, period, ..Default::default() };
+    let Some((_, last)) = window(start_ms, period, start_ms, to_ms, grace) else { return t };
+    t.sent = last;
+    let received: BTreeSet<u64> = arrivals.iter().copied().filter(|s| *s < last).collect();
+    let mut run: Option<(u64, u64)> = None;
+    for seq in 0..last {
+        if received.contains(&seq) {
+            if let Some(r) = run.take() {
+                t.lost.push(r);
+            }
+        } else {
+            match &mut run {
+                Some((_, n)) => *n += 1,
+                None => run = Some((seq, 1)),
+            }
+        }
+    }
+    t.lost.extend(run);
+    let mut seen = BTreeSet::new();
+    let mut highest: Option<u64> = None;
+    for &seq in arrivals.iter().filter(|s| **s < last) {
+        if !seen.insert(seq) {
+            t.duplicates.push(seq);
+            continue;
+        }
+        if highest.is_some_and(|h| seq < h) {
+            t.reordered.push(seq);
+        }
+        highest = highest.max(Some(seq));
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +223,19 @@ mod tests {
         let st = window_stats_of(1000, Duration::from_millis(10), &arrivals, 1000, 1100, Duration::ZERO);
         assert_eq!((st.sent, st.received, st.duplicates, st.reordered), (10, 9, 1, 1));
         assert_eq!(st.longest_outage, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn timeline_has_every_loss_run_duplicate_and_reordering() {
+        // 0..20 sent at 10 ms; 3..6 and 19 lost, 8 twice, 10 after 11.
+        let arrivals = [0, 1, 2, 6, 7, 8, 8, 9, 11, 10, 12, 13, 14, 15, 16, 17, 18];
+        let t = timeline_of(1_000, Duration::from_millis(10), &arrivals, 1_200, Duration::ZERO);
+        assert_eq!(t.sent, 20);
+        assert_eq!(t.lost, vec![(3, 3), (19, 1)]);
+        assert_eq!((t.duplicates.clone(), t.reordered.clone()), (vec![8], vec![10]));
+        assert_eq!((t.lost_total(), t.at_ms(3)), (4, 1_030));
+        // Before the probe started there is nothing to judge.
+        assert_eq!(timeline_of(1_000, Duration::from_millis(10), &arrivals, 900, Duration::ZERO).sent, 0);
     }
 
     #[test]
