@@ -312,6 +312,28 @@ fn err(text: &str) -> String {
 const HEAD: &str = "name: t\ntopology: x.clab.yml\nprobes:\n  - {name: p, from: a, to: b}\nsteps:\n";
 
 #[test]
+fn seeded_fault_headers_are_read_and_bad_ones_named() {
+    let body = "name: t\ntopology: x\nsteps:\n  - name: a\n    wait: 1s\n  - name: b\n    wait: 1s\n";
+    let rb = parse(Path::new("t.yaml"), &format!("# expect-fail: step 2: found 16\n{body}")).unwrap();
+    assert_eq!(rb.expect_fail, vec![ExpectedFailure { step: 2, text: "found 16".into(), line: 1 }]);
+    assert_eq!((rb.expected_failure(2), rb.expected_failure(1)), (Some("found 16"), None));
+    let e = err(&format!("# a comment\n# expect-fail: step 3: x\n{body}"));
+    assert!(
+        e.contains("labs/t.yaml:2:1")
+            && e.contains("expect-fail")
+            && e.contains("step 3 does not exist (the runbook has 2 steps)"),
+        "{e}"
+    );
+    let e = err(&format!("# expect-fail: step two: x\n{body}"));
+    assert!(
+        e.contains("labs/t.yaml:1:1") && e.contains("expected `# expect-fail: step <n>: <text of the failure>`"),
+        "{e}"
+    );
+    let e = err(&format!("# expect-fail: step 1: x\n# expect-fail: step 1: y\n{body}"));
+    assert!(e.contains("labs/t.yaml:2:1") && e.contains("already has an expected failure (line 1)"), "{e}");
+}
+
+#[test]
 fn unknown_step_field() {
     let e = err(&format!("{HEAD}  - name: s\n    run: kubectl get nodes\n    exepct: []\n"));
     assert_eq!(e, "labs/t.yaml:8:5: field steps[0].exepct: unknown field \"exepct\" (did you mean \"expect\"?)");
