@@ -26,23 +26,8 @@ pub enum HtmlRun {
     Failed { name: String, file: String, on: String, error: String },
 }
 
-/// `&`, `<`, `>`, `"` and `'` escaped; characters XML forbids dropped.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            '\t' | '\n' | '\r' => o.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => o.push(c),
-        }
-    }
-    o
-}
+/// Text for the page: markup escaped, characters XML forbids dropped (one escaper for every report).
+pub use super::xml_escape as esc;
 
 const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -546,7 +531,7 @@ pub fn peering_svg(sn: &Snapshot) -> String {
 
 fn legend_svg(y: f64) -> String {
     format!(
-        "<g class=\"legend\" font-size=\"11\"><line x1=\"10\" y1=\"{y}\" x2=\"40\" y2=\"{y}\" stroke=\"{OK_COLOUR}\" stroke-width=\"2\"/><text x=\"44\" y=\"{:.0}\">Established</text><line x1=\"130\" y1=\"{y}\" x2=\"160\" y2=\"{y}\" stroke=\"{DOWN_COLOUR}\" stroke-width=\"2\"/><text x=\"164\" y=\"{:.0}\">not Established</text><line x1=\"280\" y1=\"{y}\" x2=\"310\" y2=\"{y}\" stroke=\"#333\" stroke-width=\"2\" stroke-dasharray=\"6 3\"/><text x=\"314\" y=\"{:.0}\">crosses the WAN</text><rect x=\"430\" y=\"{:.0}\" width=\"10\" height=\"10\" fill=\"#ccc\" stroke=\"#111\" stroke-width=\"2\"/><text x=\"446\" y=\"{:.0}\">route reflector</text></g>",
+        "<g class=\"legend\" font-size=\"11\"><line x1=\"10\" y1=\"{y}\" x2=\"40\" y2=\"{y}\" stroke=\"{OK_COLOUR}\" stroke-width=\"2\"/><text x=\"44\" y=\"{:.0}\">Established</text><line x1=\"130\" y1=\"{y}\" x2=\"160\" y2=\"{y}\" stroke=\"{DOWN_COLOUR}\" stroke-width=\"2\"/><text x=\"164\" y=\"{:.0}\">not Established</text><line x1=\"280\" y1=\"{y}\" x2=\"310\" y2=\"{y}\" stroke=\"#333\" stroke-width=\"2\" stroke-dasharray=\"6 3\"/><text x=\"314\" y=\"{:.0}\">crosses the WAN</text><rect x=\"430\" y=\"{:.0}\" width=\"10\" height=\"10\" fill=\"#ccc\" stroke=\"#111\" stroke-width=\"2\"/><text x=\"446\" y=\"{:.0}\">reflects routes (rr client peers)</text></g>",
         y + 4.0,
         y + 4.0,
         y + 4.0,

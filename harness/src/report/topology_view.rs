@@ -692,22 +692,10 @@ pub fn dot(t: &Topology) -> String {
 // ---------------------------------------------------------------------------------------------------------
 // SVG
 
-/// Text for XML content and attribute values.
+/// Text for XML content and attribute values: [`super::xml_escape`], other control characters (tab, CR) as
+/// blanks and newlines as character references (they survive in attributes).
 fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            '\n' => o.push_str("&#10;"),
-            c if c.is_control() => o.push(' '),
-            c => o.push(c),
-        }
-    }
-    o
+    super::xml_escape(&s.replace(['\t', '\r'], " ")).replace('\n', "&#10;")
 }
 
 /// A coordinate: at most one decimal.
