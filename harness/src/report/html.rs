@@ -454,14 +454,7 @@ pub fn peering_svg(sn: &Snapshot) -> String {
     };
     let ext_pos: BTreeMap<&str, (f64, f64)> =
         externals.iter().enumerate().map(|(i, a)| (*a, (w - 90.0, 30.0 + 24.0 * i as f64))).collect();
-    let mut s = String::new();
-    let established = es.iter().filter(|e| e.established).count();
-    let _ = write!(
-        s,
-        "<svg class=\"peering\" data-nodes=\"{}\" data-sessions=\"{}\" data-established=\"{established}\" width=\"{w}\" height=\"{hgt}\" viewBox=\"0 0 {w} {hgt}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        sn.nodes.len(),
-        es.len()
-    );
+    let mut s = peering_open("peering", sn, &es, w, hgt);
     for e in &es {
         let Some(&(x1, y1)) = pos.get(e.a.as_str()) else { continue };
         let Some(&(x2, y2)) = pos.get(e.b.as_str()).or_else(|| ext_pos.get(e.b.as_str())) else { continue };
@@ -527,6 +520,16 @@ pub fn peering_svg(sn: &Snapshot) -> String {
     s.push_str("</svg>\n");
     s.push_str(&session_summary(&es));
     s
+}
+
+/// A peering graph's `<svg>` tag, with its node, session and Established counts as data.
+fn peering_open(class: &str, sn: &Snapshot, es: &[Edge], w: f64, hgt: f64) -> String {
+    format!(
+        "<svg class=\"{class}\" data-nodes=\"{}\" data-sessions=\"{}\" data-established=\"{}\" width=\"{w}\" height=\"{hgt}\" viewBox=\"0 0 {w} {hgt}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        sn.nodes.len(),
+        es.len(),
+        es.iter().filter(|e| e.established).count()
+    )
 }
 
 fn legend_svg(y: f64) -> String {
@@ -611,14 +614,7 @@ fn peering_aggregate(sn: &Snapshot, es: &[Edge]) -> String {
             (g.as_str(), (cx + rad * a.cos(), cy + rad * a.sin()))
         })
         .collect();
-    let mut s = String::new();
-    let established = es.iter().filter(|e| e.established).count();
-    let _ = write!(
-        s,
-        "<svg class=\"peering aggregate\" data-nodes=\"{}\" data-sessions=\"{}\" data-established=\"{established}\" width=\"{w}\" height=\"{hgt}\" viewBox=\"0 0 {w} {hgt}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        sn.nodes.len(),
-        es.len()
-    );
+    let mut s = peering_open("peering aggregate", sn, es, w, hgt);
     for ((a, b), (up, down, wan)) in &pairs {
         let (x1, y1) = pos[a.as_str()];
         let (x2, y2) = pos[b.as_str()];
