@@ -437,15 +437,7 @@ pub fn peering_svg(sn: &Snapshot) -> String {
     nodes.sort_by(|a, b| (&a.site, &a.name).cmp(&(&b.site, &b.name)));
     let (w, hgt) = (760.0f64, 560.0f64);
     let (cx, cy, rad) = (w / 2.0, hgt / 2.0, 200.0);
-    let n = nodes.len().max(1) as f64;
-    let pos: BTreeMap<&str, (f64, f64)> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, nd)| {
-            let a = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
-            (nd.name.as_str(), (cx + rad * a.cos(), cy + rad * a.sin()))
-        })
-        .collect();
+    let pos: BTreeMap<&str, (f64, f64)> = on_circle(nodes.iter().map(|nd| nd.name.as_str()), (cx, cy), rad);
     let externals: Vec<&str> = {
         let mut v: Vec<&str> = es.iter().filter(|e| e.external).map(|e| e.b.as_str()).collect();
         v.sort();
@@ -520,6 +512,22 @@ pub fn peering_svg(sn: &Snapshot) -> String {
     s.push_str("</svg>\n");
     s.push_str(&session_summary(&es));
     s
+}
+
+/// Places `names` evenly on a circle, the first at the top, clockwise.
+fn on_circle<'a>(
+    names: impl ExactSizeIterator<Item = &'a str>,
+    (cx, cy): (f64, f64),
+    rad: f64,
+) -> BTreeMap<&'a str, (f64, f64)> {
+    let n = names.len().max(1) as f64;
+    names
+        .enumerate()
+        .map(|(i, name)| {
+            let a = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
+            (name, (cx + rad * a.cos(), cy + rad * a.sin()))
+        })
+        .collect()
 }
 
 /// A peering graph's `<svg>` tag, with its node, session and Established counts as data.
@@ -605,15 +613,7 @@ fn peering_aggregate(sn: &Snapshot, es: &[Edge]) -> String {
     }
     let (w, hgt) = (760.0f64, 520.0f64);
     let (cx, cy, rad) = (w / 2.0, hgt / 2.0 - 10.0, 170.0);
-    let n = groups.len().max(1) as f64;
-    let pos: BTreeMap<&str, (f64, f64)> = groups
-        .keys()
-        .enumerate()
-        .map(|(i, g)| {
-            let a = std::f64::consts::TAU * i as f64 / n - std::f64::consts::FRAC_PI_2;
-            (g.as_str(), (cx + rad * a.cos(), cy + rad * a.sin()))
-        })
-        .collect();
+    let pos: BTreeMap<&str, (f64, f64)> = on_circle(groups.keys().map(String::as_str), (cx, cy), rad);
     let mut s = peering_open("peering aggregate", sn, es, w, hgt);
     for ((a, b), (up, down, wan)) in &pairs {
         let (x1, y1) = pos[a.as_str()];
