@@ -73,13 +73,20 @@ struct Job {
     runtime: Option<RuntimeKind>,
 }
 
+/// `netns`, `docker`, `kind`: a trial name's prefix (the runtime, or the backend where there is none).
+fn prefix(backend: BackendKind, runtime: Option<RuntimeKind>) -> String {
+    runtime.map_or_else(|| backend.to_string(), |r| r.to_string())
+}
+
 impl Job {
+    /// The runner's options for this job.
+    fn opts(&self) -> RunOptions {
+        RunOptions { backend: self.backend, runtime: self.runtime, ..Default::default() }
+    }
+
     /// `twin, netns`, `kind`: what the runner calls where the lab runs.
     fn on(&self) -> String {
-        match self.runtime {
-            Some(r) => format!("twin, {r}"),
-            None => self.backend.to_string(),
-        }
+        self.opts().on()
     }
 
     /// `labs/p1-partitioned-route-reflectors.yaml (twin, netns)`
@@ -147,11 +154,7 @@ fn main() {
     let mut trials: Vec<Trial> = jobs
         .into_iter()
         .map(|job| {
-            let name = format!(
-                "{}::{}",
-                job.runtime.map_or_else(|| backend.to_string(), |r| r.to_string()),
-                short_name(&job.book)
-            );
+            let name = format!("{}::{}", prefix(job.backend, job.runtime), short_name(&job.book));
             let slots = slots.clone();
             let dir = dir.clone();
             Trial::test(name, move || run_trial(&job, &slots, &dir))
@@ -242,7 +245,7 @@ fn run_trial(job: &Job, slots: &Slots, dir: &Path) -> Result<(), Failed> {
     }
     out(&format!("\n=== {label}"));
 
-    let opts = RunOptions { backend: job.backend, runtime: job.runtime, ..Default::default() };
+    let opts = job.opts();
     let quiet = job.backend == BackendKind::Twin;
     let progress = |m: &str| {
         if !quiet {
@@ -259,7 +262,7 @@ fn run_trial(job: &Job, slots: &Slots, dir: &Path) -> Result<(), Failed> {
         Ok(r) => r,
         Err(p) => Err(format!("the runner panicked: {}", panic_text(p.as_ref()))),
     };
-    let page = page_path(dir, &job.runtime.map_or_else(|| job.backend.to_string(), |r| r.to_string()), &job.book);
+    let page = page_path(dir, &prefix(job.backend, job.runtime), &job.book);
     let mut problems = Vec::new();
     match result {
         Ok(res) => {
@@ -314,7 +317,7 @@ fn browser_check(
 ) -> Result<(), Failed> {
     use rrlab_e2e::browser;
     browser::chromium().map_err(|e| format!("the HTML report's browser check: {e}"))?;
-    let on = runtime.map_or_else(|| backend.to_string(), |r| r.to_string());
+    let on = prefix(backend, runtime);
     for (index, book) in books {
         let have = slots.lock().unwrap_or_else(|p| p.into_inner())[*index].as_ref().map(|r| r.html.clone());
         let run: RunResult = match have {

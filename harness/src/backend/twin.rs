@@ -452,8 +452,7 @@ impl Backend for TwinBackend {
             .iter()
             .filter_map(|p| {
                 let (start, period) = probe::read_start(&p.start)?;
-                let t =
-                    probe::timeline_of(start, period, &probe::read_arrivals(&p.log), now, Duration::from_millis(50));
+                let t = probe::timeline_of(start, period, &probe::read_arrivals(&p.log), now, PROBE_GRACE);
                 Some((p.name.clone(), t))
             })
             .collect()
@@ -478,12 +477,15 @@ impl Backend for TwinBackend {
     }
 }
 
+/// Probe packets sent in the last 50 ms are not judged yet: they may still be in flight.
+const PROBE_GRACE: Duration = Duration::from_millis(50);
+
 impl TwinBackend {
     /// Every probe's traffic since the step's mark. `catch_up` (the step's final judgement): a receiver starved
     /// of CPU (a busy 2-core host) logs late, so while packets of the window keep arriving, read again: a late
     /// log is not taken for loss, and a real outage (nothing more arriving) costs one re-read.
     fn window_stats(&self, catch_up: bool) -> BTreeMap<String, ProbeStats> {
-        let grace = Duration::from_millis(50);
+        let grace = PROBE_GRACE;
         let now = probe::now_ms();
         self.probes
             .iter()

@@ -289,16 +289,20 @@ pub fn run_on(
         let mut r = StepReport::new(rb, i, &wr, extra, st.elapsed());
         r.started_ms = started_ms;
         r.commands = commands;
+        // The nodes as they are after the step (labels change), read once, when first needed (the snapshot, the
+        // WAN sessions).
+        let nodes_now = std::cell::OnceCell::new();
+        let nodes_now = || nodes_now.get_or_init(|| b.nodes());
         if snapshots {
             let is_rr = |n: &str| {
                 b.read_file(n, &format!("{}/bird.cfg", crate::backend::observe::CONFD_DIR))
                     .is_ok_and(|c| report::snapshot::config_reflects(&c))
             };
-            r.snapshot = Some(report::snapshot::take(&view, &b.nodes(), &is_rr));
+            r.snapshot = Some(report::snapshot::take(&view, nodes_now(), &is_rr));
         }
         r.routes_settled = monitor.as_ref().and_then(|m| m.latest()).and_then(|t| t.duration_since(st_wall).ok());
         if let (Some(before), Ok(after)) = (&wan_before, crate::wan::counters(b)) {
-            let (sessions, _) = check::wan_sessions(&view, &b.nodes());
+            let (sessions, _) = check::wan_sessions(&view, nodes_now());
             r.wan = Some(report::WanStep::between(before, &after, sessions.len()));
         }
         if !r.passed {
