@@ -298,9 +298,24 @@ pub struct KindBackend {
 /// Bring a topology up on kind (the registry's `up`): the real tools, through [`ProcessRunner`].
 pub fn up(topology: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<Box<dyn Backend>, BackendError> {
     let topo = crate::model::topology::load(topology).map_err(|e| BackendError::Usage(e.to_string()))?;
+    refuse_named_nodes(&topo)?;
     let mut popts = PlanOptions::for_lab(&topo.name);
     popts.pods_per_node = opts.pods_per_node;
     Ok(Box::new(KindBackend::up(Arc::new(ProcessRunner), topo, popts, opts.reuse, progress)?))
+}
+
+/// kind names a cluster's node containers itself (`<cluster>-control-plane`, `<cluster>-worker`, …): a
+/// topology whose nodes keep other names (`rrlab.io/node-names`, an imported cluster) runs on the twin.
+pub fn refuse_named_nodes(topo: &Topology) -> Result<(), BackendError> {
+    match topo.clusters.iter().find(|c| c.named_nodes) {
+        None => Ok(()),
+        Some(c) => Err(BackendError::Usage(format!(
+            "{file}: cluster {c} names its nodes ({label}), but kind names them itself ({c}-control-plane, {c}-worker, …): rehearse this topology on the twin (--backend twin)",
+            file = topo.file.display(),
+            c = c.name,
+            label = crate::model::topology::LABEL_NODE_NAMES
+        ))),
+    }
 }
 
 impl KindBackend {

@@ -763,6 +763,15 @@ pub fn plan_up_with(topo: &Topology, opts: &PlanOptions, reused: &[String]) -> P
                     .stdin(bgp),
             );
         }
+        if let Some(st) = &c.calico_state {
+            s.push(
+                a.calicoctl_step(
+                    format!("{}: its starting Calico state {} (rrlab.io/calico-state)", c.name, st.file.display()),
+                    &["apply", "-f", "-"],
+                )
+                .stdin(st.text.clone()),
+            );
+        }
         if opts.pods_per_node > 0 {
             s.push(
                 PlanStep::new(

@@ -1110,3 +1110,23 @@ fn nightly_workflow_runs_the_e2e_on_kind_on_a_schedule() {
         assert!(env.get(k).is_some(), "nightly.yml pins {k}");
     }
 }
+
+/// An imported cluster keeps its nodes' names, which kind cannot give: the kind backend says so before
+/// anything starts; its starting Calico state is one `calicoctl apply` step of the plan.
+#[test]
+fn named_nodes_are_refused_and_calico_state_is_applied() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies");
+    let mut topo = crate::model::topology::load(&dir.join("hybrid-rr.clab.yml")).unwrap();
+    assert!(super::backend::refuse_named_nodes(&topo).is_ok());
+    topo.clusters[0].calico_state = Some(crate::model::topology::CalicoState {
+        file: "/x/hybrid.calico.yaml".into(),
+        text: "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  asNumber: 65010\n".into(),
+    });
+    let plan = super::plan_up(&topo, &super::PlanOptions::for_lab(&topo.name));
+    let st = plan.steps.iter().find(|s| s.what.contains("rrlab.io/calico-state")).expect("a calico-state step");
+    assert!(st.argv.iter().any(|a| a == "calicoctl") || st.argv.join(" ").contains("calicoctl"), "{:?}", st.argv);
+    assert!(st.stdin.as_deref().unwrap_or_default().contains("asNumber: 65010"));
+    topo.clusters[0].named_nodes = true;
+    let e = super::backend::refuse_named_nodes(&topo).unwrap_err().to_string();
+    assert!(e.contains("hybrid-control-plane") && e.contains("--backend twin"), "{e}");
+}

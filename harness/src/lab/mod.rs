@@ -141,15 +141,28 @@ pub fn initial_datastore(topo: &Topology, c: &Cluster) -> Result<Datastore, LabE
         }
         y.push_str(&format!("  annotations:\n    {ANN_IPV4}: {ip}\n"));
     }
-    y.push_str(&format!(
+    let state = match &c.calico_state {
+        None => Vec::new(),
+        Some(st) => crate::model::resources::parse_resources(&st.file.display().to_string(), &st.text)
+            .map_err(|e| LabError::Topology(e.to_string()))?,
+    };
+    let state_has = |k: crate::model::resources::ResourceKind| state.iter().any(|r| r.resource.kind() == k);
+    // calico-node creates the default pool only when no IPPool exists (CALICO_IPV4POOL_CIDR at first start).
+    if !state_has(crate::model::resources::ResourceKind::IPPool) {
+        y.push_str(&format!(
         "---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: default-ipv4-ippool\nspec:\n  cidr: {}\n  blockSize: 26\n  ipipMode: {}\n  natOutgoing: true\n  nodeSelector: all()\n",
         c.pod_subnet, c.ipip_mode
     ));
+    }
     if c.as_number != 64512 {
         y.push_str(&format!("---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  asNumber: {}\n", c.as_number));
     }
     apply_text(&mut ds, &format!("{} (cluster {})", topo.file.display(), c.name), &y, WriteMode::Apply)
         .map_err(|e| LabError::Topology(e.to_string()))?;
+    if let Some(st) = &c.calico_state {
+        apply_text(&mut ds, &st.file.display().to_string(), &st.text, WriteMode::Apply)
+            .map_err(|e| LabError::Topology(e.to_string()))?;
+    }
     Ok(ds)
 }
 
@@ -300,4 +313,35 @@ pub fn runtime_nodes(topo: &Topology) -> Vec<String> {
 
 pub fn node_ref(lab: &str, node: &str) -> NodeRef {
     NodeRef { lab: lab.to_string(), node: node.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// hybrid-rr with a starting Calico state: its pool replaces the default one, its BGP configuration and
+    /// node AS hold from the start.
+    #[test]
+    fn calico_state_is_the_clusters_starting_state() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies");
+        let mut topo = topology::load(&dir.join("hybrid-rr.clab.yml")).unwrap();
+        let plain = initial_datastore(&topo, &topo.clusters[0]).unwrap();
+        assert_eq!(plain.ip_pools.keys().cloned().collect::<Vec<_>>(), ["default-ipv4-ippool"]);
+        topo.clusters[0].calico_state = Some(topology::CalicoState {
+            file: "/x/hybrid.calico.yaml".into(),
+            text: "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: prod-pool\nspec:\n  cidr: 172.16.0.0/16\n  ipipMode: CrossSubnet\n---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  asNumber: 65010\n---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n  name: hybrid-worker\nspec:\n  bgp:\n    ipv4Address: 10.0.1.3/24\n    asNumber: 65011\n".into(),
+        });
+        let ds = initial_datastore(&topo, &topo.clusters[0]).unwrap();
+        assert_eq!(ds.ip_pools.keys().cloned().collect::<Vec<_>>(), ["prod-pool"]);
+        assert_eq!(ds.global_as(), 65010);
+        assert_eq!(ds.node_as("hybrid-worker"), 65011);
+        assert_eq!(ds.node_as("hybrid-worker2"), 65010);
+        // A state that does not apply names its file.
+        topo.clusters[0].calico_state.as_mut().unwrap().text =
+            "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata:\n  name: p\nspec:\n  peerIP: 10.0.1.9\n  asNumber: 64512\n  nodeSelector: \"has(\"\n".into();
+        let e = initial_datastore(&topo, &topo.clusters[0]).unwrap_err().to_string();
+        assert!(e.contains("/x/hybrid.calico.yaml"), "{e}");
+    }
 }

@@ -37,7 +37,15 @@ pub const LABEL_CALICO_AS: &str = "rrlab.io/calico-as";
 pub const LABEL_IPIP_MODE: &str = "rrlab.io/ipip-mode";
 /// The interface calico-node autodetects its IP on (`IP_AUTODETECTION_METHOD=interface=<it>`; default `eth1`).
 pub const LABEL_NODE_INTERFACE: &str = "rrlab.io/calico-node-interface";
-pub const RRLAB_LABELS: &[&str] = &[LABEL_CALICO_AS, LABEL_IPIP_MODE, LABEL_NODE_INTERFACE];
+/// The Kubernetes node names, comma-separated in kind's order (control planes, then workers), for a cluster
+/// whose nodes are not named as kind names them (an imported cluster, `rrlab import`). Twin only: kind names
+/// its nodes itself.
+pub const LABEL_NODE_NAMES: &str = "rrlab.io/node-names";
+/// A file of calicoctl/kubectl resources (relative to the topology) the cluster holds from the start, as if
+/// applied right after Calico was installed (an imported cluster's pools, peers, BGP configuration, nodes).
+pub const LABEL_CALICO_STATE: &str = "rrlab.io/calico-state";
+pub const RRLAB_LABELS: &[&str] =
+    &[LABEL_CALICO_AS, LABEL_IPIP_MODE, LABEL_NODE_INTERFACE, LABEL_NODE_NAMES, LABEL_CALICO_STATE];
 pub const DEFAULT_AS: u32 = 64512;
 pub const DEFAULT_IPIP_MODE: &str = "Always";
 pub const DEFAULT_NODE_INTERFACE: &str = "eth1";
@@ -187,6 +195,18 @@ pub struct Cluster {
     pub node_interface: String,
     /// In kind's order: control planes, then workers.
     pub nodes: Vec<ClusterNode>,
+    /// Node names given by [`LABEL_NODE_NAMES`] (not kind's own): the kind backend cannot make this cluster.
+    pub named_nodes: bool,
+    /// Resources the cluster holds from the start ([`LABEL_CALICO_STATE`]), read and checked when the
+    /// topology is loaded.
+    pub calico_state: Option<CalicoState>,
+}
+
+/// A cluster's starting Calico state: the file and its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalicoState {
+    pub file: PathBuf,
+    pub text: String,
 }
 
 impl Cluster {
@@ -361,6 +381,22 @@ fn valid_name(s: &str, extra: &[char]) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') || extra.contains(&c))
+}
+
+/// The names of [`LABEL_NODE_NAMES`]: containerlab node names (also Kubernetes node names), each once.
+fn node_names(text: &str) -> Result<Vec<String>, String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for n in text.split(',').map(str::trim) {
+        if !valid_name(n, &[]) || n.chars().any(|c| c.is_ascii_uppercase() || c == '_') {
+            return Err(format!("{n:?}: node names are lower-case letters, digits, '.' and '-' (RFC 1123)"));
+        }
+        if !seen.insert(n.to_string()) {
+            return Err(format!("{n:?} is named twice"));
+        }
+        out.push(n.to_string());
+    }
+    Ok(out)
 }
 
 fn valid_iface(s: &str) -> bool {
@@ -854,12 +890,44 @@ impl<'a> Parser<'a> {
                 (path, text, 0)
             };
             let cfg = kind_config::parse(&config_file.display().to_string(), &text, offset, name)?;
-            let nodes = kind_config::container_names(name, &cfg.nodes)
-                .into_iter()
+            let mut names = kind_config::container_names(name, &cfg.nodes);
+            let named_nodes = match label(LABEL_NODE_NAMES) {
+                None => false,
+                Some(v) => {
+                    let lfield = format!("{field}.labels.{LABEL_NODE_NAMES}");
+                    let given = node_names(&v.text).map_err(|m| self.err(v.pos, &lfield, m))?;
+                    if given.len() != names.len() {
+                        return Err(self.err(
+                            v.pos,
+                            &lfield,
+                            format!("{} names for the {} nodes of {}", given.len(), names.len(), config_file.display()),
+                        ));
+                    }
+                    for ((_, kind_name), real) in names.iter_mut().zip(given) {
+                        *kind_name = real;
+                    }
+                    true
+                }
+            };
+            let calico_state = match label(LABEL_CALICO_STATE) {
+                None => None,
+                Some(v) => {
+                    let lfield = format!("{field}.labels.{LABEL_CALICO_STATE}");
+                    let path = self.resolve(&v.text);
+                    let text = (self.read)(&path)
+                        .map_err(|e| self.err(v.pos, &lfield, format!("cannot read {}: {e}", path.display())))?;
+                    // Checked now, so that a bad resource stops the lab before anything starts.
+                    crate::model::resources::parse_resources(&path.display().to_string(), &text)
+                        .map_err(|e| TopologyError::from(e))?;
+                    Some(CalicoState { file: path, text })
+                }
+            };
+            let nodes = names
+                .iter()
                 .map(|(i, cname)| ClusterNode {
-                    name: cname,
-                    role: cfg.nodes[i].role,
-                    labels: cfg.nodes[i].labels.clone(),
+                    name: cname.clone(),
+                    role: cfg.nodes[*i].role,
+                    labels: cfg.nodes[*i].labels.clone(),
                 })
                 .collect();
             // Pod subnets of different clusters must not overlap.
@@ -891,8 +959,10 @@ impl<'a> Parser<'a> {
                 ipip_mode,
                 node_interface,
                 nodes,
+                named_nodes,
+                calico_state,
             });
-            for (i, cname) in kind_config::container_names(name, &cfg.nodes) {
+            for (i, cname) in names {
                 origins.insert(cname, (config_file_name.clone(), cfg.nodes[i].pos));
             }
         }

@@ -598,3 +598,80 @@ fn impairments_declared_on_the_wans_links() {
     let e = err(&with("      startup-config: c1.kind.yaml\n", "rrlab.io/impair.eth1: \"delay: 20ms\""));
     assert_err(&e, FILE, 8, "impairments belong on the WAN's links: label the linux node");
 }
+
+// ----------------------------------------------------------------------------------------------------------
+// rrlab.io/node-names and rrlab.io/calico-state (imported clusters)
+
+/// BASE with its two node containers named `a1` (control plane) and `a2`.
+fn named(names: &str, extra_label: &str) -> String {
+    BASE.replace(
+        "      startup-config: c1.kind.yaml\n",
+        &format!("      startup-config: c1.kind.yaml\n      labels:\n        rrlab.io/node-names: \"{names}\"\n{extra_label}"),
+    )
+    .replace("c1-control-plane", "a1")
+    .replace("c1-worker", "a2")
+}
+
+#[test]
+fn node_names_label_names_the_containers_in_kinds_order() {
+    let t = parse_with(&named("a1, a2", ""), &files(&[])).unwrap();
+    let c = &t.clusters[0];
+    assert!(c.named_nodes);
+    assert_eq!(
+        c.nodes.iter().map(|n| (n.name.as_str(), n.role)).collect::<Vec<_>>(),
+        [("a1", Role::ControlPlane), ("a2", Role::Worker)]
+    );
+    assert_eq!(t.node_ip("a2"), Some(net("10.0.1.3/24")));
+    assert_eq!(t.cluster_of("a1").map(|c| c.name.as_str()), Some("c1"));
+    // Without the label, kind's names.
+    assert!(!parse_with(BASE, &files(&[])).unwrap().clusters[0].named_nodes);
+}
+
+#[test]
+fn node_names_label_errors_name_the_label() {
+    let e = err(&named("a1", ""));
+    assert_err(&e, FILE, 8, "1 names for the 2 nodes of /lab/c1.kind.yaml");
+    assert!(e.to_string().contains("topology.nodes.c1.labels.rrlab.io/node-names"), "{e}");
+    let e = err(&named("a1,a1", ""));
+    assert_err(&e, FILE, 8, "\"a1\" is named twice");
+    let e = err(&named("a1,A_2", ""));
+    assert_err(&e, FILE, 8, "\"A_2\": node names are lower-case");
+    // The names must match the ext-container nodes.
+    let e = err(&named("a1,a3", ""));
+    assert!(e.to_string().contains("a3"), "{e}");
+}
+
+const STATE: &str = "apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: prod-pool
+spec:
+  cidr: 172.16.0.0/16
+  ipipMode: CrossSubnet
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata:
+  name: default
+spec:
+  asNumber: 65010
+  nodeToNodeMeshEnabled: true
+";
+
+#[test]
+fn calico_state_label_is_read_and_checked_at_load() {
+    let label = "        rrlab.io/calico-state: c1.calico.yaml\n";
+    let t = parse_with(&named("a1,a2", label), &files(&[("/lab/c1.calico.yaml", STATE)])).unwrap();
+    let st = t.clusters[0].calico_state.as_ref().unwrap();
+    assert_eq!(st.file, PathBuf::from("/lab/c1.calico.yaml"));
+    assert!(st.text.contains("prod-pool"));
+    // Missing file: the label's line.
+    let e = err(&named("a1,a2", label));
+    assert_err(&e, FILE, 9, "cannot read /lab/c1.calico.yaml");
+    // A bad resource: the state file's own line and field.
+    let bad = STATE.replace("asNumber: 65010", "asNumber: sixty");
+    let e = err_with(&named("a1,a2", label), &files(&[("/lab/c1.calico.yaml", &bad)]));
+    assert_eq!(e.file, "/lab/c1.calico.yaml", "{e}");
+    assert_eq!(e.line, 14, "{e}");
+    assert!(e.to_string().contains("asNumber"), "{e}");
+}
