@@ -126,6 +126,10 @@ enum Cmd {
         /// Skip the every-pod-to-every-pod check (big labs).
         #[arg(long)]
         no_ping_matrix: bool,
+        /// twin, docker runtime: every node serves SSH on a management network, keys per lab, and the lab's
+        /// inventory for `rrlab check --ssh` is written to /run/rrlab/<lab>/ssh/inventory.yaml.
+        #[arg(long)]
+        ssh: bool,
     },
     /// Remove a lab (or every lab and leftovers of crashed runs).
     Down {
@@ -501,7 +505,7 @@ fn main() -> Result<()> {
                 println!("{t}");
             }
         }
-        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, raise_limits, .. } => {
+        Cmd::Up { topology, runtime, pods, timeout, no_ping_matrix, raise_limits, ssh, .. } => {
             lab::converge::RAISE_LIMITS.store(raise_limits, Ordering::Relaxed);
             let runtime = RuntimeKind::or_default(runtime);
             let _ = ctrlc::set_handler(|| lab::converge::INTERRUPTED.store(true, Ordering::Relaxed));
@@ -516,6 +520,7 @@ fn main() -> Result<()> {
                 pods_per_node: pods,
                 timeout: Duration::from_secs(timeout),
                 ping_matrix: !no_ping_matrix,
+                ssh,
             };
             let r = lab::converge::up(&topology, &opts, &|m| bar.set_message(m.to_string()));
             bar.finish_and_clear();
@@ -524,6 +529,9 @@ fn main() -> Result<()> {
                 "lab {} up on {}: {} nodes, {} BGP sessions Established, {} pod-to-pod pings OK; built in {:.1}s, converged in {:.1}s",
                 r.lab, r.runtime, r.nodes, r.sessions, r.pings, r.built.as_secs_f64(), r.converged.as_secs_f64()
             );
+            if let Some(inv) = &r.ssh_inventory {
+                println!("nodes serve SSH: rrlab check <runbook> --ssh {}", inv.display());
+            }
             // The topology's declared link impairments (rrlab.io/impair.<iface> on the WAN node).
             if !rrlab::model::topology::load(&topology).map(|t| t.impairments.is_empty()).unwrap_or(true) {
                 let lab = rrlab::backend::twin::TwinBackend::attach(&r.lab)?;

@@ -240,6 +240,8 @@ pub struct UpOptions {
     pub ping_matrix: bool,
     /// kind: the lab is already up (`rrlab up --backend kind`).
     pub reuse: bool,
+    /// twin (docker runtime): every node serves SSH for `rrlab check --ssh` ([`crate::lab::ssh`]).
+    pub ssh: bool,
 }
 
 impl Default for UpOptions {
@@ -250,6 +252,7 @@ impl Default for UpOptions {
             timeout: Duration::from_secs(180),
             ping_matrix: true,
             reuse: false,
+            ssh: false,
         }
     }
 }

@@ -53,6 +53,7 @@ pub fn up(topology: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Result<
             pods_per_node: opts.pods_per_node,
             timeout: opts.timeout,
             ping_matrix: opts.ping_matrix,
+            ssh: opts.ssh,
         },
         progress,
     )?;

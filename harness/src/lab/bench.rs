@@ -47,7 +47,7 @@ pub fn bench_one(
     // `rrlab bench` raises the host limits its labs need (docs/benchmarks.md): running it is the consent.
     super::converge::RAISE_LIMITS.store(true, std::sync::atomic::Ordering::Relaxed);
     let t = Instant::now();
-    let opts = UpOptions { runtime, pods_per_node: 2, timeout, ping_matrix };
+    let opts = UpOptions { runtime, pods_per_node: 2, timeout, ping_matrix, ssh: false };
     let r = up(topology, &opts, progress)?;
     let total = t.elapsed();
     let t2 = Instant::now();

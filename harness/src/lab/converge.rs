@@ -30,6 +30,8 @@ pub struct UpOptions {
     pub timeout: Duration,
     /// Check every pod against every pod before declaring convergence.
     pub ping_matrix: bool,
+    /// Every node serves SSH on a management network ([`super::ssh`]; docker runtime).
+    pub ssh: bool,
 }
 
 impl Default for UpOptions {
@@ -39,6 +41,7 @@ impl Default for UpOptions {
             pods_per_node: 2,
             timeout: Duration::from_secs(120),
             ping_matrix: true,
+            ssh: false,
         }
     }
 }
@@ -57,6 +60,8 @@ pub struct UpReport {
     pub pings: usize,
     /// Resident memory at convergence (netns runtime: the processes are this host's).
     pub memory: Option<Memory>,
+    /// `--ssh`: the inventory `rrlab check --ssh` reads.
+    pub ssh_inventory: Option<std::path::PathBuf>,
 }
 
 /// Resident memory (VmRSS, KiB) of a lab's processes.
@@ -343,6 +348,9 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     if opts.runtime == RuntimeKind::Netns {
         runtime::netns::check_host_tools()?; // before anything of the lab exists
     }
+    if opts.ssh {
+        super::ssh::preflight(opts.runtime, &topo)?;
+    }
     ensure_limits(&LabSize::of(&topo, opts.pods_per_node), progress)?;
     let rt = runtime_for(opts.runtime)?;
     std::fs::create_dir_all(lab_dir(&lab)).map_err(|e| LabError::Io(format!("{}: {e}", lab_dir(&lab).display())))?;
@@ -417,6 +425,12 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
     .into_iter()
     .collect::<Result<(), LabError>>()?;
     wan::install_counters(rt.as_ref(), &lab, &topo)?;
+    let ssh_inventory = if opts.ssh {
+        progress("starting sshd on every node (management network, keys per lab)");
+        Some(super::ssh::setup(&lab, &topo, rt.as_ref(), &tag)?)
+    } else {
+        None
+    };
     progress("rendering calico-node state");
     push(&mut state, &topo)?;
     let exe = runtime::rrlab_binary()?;
@@ -475,6 +489,7 @@ pub fn up(topology_path: &Path, opts: &UpOptions, progress: &dyn Fn(&str)) -> Re
         routes_converged_on_node,
         pings,
         memory,
+        ssh_inventory,
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod baseline;
 pub mod bench;
 pub mod converge;
+pub mod ssh;
 pub mod wan;
 
 use std::collections::{BTreeMap, HashMap};

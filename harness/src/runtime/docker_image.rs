@@ -19,7 +19,9 @@ use futures_util::StreamExt;
 use super::DockerError;
 
 /// Packages of the node image. Changing this list changes the image tag.
-pub const PACKAGES: &[&str] = &["bird", "iproute2", "iptables", "ipset", "iputils-ping", "procps", "tcpdump"];
+/// openssh-server: `rrlab up --ssh` (nodes reachable as production nodes are, for `rrlab check --ssh`).
+pub const PACKAGES: &[&str] =
+    &["bird", "iproute2", "iptables", "ipset", "iputils-ping", "procps", "tcpdump", "openssh-server"];
 pub const SUITE: &str = "bookworm";
 /// The Dockerfile's base: `debian:bookworm-20251229`, linux/amd64 manifest (docker-library/repo-info,
 /// debuerreotype artifacts 39e93287). Only used where a registry answers.
