@@ -203,6 +203,13 @@ enum Cmd {
         /// Keep the lab afterwards (rrlab down <lab> removes it).
         #[arg(long)]
         keep: bool,
+        /// Rehearse on this topology instead of the runbook's (e.g. one written by `rrlab import`).
+        #[arg(long)]
+        topology: Option<PathBuf>,
+        /// twin, docker runtime: the nodes serve SSH (as `rrlab up --ssh`); with --keep, `rrlab check --ssh`
+        /// can then look at the lab as at production.
+        #[arg(long)]
+        ssh: bool,
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
@@ -575,11 +582,11 @@ fn main() -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Cmd::Run { runbook, backend, reuse, runtime, keep, junit, html } => {
+        Cmd::Run { runbook, backend, reuse, runtime, keep, topology, ssh, junit, html } => {
             let _ = ctrlc::set_handler(|| rrlab::runner::INTERRUPTED.store(true, Ordering::Relaxed));
             let bar = ProgressBar::new_spinner();
             bar.enable_steady_tick(Duration::from_millis(120));
-            let opts = rrlab::runner::RunOptions { backend, runtime, keep, reuse, ..Default::default() };
+            let opts = rrlab::runner::RunOptions { backend, runtime, keep, reuse, topology, ssh, ..Default::default() };
             use rrlab::report::reporters;
             let out = |l: &str| bar.suspend(|| println!("{l}"));
             let progress = |m: &str| bar.set_message(m.to_string());

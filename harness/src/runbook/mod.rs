@@ -77,4 +77,4 @@ pub use lab::{
     ProbeStats, StepOutcome,
 };
 pub use model::*;
-pub use parse::{load, parse, parse_bound, parse_cidr, parse_duration, parse_node_sel, parse_with, LabNames};
+pub use parse::{load, load_on, parse, parse_bound, parse_cidr, parse_duration, parse_node_sel, parse_with, LabNames};

@@ -86,6 +86,21 @@ pub fn load(path: &Path) -> Result<Runbook, InputError> {
     parse_inner(path, &text, Some(&loader))
 }
 
+/// [`load`], on another topology than the runbook names (`rrlab run --topology`: the same procedure on an
+/// imported cluster): names are checked against that one, and it is the lab the runbook runs on.
+pub fn load_on(path: &Path, topology: Option<&Path>) -> Result<Runbook, InputError> {
+    let Some(t) = topology else { return load(path) };
+    let file = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| InputError::new(&file, format!("cannot read the runbook: {e}")))?;
+    let names = crate::model::topology::load(t)
+        .map(|t| LabNames::from_topology(&t))
+        .map_err(|e| InputError::new(&t.display().to_string(), e.to_string()))?;
+    let mut rb = parse_with(path, &text, &names)?;
+    rb.topology = t.to_path_buf();
+    Ok(rb)
+}
+
 /// Parse a runbook without looking at its topology (names are checked when the lab is known).
 pub fn parse(file: &Path, text: &str) -> Result<Runbook, InputError> {
     parse_inner(file, text, None)

@@ -1278,3 +1278,20 @@ fn an_impairment_towards_one_site_is_one_direction_of_one_link() {
         assert!(e.starts_with("labs/t.yaml:5:") && e.contains(says), "{body}: {e}");
     }
 }
+
+/// `rrlab run --topology`: the runbook's names are checked against the topology it runs on, which becomes its lab.
+#[test]
+fn load_on_another_topology() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let p1 = root.join("labs/p1-partitioned-route-reflectors.yaml");
+    let own = crate::runbook::load_on(&p1, None).unwrap();
+    assert!(own.topology.ends_with("hybrid-rr.clab.yml"));
+    let hybrid = root.join("topologies/hybrid-rr.clab.yml");
+    assert_eq!(crate::runbook::load_on(&p1, Some(&hybrid)).unwrap().topology, hybrid);
+    // P1 names hybrid-rr's nodes: on two-clusters they do not exist.
+    let e = crate::runbook::load_on(&p1, Some(&root.join("topologies/two-clusters.clab.yml"))).unwrap_err().to_string();
+    assert!(e.contains("p1-partitioned-route-reflectors.yaml:") && e.contains("hybrid-"), "{e}");
+    // A topology that does not load names itself.
+    let e = crate::runbook::load_on(&p1, Some(&root.join("topologies/nope.clab.yml"))).unwrap_err().to_string();
+    assert!(e.contains("nope.clab.yml"), "{e}");
+}

@@ -37,6 +37,10 @@ pub struct RunOptions {
     /// kind: the lab is already up.
     pub reuse: bool,
     pub up_timeout: Duration,
+    /// Run on this topology instead of the runbook's (an imported cluster, `rrlab run --topology`).
+    pub topology: Option<std::path::PathBuf>,
+    /// twin, docker runtime: the nodes serve SSH (`rrlab up --ssh`), for `rrlab check --ssh` on a kept lab.
+    pub ssh: bool,
 }
 
 impl RunOptions {
@@ -58,6 +62,8 @@ impl Default for RunOptions {
             keep_on_failure: std::env::var(KEEP_ON_FAILURE_ENV).is_ok_and(|v| v == "1"),
             reuse: false,
             up_timeout: Duration::from_secs(180),
+            topology: None,
+            ssh: false,
         }
     }
 }
@@ -183,9 +189,16 @@ pub fn run(path: &Path, opts: &RunOptions, events: &dyn Events) -> Result<RunRes
 }
 
 fn run_inner(path: &Path, opts: &RunOptions, events: &dyn Events) -> Result<RunResult, RunError> {
-    let rb: Runbook = crate::runbook::load(path).map_err(|e| RunError::Runbook(e.to_string()))?;
+    let rb: Runbook =
+        crate::runbook::load_on(path, opts.topology.as_deref()).map_err(|e| RunError::Runbook(e.to_string()))?;
     let t0 = Instant::now();
-    let up = UpOptions { runtime: opts.runtime, timeout: opts.up_timeout, reuse: opts.reuse, ..Default::default() };
+    let up = UpOptions {
+        runtime: opts.runtime,
+        timeout: opts.up_timeout,
+        reuse: opts.reuse,
+        ssh: opts.ssh,
+        ..Default::default()
+    };
     let lab = backend::up(opts.backend, &rb.topology, &up, &|m| events.progress(m)).map_err(RunError::Up)?;
     run_on(lab, &rb, opts, t0.elapsed(), events, &INTERRUPTED)
 }
