@@ -34,7 +34,7 @@ pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg
 /// What the image runs when a container starts without a command.
 pub const CMD: &str = r#"CMD ["sleep","infinity"]"#;
 
-/// The recipe the tag is a hash of (unchanged since the first image, so existing images stay valid).
+/// The recipe the tag is a hash of: a new package list is a new image (openssh-server came with `rrlab up --ssh`).
 pub fn recipe() -> String {
     format!("mmdebstrap --variant=apt --include={} {SUITE}", PACKAGES.join(","))
 }
@@ -303,9 +303,9 @@ mod tests {
     fn the_tag_is_the_recipes_hash_as_before() {
         assert_eq!(
             recipe(),
-            "mmdebstrap --variant=apt --include=bird,iproute2,iptables,ipset,iputils-ping,procps,tcpdump bookworm"
+            "mmdebstrap --variant=apt --include=bird,iproute2,iptables,ipset,iputils-ping,procps,tcpdump,openssh-server bookworm"
         );
-        assert_eq!(image_tag(), "rrlab/node:78db665640a3");
+        assert_eq!(image_tag(), "rrlab/node:f61979f3d9d1");
     }
 
     #[test]
@@ -344,7 +344,7 @@ mod tests {
             "mmdebstrap",
             "--quiet",
             "--variant=apt",
-            "--include=bird,iproute2,iptables,ipset,iputils-ping,procps,tcpdump",
+            "--include=bird,iproute2,iptables,ipset,iputils-ping,procps,tcpdump,openssh-server",
             "--customize-hook=rm -f \"$1\"/etc/bird/bird.conf",
         ];
         let mut want: Vec<&str> = base.to_vec();
