@@ -12,6 +12,7 @@ pub mod lab;
 pub mod model;
 pub mod observe;
 pub mod process;
+pub mod remote;
 pub mod report;
 pub mod runbook;
 pub mod runner;

@@ -322,6 +322,10 @@ enum Cmd {
         #[arg(long, default_value = "topologies/generated")]
         out: PathBuf,
     },
+    /// Judge a runbook step's expectations against a live cluster, read-only: over SSH to the nodes
+    /// (`--ssh INVENTORY`) or through `kubectl exec` into calico-node (`--kubectl`). Commands are typed only
+    /// with `--apply`.
+    Check(rrlab::remote::CheckArgs),
     /// Draw a topology: Mermaid (default), Graphviz DOT, or a self-contained HTML page with an SVG and tables
     /// (no root, no lab).
     Graph {
@@ -808,6 +812,11 @@ fn main() -> Result<()> {
                 println!("wrote {}", p.display());
             }
             print!("{}", g.plan.summary());
+        }
+        Cmd::Check(args) => {
+            if !rrlab::remote::cli_check(args)? {
+                std::process::exit(1);
+            }
         }
         Cmd::Graph { topology, format, out } => {
             use rrlab::report::topology_view as view;

@@ -286,6 +286,13 @@ fn step_details(r: &RunResult, i: usize, s: &StepReport, previous: Option<&Snaps
             }
         }
     }
+    if !s.not_checked.is_empty() {
+        h.push_str("<h4>Not checked (rrlab check, live cluster)</h4>\n");
+        for m in &s.not_checked {
+            let _ =
+                writeln!(h, "<div class=\"muted\">– {} (line {}): {}</div>", esc(&m.expectation), m.line, esc(&m.diff));
+        }
+    }
     // The step's own timeline: its span only, so 10 ms of loss is visible.
     let (t0, t1) = (s.started_ms, s.started_ms + (s.duration.as_millis() as u64).max(1));
     if !r.timelines.is_empty() && s.started_ms > 0 {

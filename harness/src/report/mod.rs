@@ -45,6 +45,9 @@ pub struct StepReport {
     pub started_ms: u64,
     /// Every node's sessions and routes when the step ended (taken when a reporter draws them).
     pub snapshot: Option<snapshot::Snapshot>,
+    /// Expectations `rrlab check` could not judge on a live cluster, each with why (`diff`): neither passed
+    /// nor failed.
+    pub not_checked: Vec<Mismatch>,
 }
 
 /// How a step ended, seeded faults included.
@@ -126,6 +129,7 @@ impl StepReport {
             commands: Vec::new(),
             started_ms: 0,
             snapshot: None,
+            not_checked: Vec::new(),
         }
     }
 
@@ -189,6 +193,9 @@ pub fn step_measurements(r: &StepReport) -> String {
     if !r.passed {
         let n = r.failures.len();
         parts.push(format!("{n} expectation{} failed", if n == 1 { "" } else { "s" }));
+    }
+    if !r.not_checked.is_empty() {
+        parts.push(format!("{} not checked", r.not_checked.len()));
     }
     parts.push(format!("[{}]", secs(r.duration)));
     parts.join("  ")
