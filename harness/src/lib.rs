@@ -7,6 +7,7 @@ pub mod agent;
 pub mod backend;
 pub mod birdconf;
 pub mod impair;
+pub mod import;
 pub mod kind;
 pub mod lab;
 pub mod model;

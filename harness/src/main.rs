@@ -322,6 +322,31 @@ enum Cmd {
         #[arg(long, default_value = "topologies/generated")]
         out: PathBuf,
     },
+    /// Write a topology and its Calico state from a real cluster's: files an operator can send (`kubectl get
+    /// nodes -o yaml`, `calicoctl get <kind> -o yaml`, the calico-node DaemonSet, secrets, block affinities)
+    /// or a live cluster (--kubeconfig/--context). Rehearse on it: `rrlab run R --topology DIR/NAME.clab.yml`.
+    Import {
+        /// An input file (repeatable); YAML or JSON, lists or single resources, any mix of kinds.
+        #[arg(long = "from", value_name = "FILE")]
+        from: Vec<PathBuf>,
+        /// Read a live cluster with kubectl (and calicoctl where it is on PATH), read-only; secrets are not read.
+        #[arg(long)]
+        kubeconfig: Option<String>,
+        #[arg(long)]
+        context: Option<String>,
+        /// Sites by CIDR (YAML `sites: {site-a: [10.0.1.0/24], …}`); default: one site per node subnet.
+        #[arg(long)]
+        sites: Option<PathBuf>,
+        /// kind's serviceSubnet (default 10.96.0.0/12, or a free /16 where that overlaps the cluster).
+        #[arg(long)]
+        service_subnet: Option<ipnet::Ipv4Net>,
+        /// The lab's and cluster's name (and the files' names).
+        #[arg(long)]
+        name: String,
+        /// Directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Judge a runbook step's expectations against a live cluster, read-only: over SSH to the nodes
     /// (`--ssh INVENTORY`) or through `kubectl exec` into calico-node (`--kubectl`). Commands are typed only
     /// with `--apply`.
@@ -812,6 +837,34 @@ fn main() -> Result<()> {
                 println!("wrote {}", p.display());
             }
             print!("{}", g.plan.summary());
+        }
+        Cmd::Import { from, kubeconfig, context, sites, service_subnet, name, out } => {
+            let mut inputs = Vec::new();
+            for f in &from {
+                let text = std::fs::read_to_string(f).with_context(|| format!("{}: cannot read", f.display()))?;
+                inputs.push((f.display().to_string(), text));
+            }
+            if kubeconfig.is_some() || context.is_some() || from.is_empty() {
+                let live = rrlab::import::run_live(kubeconfig.as_deref(), context.as_deref())?;
+                for s in &live.skipped {
+                    eprintln!("skipped: {s}");
+                }
+                inputs.extend(live.inputs);
+            }
+            let sites = match &sites {
+                None => None,
+                Some(p) => Some((
+                    p.display().to_string(),
+                    std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
+                )),
+            };
+            let opts = rrlab::import::ImportOptions { name, sites, service_subnet, seed: None };
+            let imported = rrlab::import::import(&inputs, &opts)?;
+            for p in rrlab::import::write(&imported, &out)? {
+                println!("wrote {}", p.display());
+            }
+            let sources: Vec<String> = inputs.iter().map(|(n, _)| n.clone()).collect();
+            println!("{}", imported.notes.markdown(&imported.name, &sources));
         }
         Cmd::Check(args) => {
             if !rrlab::remote::cli_check(args)? {

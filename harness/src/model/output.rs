@@ -46,6 +46,10 @@ pub fn to_json(r: &Resource) -> Value {
                         *a = a.iter().map(|c| json!({"cidr": c})).collect();
                     }
                 }
+                // The mesh password is a BGPPassword as a BGPPeer's: {secretKeyRef: {name, key}}.
+                if let Some(pw) = m.remove("nodeMeshPassword") {
+                    m.insert("nodeMeshPassword".into(), json!({"secretKeyRef": pw}));
+                }
             }
             json!({"apiVersion": CALICO_API, "kind": "BGPConfiguration", "metadata": meta_json(&c.metadata.name, &c.metadata.labels, &c.metadata.annotations), "spec": spec})
         }
@@ -205,5 +209,17 @@ mod tests {
         let text = to_yaml(&v);
         let back = parse_documents(&text).unwrap();
         assert_eq!(back[0].root.to_json(), v, "{text}");
+    }
+
+    /// What `calicoctl get bgpconfiguration -o yaml` prints applies again: the mesh password keeps its
+    /// `secretKeyRef` wrapper (it was written bare, which the decoder rightly rejects).
+    #[test]
+    fn bgp_configuration_with_a_mesh_password_round_trips() {
+        let src = "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata:\n  name: default\nspec:\n  nodeMeshPassword:\n    secretKeyRef:\n      name: bgp-secrets\n      key: mesh\n";
+        let rs = crate::model::resources::parse_resources("in.yaml", src).unwrap();
+        let text = to_yaml(&to_json(&rs[0].resource));
+        assert!(text.contains("secretKeyRef"), "{text}");
+        let again = crate::model::resources::parse_resources("out.yaml", &text).unwrap();
+        assert_eq!(again[0].resource, rs[0].resource, "{text}");
     }
 }

@@ -918,7 +918,7 @@ impl<'a> Parser<'a> {
                         .map_err(|e| self.err(v.pos, &lfield, format!("cannot read {}: {e}", path.display())))?;
                     // Checked now, so that a bad resource stops the lab before anything starts.
                     crate::model::resources::parse_resources(&path.display().to_string(), &text)
-                        .map_err(|e| TopologyError::from(e))?;
+                        .map_err(TopologyError::from)?;
                     Some(CalicoState { file: path, text })
                 }
             };
