@@ -43,7 +43,9 @@ fn root() -> PathBuf {
 
 fn runbooks() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    for dir in [root().join("labs"), root().join("labs/negative"), root().join("labs/issues")] {
+    for dir in
+        [root().join("labs"), root().join("labs/negative"), root().join("labs/issues"), root().join("labs/imported")]
+    {
         for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
@@ -160,6 +162,20 @@ fn main() {
             Trial::test(name, move || run_trial(&job, &slots, &dir))
         })
         .collect();
+    // `rrlab check --ssh` against a live lab over real SSH (the docker runtime: a node with its own files).
+    if runtimes.contains(&Some(RuntimeKind::Docker)) && backend == BackendKind::Twin {
+        trials.push(Trial::test("docker::check/p1-over-ssh", || {
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err(
+                    "rrlab check --ssh against a live lab needs root (it brings a lab up); CI runs it as root".into()
+                );
+            }
+            out("\n=== rrlab check --ssh on procedure 1's lab (twin, docker)");
+            let bin = PathBuf::from(env!("CARGO_BIN_EXE_rrlab-e2e-bin"));
+            rrlab_e2e::live::ssh_check(&root(), &bin, &out).map_err(Failed::from)
+        }));
+    }
     // Last: it looks at what the runbook trials wrote.
     trials.extend(browser);
     if !args.list {
@@ -244,6 +260,26 @@ fn run_trial(job: &Job, slots: &Slots, dir: &Path) -> Result<(), Failed> {
         return Err(format!("{label}: {e}").into());
     }
     out(&format!("\n=== {label}"));
+    // A runbook on an imported topology: import again first (import → up → procedure), so that the lab is
+    // exactly what `rrlab import` makes of the captured cluster today.
+    if let Ok(rb) = rrlab_e2e::rrlab::runbook::load(&job.book) {
+        let topology = rb.topology.canonicalize().unwrap_or_else(|_| rb.topology.clone());
+        if topology.starts_with(rrlab_e2e::live::imported_dir(&root())) {
+            match rrlab_e2e::live::reimport_matches(&root(), &topology) {
+                Ok(n) => {
+                    out(&format!("      rrlab import again: its {n} files are the ones this runbook runs on"));
+                    if let Err(e) = rrlab_e2e::live::reimport_detects_drift(&root(), &topology) {
+                        store(failed(e.clone()));
+                        return Err(format!("{label}: {e}").into());
+                    }
+                }
+                Err(e) => {
+                    store(failed(e.clone()));
+                    return Err(format!("{label}: {e}").into());
+                }
+            }
+        }
+    }
 
     let opts = job.opts();
     let quiet = job.backend == BackendKind::Twin;

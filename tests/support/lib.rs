@@ -3,3 +3,4 @@
 pub use rrlab;
 
 pub mod browser;
+pub mod live;
