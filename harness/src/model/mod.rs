@@ -28,6 +28,11 @@ impl InputError {
     pub fn new(file: &str, message: impl Into<String>) -> InputError {
         InputError { file: file.to_string(), document: None, pos: None, field: None, message: message.into() }
     }
+
+    /// An error at a position of the file, no field (malformed YAML).
+    pub fn at(file: &str, pos: Pos, message: impl Into<String>) -> InputError {
+        InputError { pos: Some(pos), ..InputError::new(file, message) }
+    }
 }
 
 impl fmt::Display for InputError {

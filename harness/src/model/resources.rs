@@ -1296,13 +1296,8 @@ pub fn decode(origin: &Origin, root: &Node) -> Result<Resource, InputError> {
 /// Parse and decode every document of a file. `List` documents (`kind: List` or `*List` with `items`) are
 /// expanded.
 pub fn parse_resources(file: &str, src: &str) -> Result<Vec<Located>, InputError> {
-    let docs = yaml::parse_documents(src).map_err(|e| InputError {
-        file: file.to_string(),
-        document: None,
-        pos: Some(e.pos),
-        field: None,
-        message: format!("malformed YAML: {}", e.message),
-    })?;
+    let docs = yaml::parse_documents(src)
+        .map_err(|e| InputError::at(file, e.pos, format!("malformed YAML: {}", e.message)))?;
     let mut out = Vec::new();
     for d in docs {
         let origin = Origin::new(file, Some(d.index));

@@ -192,13 +192,7 @@ impl Inventory {
     pub fn parse(path: &Path, text: &str, home: Option<&Path>, default_user: &str) -> Result<Inventory, InputError> {
         let fname = path.display().to_string();
         let origin = Origin::new(&fname, None);
-        let docs = parse_documents(text).map_err(|e| InputError {
-            file: fname.clone(),
-            document: None,
-            pos: Some(e.pos),
-            field: None,
-            message: e.message.clone(),
-        })?;
+        let docs = parse_documents(text).map_err(|e| InputError::at(&fname, e.pos, e.message))?;
         let root = match docs.as_slice() {
             [d] => &d.root,
             [] => return Err(InputError::new(&fname, "the ssh inventory is empty")),

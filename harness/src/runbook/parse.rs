@@ -127,19 +127,16 @@ type R<T> = Result<T, InputError>;
 fn parse_inner(file: &Path, text: &str, loader: Option<Loader>) -> R<Runbook> {
     let fname = file.display().to_string();
     let origin = Origin::new(&fname, None);
-    let docs = parse_documents(text).map_err(|e| InputError {
-        file: fname.clone(),
-        document: None,
-        pos: Some(e.pos),
-        field: None,
-        message: if e.message.contains("mapping values are not allowed") {
+    let docs = parse_documents(text).map_err(|e| {
+        let message = if e.message.contains("mapping values are not allowed") {
             format!(
                 "{} (a command line with `: ` in it goes in a block: `run: |`, the command on the next line)",
                 e.message
             )
         } else {
             e.message.clone()
-        },
+        };
+        InputError::at(&fname, e.pos, message)
     })?;
     let mut docs = docs;
     for d in &mut docs {
