@@ -214,15 +214,8 @@ pub fn transport_checks(inv: &Inventory, scratch: &Path) -> Result<(), String> {
     let key = |t: &str| -> Result<String, String> {
         let f = scratch.join(format!("k-{t}"));
         let _ = std::fs::remove_file(&f);
-        let ok = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", t, "-N", "", "-f"])
-            .arg(&f)
-            .status()
-            .map_err(|e| e.to_string())?
-            .success();
-        if !ok {
-            return Err(format!("ssh-keygen -t {t} failed"));
-        }
+        let path = f.display().to_string();
+        rrlab::process::run_ok(&["ssh-keygen", "-q", "-t", t, "-N", "", "-f", &path]).map_err(|e| e.to_string())?;
         let p = std::fs::read_to_string(f.with_extension("pub")).map_err(|e| e.to_string())?;
         Ok(p.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
     };

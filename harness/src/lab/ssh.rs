@@ -53,7 +53,8 @@ pub fn preflight(rt: RuntimeKind, topo: &Topology) -> Result<(), LabError> {
     if nodes > 253 {
         return Err(LabError::Other(format!("--ssh: {nodes} nodes do not fit a /24 management subnet (253 at most)")));
     }
-    if std::process::Command::new("ssh-keygen").arg("-?").output().is_err() {
+    // `ssh-keygen -?` prints its usage and exits 1: only a program that cannot be started is missing.
+    if crate::process::run(&["ssh-keygen", "-?"], None).is_err() {
         return Err(LabError::Other("--ssh needs ssh-keygen on the host (apt-get install openssh-client)".into()));
     }
     Ok(())
@@ -147,14 +148,8 @@ pub fn setup(lab: &str, topo: &Topology, rt: &dyn Runtime, tag: &str) -> Result<
     let host_addr = format!("{}/24", Ipv4Addr::from(u32::from(subnet.network()) + 1));
     runtime::cmd(&["ip", "addr", "add", &host_addr, "dev", &host_if])?;
     let key = dir.join("id_ed25519");
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", &format!("rrlab-{lab}"), "-f"])
-        .arg(&key)
-        .output()
-        .map_err(|e| LabError::Other(format!("ssh-keygen: {e}")))?;
-    if !out.status.success() {
-        return Err(LabError::Other(format!("ssh-keygen: {}", String::from_utf8_lossy(&out.stderr).trim())));
-    }
+    let key_path = key.display().to_string();
+    runtime::cmd(&["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", &format!("rrlab-{lab}"), "-f", &key_path])?;
     let pubkey = std::fs::read_to_string(key.with_extension("pub")).map_err(|e| io(&key, e))?;
     let nodes = cluster_nodes(topo);
     let indexed: Vec<(usize, &String)> = nodes.iter().enumerate().collect();
